@@ -1,0 +1,3 @@
+from dnsprobe.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,181 @@
+"""The command line. Each command parses its options, calls one library function, prints, and returns an
+exit code: 0 all checks passed, 1 a check or SLO gate failed, 2 bad input or environment."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from dnsprobe import __version__
+from dnsprobe.errors import DnsProbeError
+
+DEFAULT_SCENARIO = Path("scenarios/quickstart.toml")
+
+app = typer.Typer(
+    name="dnsprobe",
+    help="How does DNS behave for this kind of Go binary, in this kind of pod, under load?\n\n"
+    "dnsprobe builds a small Go probe once per resolver mode (pure Go, cgo with glibc, cgo with musl, "
+    "GODEBUG=netdns overrides), runs each in a pod with its own resolv.conf and an embedded nameserver, "
+    "drives lookups through it with Locust, and writes a report comparing the modes.\n\n"
+    "Start with:  dnsprobe run        (the quickstart scenario; report in ./runs/<run-id>/)",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"dnsprobe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """dnsprobe: DNS resolver diagnostics and load tests for Go services in containers."""
+
+
+class _RichProgress:
+    """The live display: one line per mode with its stage, a bar for the load phase, lookups so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def _task(self, mode: str) -> Any:
+        if mode not in self.tasks:
+            self.tasks[mode] = self.progress.add_task(mode or "report", total=None, stage="", lookups="")
+        return self.tasks[mode]
+
+    def stage(self, mode: str, text: str) -> None:
+        self.progress.update(self._task(mode), stage=text)
+
+    def note(self, mode: str, text: str) -> None:
+        task = self._task(mode)
+        self.progress.update(task, stage=f"[yellow]{text}[/]", total=1, completed=1)
+
+    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None:
+        rate = f"{lookups / elapsed:,.0f}/s" if elapsed > 0.5 else ""
+        self.progress.update(self._task(mode), total=total, completed=min(elapsed, total),
+                             stage="load", lookups=f"{lookups:,} lookups {rate}")
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).", show_default=True)] = DEFAULT_SCENARIO,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for runs; each run gets a subdirectory.")]
+    = Path("runs"),
+    quick: Annotated[bool, typer.Option("--quick", help="A few seconds of load per mode (for CI).")] = False,
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept "
+                                                    "(default ~/.cache/dnsprobe).")] = None,
+) -> None:
+    """Run a scenario: build each mode's probe, load it in its pod, and write the report.
+
+    Writes runs/<run-id>/ with report.html, report.md, summary.json, charts/*.png, records.sqlite (every
+    lookup) and pods/<mode>/ (resolv.conf, the probe's resolver trace, the nameserver's query log).
+    """
+    from dnsprobe.pipeline import run_scenario
+    from dnsprobe.report.terminal import checks_table, comparison_table
+    from dnsprobe.scenario import load_scenario
+
+    spec = load_scenario(scenario)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description:<12}"), TextColumn("{task.fields[stage]}"),
+               BarColumn(bar_width=24), TextColumn("{task.fields[lookups]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        result = run_scenario(spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir)
+    out.print(comparison_table(result.summary))
+    out.print(checks_table(result.summary))
+    if result.summary["interrupted"]:
+        console.print("[yellow]interrupted:[/] the report covers what was measured before the stop")
+    out.print(f"report: {result.run_dir / 'report.html'}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def build(
+    modes: Annotated[list[str] | None, typer.Argument(help="Modes to build (default: all).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
+) -> None:
+    """Build the probe for each resolver mode (cached) and show what each binary is."""
+    from rich.table import Table
+
+    from dnsprobe.build import build_probe, missing_tool
+    from dnsprobe.modes import MODES
+
+    names = modes or list(MODES)
+    unknown = [m for m in names if m not in MODES]
+    if unknown:
+        raise DnsProbeError(f"unknown mode {unknown[0]!r}; known modes: {', '.join(MODES)}")
+    table = Table(title="probe binaries")
+    for column in ("mode", "what", "linkage", "loader", "binary"):
+        table.add_column(column)
+    for name in names:
+        mode = MODES[name]
+        reason = missing_tool(mode.build)
+        if reason:
+            table.add_row(name, mode.summary, "[yellow]skipped[/]", reason, "")
+            continue
+        with console.status(f"building {name}"):
+            binary = build_probe(mode, cache_dir=cache_dir)
+        table.add_row(name, mode.summary, binary.linkage, binary.interpreter or "-",
+                      f"{binary.path}{' (cached)' if binary.cached else ''}")
+    out.print(table)
+
+
+@app.command()
+def trace(
+    logfile: Annotated[Path, typer.Argument(help="A log with GODEBUG=netdns trace lines; - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Say which resolver a Go program used, from its GODEBUG=netdns=+2 trace lines.
+
+    Reads any Go release's wording, and kubectl logs with or without timestamps or prefixes.
+    """
+    from dnsprobe.trace import format_trace, parse_trace, trace_file_lines
+
+    try:
+        data = sys.stdin.buffer.read() if str(logfile) == "-" else logfile.read_bytes()
+    except OSError as exc:
+        raise DnsProbeError(f"{logfile}: cannot read: {exc.strerror}") from None
+    report = parse_trace(trace_file_lines(data))
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        out.print(format_trace(report), markup=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=list(argv) if argv is not None else None, prog_name="dnsprobe", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except DnsProbeError as exc:
+        console.print(f"dnsprobe: error: {exc}", markup=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The exception tree. The CLI catches `DnsProbeError`, prints its one-line message and exits 2.
+
+    DnsProbeError
+     ├── ScenarioError     a scenario file is wrong (file, field, what to do)
+     ├── BuildError        a probe could not be built (mode, command, compiler output)
+     ├── SandboxError      a pod could not be set up or its probe did not start
+     ├── NameserverError   the nameserver could not start (address taken, bad record)
+     ├── LoadError         the load generator failed
+     └── ToolMissing       an external tool (musl-gcc, unshare, dnsperf...) is not installed
+
+Anything else escaping to the CLI is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DnsProbeError(Exception):
+    """Base class: a problem with the input or the environment, explained in one line."""
+
+
+class ScenarioError(DnsProbeError):
+    def __init__(self, path: object, field: str, message: str) -> None:
+        self.path = path
+        self.field = field
+        self.message = message
+        where = f"{path}: {field}" if field else f"{path}"
+        super().__init__(f"{where}: {message}")
+
+
+class BuildError(DnsProbeError):
+    pass
+
+
+class SandboxError(DnsProbeError):
+    pass
+
+
+class NameserverError(DnsProbeError):
+    pass
+
+
+class LoadError(DnsProbeError):
+    pass
+
+
+class ToolMissing(DnsProbeError):
+    def __init__(self, tool: str, why: str, install: str) -> None:
+        self.tool = tool
+        super().__init__(f"{tool} not found ({why}); install it with: {install}")

@@ -1,0 +1,91 @@
+"""Start Locust headless against one probe, for one mode, and wait for it while reporting progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnsprobe import records
+from dnsprobe.errors import LoadError
+from dnsprobe.scenario import Load
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    mode: str
+    seconds: float
+    interrupted: bool
+    returncode: int | None
+
+
+def locust_argv(*, address: str, load: Load, seconds: float, mode: str, run_id: str, records_path: Path,
+                csv_prefix: Path) -> list[str]:
+    workloads = [w.model_dump() for w in load.workloads]
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--host", address, "--users", str(load.users), "--spawn-rate", str(load.users),
+        "--run-time", f"{max(1, round(seconds))}s", "--stop-timeout", str(max(5, load.timeout_ms // 1000 + 1)),
+        "--exit-code-on-error", "0", "--loglevel", "WARNING", "--csv", str(csv_prefix),
+        "--dns-workloads", json.dumps(workloads), "--dns-batch", str(load.batch),
+        "--dns-concurrency", str(load.concurrency), "--dns-timeout-ms", str(load.timeout_ms),
+        "--dns-records", str(records_path), "--dns-mode", mode, "--dns-run", run_id,
+    ]
+
+
+def run_load(
+    argv: Sequence[str],
+    *,
+    mode: str,
+    seconds: float,
+    records_path: Path,
+    log_path: Path,
+    on_tick: Callable[[float, int], None] | None = None,
+) -> LoadRun:
+    """Run Locust; `on_tick(elapsed, lookups_so_far)` about twice a second. Ctrl-C stops Locust cleanly
+    (it finishes the batches in flight, which get recorded) and re-raises KeyboardInterrupt."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        locust = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    started = time.monotonic()
+    limit = seconds + 120
+    try:
+        while locust.poll() is None:
+            elapsed = time.monotonic() - started
+            if on_tick:
+                on_tick(elapsed, records.count(records_path, mode))
+            if elapsed > limit:
+                _stop(locust)
+                raise LoadError(f"Locust did not finish within {limit:.0f} s; see {log_path}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _stop(locust)
+        raise
+    if locust.returncode not in (0, None):
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        raise LoadError(f"Locust exited with status {locust.returncode}: {' | '.join(tail)} (log: {log_path})")
+    return LoadRun(mode, time.monotonic() - started, False, locust.returncode)
+
+
+def _stop(locust: subprocess.Popen[bytes]) -> None:
+    """SIGINT first: Locust stops its users and the records written so far stay."""
+    for signum, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if locust.poll() is not None:
+            return
+        try:
+            os.killpg(locust.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            locust.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,62 @@
+"""Resolver modes: the ways of building and running the probe (DESIGN.md, "Vocabulary").
+
+A mode is a build (cgo or not, build tags, which C compiler and libc, static or dynamic) plus how it is
+run (a GODEBUG=netdns override). Modes that share a build share the cached binary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Resolver = Literal["go", "cgo"]
+
+
+@dataclass(frozen=True)
+class Build:
+    """What the Go toolchain is asked to do; the cache key is derived from this, not from the mode name."""
+
+    cgo: bool
+    tags: tuple[str, ...] = ()
+    cc: str | None = None  # None: the toolchain's default C compiler (gcc, glibc)
+    static: bool = False  # link statically (musl-static)
+
+    @property
+    def libc(self) -> str | None:
+        if not self.cgo:
+            return None
+        return "musl" if self.cc == "musl-gcc" else "glibc"
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    summary: str
+    build: Build
+    expected_resolver: Resolver
+    netdns: str | None = None  # the resolver half of GODEBUG=netdns ("go" or "cgo"); the harness adds +2
+
+    @property
+    def godebug(self) -> str:
+        """GODEBUG value for the run: the mode's override plus debug level 2 (per-lookup trace lines)."""
+        return f"netdns={self.netdns or ''}+2" if self.netdns else "netdns=2"
+
+
+_DEFAULT_CGO = Build(cgo=True)
+
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in (
+        Mode("go", "pure-Go resolver, static binary (CGO_ENABLED=0)", Build(cgo=False), "go"),
+        Mode("cgo", "glibc getaddrinfo via cgo (CGO_ENABLED=1 -tags netcgo)",
+             Build(cgo=True, tags=("netcgo",)), "cgo"),
+        Mode("musl", "musl getaddrinfo via cgo (musl-gcc, -tags netcgo)",
+             Build(cgo=True, tags=("netcgo",), cc="musl-gcc"), "cgo"),
+        Mode("musl-static", "musl getaddrinfo, statically linked (musl-gcc -static)",
+             Build(cgo=True, tags=("netcgo",), cc="musl-gcc", static=True), "cgo"),
+        Mode("netgo-tag", "cgo build with -tags netgo: the Go resolver despite cgo",
+             Build(cgo=True, tags=("netgo",)), "go"),
+        Mode("godebug-go", "default cgo build run with GODEBUG=netdns=go", _DEFAULT_CGO, "go", netdns="go"),
+        Mode("godebug-cgo", "default cgo build run with GODEBUG=netdns=cgo", _DEFAULT_CGO, "cgo", netdns="cgo"),
+    )
+}

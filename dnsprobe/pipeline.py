@@ -1,0 +1,228 @@
+"""`dnsprobe run`: scenario -> build -> pod + nameserver -> load -> analysis -> report, one mode at a time.
+
+Modes run one after another, not side by side, so that they do not compete for the machine's cores and
+each mode's figures are its own. An interrupted run (Ctrl-C, SIGTERM) keeps every lookup recorded so far,
+summarises it, writes the report marked `finished: false` and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from dnsprobe import analysis, records
+from dnsprobe.build import build_probe, find_toolchain, missing_tool
+from dnsprobe.errors import BuildError
+from dnsprobe.load.runner import locust_argv, run_load
+from dnsprobe.modes import MODES, Mode
+from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
+from dnsprobe.sandbox.pod import NAMESERVER_ADDRESS
+from dnsprobe.scenario import Scenario
+
+
+class Progress(Protocol):
+    """What the pipeline tells the person watching (the CLI draws it with rich)."""
+
+    def stage(self, mode: str, text: str) -> None: ...
+    def note(self, mode: str, text: str) -> None: ...
+    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None: ...
+
+
+class QuietProgress:
+    def stage(self, mode: str, text: str) -> None:
+        pass
+
+    def note(self, mode: str, text: str) -> None:
+        pass
+
+    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def new_run_id(scenario: Scenario, now: datetime) -> str:
+    return f"{now:%Y%m%d-%H%M%S}-{scenario.name}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    out_dir: Path,
+    quick: bool = False,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    cache_dir: Path | None = None,
+) -> RunResult:
+    progress = progress or QuietProgress()
+    check_namespaces()
+    toolchain = find_toolchain()
+    started = clock()
+    run_id = new_run_id(scenario, started)
+    run_dir = out_dir / run_id
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = out_dir / f"{run_id}-{suffix}"
+    run_dir.mkdir(parents=True)
+    run_id = run_dir.name
+    files = render_pod_files(scenario.pod, hostname="probe", nameservers=[NAMESERVER_ADDRESS])
+    seconds = scenario.load_seconds(quick)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "scenario": scenario.name,
+        "scenario_file": scenario.source,
+        "description": scenario.description,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": None,
+        "finished": False,
+        "interrupted": False,
+        "quick": quick,
+        "toolchain": toolchain.version,
+        "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
+        "nameserver": {"kind": scenario.nameserver.kind, "endpoints": [f"{NAMESERVER_ADDRESS}:53"]},
+        "load": {"users": scenario.load.users, "duration_s": seconds, "batch": scenario.load.batch,
+                 "concurrency": scenario.load.concurrency},
+        "modes": [],
+        "checks": [],
+    }
+    write_json(run_dir / "summary.json", summary)
+    records_path = run_dir / "records.sqlite"
+    records.connect(records_path).close()
+    socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
+    try:
+        for name in scenario.modes:
+            entry = _mode_entry(MODES[name])
+            summary["modes"].append(entry)
+            try:
+                _run_mode(MODES[name], entry, scenario=scenario, run_dir=run_dir, run_id=run_id, files=files,
+                          seconds=seconds, records_path=records_path, socket_dir=socket_dir,
+                          cache_dir=cache_dir, progress=progress)
+            except KeyboardInterrupt:
+                summary["interrupted"] = True
+                progress.note(name, "interrupted: keeping what was measured")
+                break
+            finally:
+                write_json(run_dir / "summary.json", summary)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    summary["finished"] = not summary["interrupted"]
+    summary["finished_at"] = clock().isoformat(timespec="seconds")
+    summary["checks"] = evaluate_checks(scenario, summary)
+    write_json(run_dir / "summary.json", summary)
+    progress.stage("", "writing the report")
+    from dnsprobe.report import write_report
+
+    write_report(run_dir, summary)
+    failed = [c for c in summary["checks"] if not c["passed"]]
+    return RunResult(run_dir, summary, 1 if failed else 0)
+
+
+def _mode_entry(mode: Mode) -> dict[str, Any]:
+    return {
+        "mode": mode.name, "description": mode.summary, "status": "pending", "reason": None,
+        "resolver": None, "expected_resolver": mode.expected_resolver, "lookups": 0, "ok": 0, "failures": {},
+        "lookups_per_s": 0.0, "latency_ms": analysis.latency_summary([]), "wire_queries": 0,
+        "wire_queries_per_lookup": None, "workloads": [], "trace": {}, "binary": {},
+    }
+
+
+def _run_mode(mode: Mode, entry: dict[str, Any], *, scenario: Scenario, run_dir: Path, run_id: str,
+              files: Any, seconds: float, records_path: Path, socket_dir: Path, cache_dir: Path | None,
+              progress: Progress) -> None:
+    reason = missing_tool(mode.build)
+    if reason:
+        entry.update(status="skipped", reason=reason)
+        progress.note(mode.name, f"skipped: {reason}")
+        return
+    progress.stage(mode.name, "building the probe")
+    try:
+        binary = build_probe(mode, cache_dir=cache_dir)
+    except BuildError as exc:
+        entry.update(status="skipped", reason=f"build failed: {exc}")
+        progress.note(mode.name, f"skipped: build failed: {exc}")
+        return
+    entry["binary"] = {"path": str(binary.path), "toolchain": binary.toolchain, "cgo_enabled": binary.build.cgo,
+                       "tags": ",".join(binary.build.tags), "libc": binary.build.libc,
+                       "linkage": binary.linkage, "interpreter": binary.interpreter}
+    pod_dir = run_dir / "pods" / mode.name
+    pod = Pod(mode=mode.name, binary=binary.path, files=files, zone_text=scenario.nameserver.zone,
+              workdir=pod_dir, socket_dir=socket_dir, godebug=mode.godebug, env=scenario.pod.env)
+    progress.stage(mode.name, "starting the pod")
+    try:
+        pod.start()
+    except PodStartFailure as exc:
+        entry.update(status="start_failure", reason=exc.text)
+        progress.note(mode.name, f"did not start: {exc.text}")
+        now = time.time_ns()
+        with records.RecordWriter(records_path) as writer:
+            writer.append([(run_id, mode.name, "-", "-", "-", now, now, 0, "start_failure", exc.text, 0)])
+        entry.update(lookups=1, failures={"start_failure": 1})
+        return
+    entry["binary"]["go_version"] = pod.info.get("go_version")
+    entry["status"] = "ran"
+    argv = locust_argv(address=pod.address, load=scenario.load, seconds=seconds, mode=mode.name, run_id=run_id,
+                       records_path=records_path, csv_prefix=pod_dir / "locust")
+    try:
+        progress.stage(mode.name, "load")
+        run_load(argv, mode=mode.name, seconds=seconds, records_path=records_path,
+                 log_path=pod_dir / "locust.log",
+                 on_tick=lambda elapsed, n: progress.load_tick(mode.name, elapsed, seconds, n))
+    finally:
+        pod.stop()
+        entry.update(analysis.summarise_mode(
+            records_path=records_path, mode=mode.name, workloads=scenario.load.workloads,
+            search=scenario.pod.search, querylog=pod.querylog_path, trace=pod.trace_path))
+
+
+def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        checks.append({"name": name, "passed": bool(passed), "detail": detail})
+
+    if summary["interrupted"]:
+        done = sum(m["lookups"] for m in summary["modes"])
+        check("run completed", False, f"interrupted after {done} lookups; the figures cover what was measured")
+    expect = scenario.expect
+    for m in summary["modes"]:
+        name = m["mode"]
+        if m["status"] == "start_failure":
+            check(f"{name}: probe started", False, m["reason"] or "")
+            continue
+        if m["status"] != "ran":
+            continue
+        orders = ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
+        check(f"{name}: resolver is {m['expected_resolver']}", m["resolver"] == m["expected_resolver"],
+              f"the trace shows {m['resolver'] or 'nothing'} ({orders})")
+        if not m["lookups"]:
+            check(f"{name}: lookups happened", False, "no lookup was recorded")
+            continue
+        error_rate = 1 - m["ok"] / m["lookups"]
+        if expect.max_error_rate is not None:
+            check(f"{name}: error rate <= {expect.max_error_rate:.2%}", error_rate <= expect.max_error_rate,
+                  f"{error_rate:.2%} of {m['lookups']} lookups failed")
+        p99 = m["latency_ms"]["p99"]
+        if expect.max_p99_ms is not None:
+            check(f"{name}: p99 <= {expect.max_p99_ms:g} ms", p99 is not None and p99 <= expect.max_p99_ms,
+                  f"p99 was {p99:g} ms")
+    return checks

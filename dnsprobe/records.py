@@ -1,0 +1,119 @@
+"""The lookup records: one row per lookup, appended while the run goes, in `runs/<id>/records.sqlite`.
+
+Schema (table `lookups`; times are Unix nanoseconds, latency measured by the probe in Go):
+
+    run          TEXT     the run id
+    mode         TEXT     resolver mode (go, cgo, musl, ...)
+    workload     TEXT     the scenario's workload label
+    kind         TEXT     host, ip4, srv, ... (the Go call)
+    name         TEXT     the name looked up (distinct per lookup when the workload uses {rand})
+    intended_ns  INTEGER  when the harness meant the lookup to start (batch send time in closed loop)
+    start_ns     INTEGER  when the probe started it (wall clock)
+    latency_ns   INTEGER  the lookup's duration (Go's monotonic clock)
+    outcome      TEXT     ok, not_found, timeout, temporary, refused, start_failure, other
+    error        TEXT     the error text Go returned ('' when ok)
+    answers      INTEGER  number of answers (addresses, records)
+
+Several processes (Locust workers) append at once: WAL mode, one transaction per batch.
+Query it with any SQLite client: `sqlite3 runs/<id>/records.sqlite 'select outcome, count(*) ...'`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+COLUMNS = (
+    "run", "mode", "workload", "kind", "name", "intended_ns", "start_ns", "latency_ns", "outcome", "error",
+    "answers",
+)
+OUTCOMES = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS lookups (
+    run TEXT NOT NULL, mode TEXT NOT NULL, workload TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    intended_ns INTEGER NOT NULL, start_ns INTEGER NOT NULL, latency_ns INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(o) for o in OUTCOMES)})),
+    error TEXT NOT NULL, answers INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lookups_mode ON lookups (mode);
+"""
+
+Row = tuple[str, str, str, str, str, int, int, int, str, str, int]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+class RecordWriter:
+    """Appends rows; each `append` is one transaction, durable against the harness being killed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+
+    def append(self, rows: Iterable[Row]) -> None:
+        with _transaction(self._db):
+            self._db.executemany(f"INSERT INTO lookups VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, t: type[BaseException] | None, *rest: object) -> None:
+        self.db.execute("COMMIT" if t is None else "ROLLBACK")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    workload: str
+    name: str
+    start_ns: int
+    latency_ns: int
+    outcome: str
+    error: str
+
+
+def count(path: Path, mode: str | None = None) -> int:
+    """Rows so far (the live display polls this)."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        if mode is None:
+            return int(db.execute("SELECT count(*) FROM lookups").fetchone()[0])
+        return int(db.execute("SELECT count(*) FROM lookups WHERE mode = ?", (mode,)).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
+def read_mode(path: Path, mode: str) -> Iterator[Lookup]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        query = "SELECT workload, name, start_ns, latency_ns, outcome, error FROM lookups WHERE mode = ?"
+        for row in db.execute(query, (mode,)):
+            yield Lookup(*row)
+    finally:
+        db.close()

@@ -1,0 +1,93 @@
+"""The pod's first process, run by `unshare -Urmn` as root of its own namespaces.
+
+    python -m dnsprobe.sandbox.init POD.json
+
+It brings the loopback interface up, bind-mounts the pod's DNS files over /etc, starts the embedded
+nameserver on 127.0.0.1:53 (allowed: we are root in this network namespace), then runs the probe and
+waits. SIGTERM stops the probe, flushes the query log and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+
+
+def bind_mount(source: str, target: str) -> None:
+    done = subprocess.run(["mount", "--bind", source, target], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"dnsprobe-pod: cannot bind-mount {source} over {target}: {done.stderr.strip()}")
+
+
+async def run_pod(spec: dict[str, Any]) -> int:
+    from dnsprobe.nameserver.server import Nameserver
+    from dnsprobe.nameserver.zone import Zone
+
+    zone = Zone.from_text(Path(spec["zone_file"]).read_text(encoding="utf-8"), source=spec["zone_file"])
+    address, port = spec["nameserver"]
+    server = Nameserver(zone, addresses=[(address, port)], querylog=Path(spec["querylog"]))
+    await server.start()
+    probe = spec["probe"]
+    with open(probe["stdout"], "wb") as out, open(probe["stderr"], "wb") as err:
+        try:
+            child = await asyncio.create_subprocess_exec(
+                *probe["argv"], env=probe["env"], stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+        except OSError as exc:
+            await server.stop()
+            print(f"dnsprobe-pod: cannot start {probe['argv'][0]}: {exc.strerror}", file=sys.stderr)
+            return 127
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    waiter = asyncio.ensure_future(child.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiter.done():
+        child.terminate()
+        try:
+            await asyncio.wait_for(waiter, 5)
+        except TimeoutError:
+            child.kill()
+            await waiter
+    stopper.cancel()
+    await server.stop()
+    code = child.returncode or 0
+    return 0 if stop.is_set() else code
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    loopback_up()
+    for target, source in spec["mounts"].items():
+        bind_mount(source, target)
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.run(run_pod(spec))
+    return asyncio.run(run_pod(spec))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
