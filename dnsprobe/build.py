@@ -153,7 +153,7 @@ def elf_linkage(path: Path) -> tuple[str, str | None]:
             elf = ELFFile(fh)
             for segment in elf.iter_segments():
                 if segment["p_type"] == "PT_INTERP":
-                    return "dynamic", str(segment.get_interp_name())
+                    return "dynamic", str(segment.get_interp_name())  # type: ignore[attr-defined]
     except ELFError as exc:
         raise BuildError(f"{path}: not an ELF binary ({exc})") from None
     return "static", None

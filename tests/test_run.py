@@ -96,7 +96,8 @@ def test_every_lookup_reached_the_embedded_nameserver(
     for m in summary_of(run_dir)["modes"]:
         if m["status"] != "ran":
             continue
-        names = {row[0].lower() for row in db.execute("SELECT name FROM lookups WHERE mode = ?", (m["mode"],))}
+        rows = db.execute("SELECT name FROM lookups WHERE mode = ?", (m["mode"],))
+        names = {row[0].lower() for row in rows}
         with (run_dir / "pods" / m["mode"] / "queries.tsv").open() as fh:
             queried = [entry.qname.lower() for entry in read_querylog(fh)]
         assert len(queried) == m["wire_queries"]

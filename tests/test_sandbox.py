@@ -47,7 +47,8 @@ def test_probe_sees_pod_files_and_only_loopback(tmp_path: Path, probe_cache: Pat
         assert resolv == pod.files.resolv_conf
         assert "nameserver 127.0.0.1" in resolv and "ndots:2" in resolv
         assert "pinned.example.test" in Path(f"/proc/{pid}/root/etc/hosts").read_text()
-        interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
+        net_dev = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+        interfaces = [line.split(":")[0].strip() for line in net_dev]
         assert interfaces == ["lo"], interfaces
         # the host's own files are untouched
         assert Path("/etc/resolv.conf").read_text() != resolv
