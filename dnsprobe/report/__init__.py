@@ -1,0 +1,484 @@
+"""The report stage: charts, report.html and report.md from a run's summary.
+
+Input is the summary mapping the pipeline writes as summary.json (DESIGN.md, Contracts); nothing here
+reaches back into an earlier stage, and nothing here writes summary.json. Every renderer takes the summary
+and nothing else, so a report can be rebuilt from an old run directory.
+
+This module holds what the renderers share, so HTML, Markdown, terminal and charts cannot drift apart:
+
+- `OUTCOME_CLASSES` / `PALETTE`: the fixed order and colours of outcome classes,
+- the comparison, checks and workload tables as rows of `Cell` fragments,
+- `chart_titles`: the finding each chart states, reused as alt text and captions,
+- `write_atomic`: every file goes to a temp name first, then `os.replace`.
+
+`write_report` imports the renderers when called: `terminal` then never pulls in matplotlib, and the
+renderers can import this module without an import cycle.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+__all__ = [
+    "CHART_NAMES",
+    "OUTCOME_CLASSES",
+    "PALETTE",
+    "write_report",
+]
+
+OUTCOME_CLASSES: Final = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, and in greyscale print.
+PALETTE: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "ok": "#009E73",
+        "not_found": "#56B4E9",
+        "timeout": "#D55E00",
+        "temporary": "#E69F00",
+        "refused": "#CC79A7",
+        "start_failure": "#000000",
+        "other": "#999999",
+    }
+)
+# DESIGN.md names REFUSED "refused / server_misbehaving": one class, two spellings.
+_ALIASES: Final[Mapping[str, str]] = MappingProxyType({"server_misbehaving": "refused"})
+
+STATUS_LABELS: Final[Mapping[str, str]] = MappingProxyType(
+    # "pending": the run was interrupted before this mode's probe was built or started.
+    {"ran": "ran", "skipped": "skipped", "start_failure": "did not start", "pending": "not run"}
+)
+CHART_NAMES: Final = ("latency", "outcomes", "wire_queries")
+# A lookup of an absolute name costs one A and one AAAA query: anything above is search-list expansion,
+# retries or TCP fallback.
+BASELINE_WIRE_QUERIES: Final = 2.0
+BASELINE_LABEL: Final = "2 = A + AAAA, no search expansion"
+DASH: Final = "—"
+
+
+# --- reading the summary -------------------------------------------------------------------------------
+
+
+def modes(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [m for m in summary.get("modes") or () if isinstance(m, Mapping)]
+
+
+def section(entry: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A nested object of the summary (pod, load, trace, ...), empty when missing or not an object."""
+    value = entry.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def checks(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for c in summary.get("checks") or () if isinstance(c, Mapping)]
+
+
+def number(value: object) -> float | None:
+    """A finite JSON number, else None (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def count(value: object) -> int:
+    n = number(value)
+    return int(n) if n is not None else 0
+
+
+def mode_name(mode: Mapping[str, Any]) -> str:
+    return str(mode.get("mode") or "?")
+
+
+def mode_status(mode: Mapping[str, Any]) -> str:
+    return str(mode.get("status") or "ran")
+
+
+def status_label(mode: Mapping[str, Any]) -> str:
+    status = mode_status(mode)
+    return STATUS_LABELS.get(status, status)
+
+
+def ran(mode: Mapping[str, Any]) -> bool:
+    return mode_status(mode) == "ran"
+
+
+def latency(mode: Mapping[str, Any], key: str) -> float | None:
+    return number(section(mode, "latency_ms").get(key))
+
+
+def failure_items(entry: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """Non-zero failure counts as reported: known classes in the fixed order, then any others by name."""
+    raw = entry.get("failures")
+    if not isinstance(raw, Mapping):
+        return []
+    counts = {str(k): count(v) for k, v in raw.items() if count(v) > 0}
+    known = [(c, counts[c]) for c in OUTCOME_CLASSES if c in counts]
+    return known + sorted((k, v) for k, v in counts.items() if k not in OUTCOME_CLASSES)
+
+
+def outcome_counts(entry: Mapping[str, Any]) -> dict[str, int]:
+    """Counts for every class in `OUTCOME_CLASSES` order; unknown classes are folded into "other"."""
+    out = dict.fromkeys(OUTCOME_CLASSES, 0)
+    out["ok"] = count(entry.get("ok"))
+    for name, n in failure_items(entry):
+        name = _ALIASES.get(name, name)
+        out[name if name in out else "other"] += n
+    return out
+
+
+def outcome_class(name: str) -> str:
+    """The palette class a reported failure name is drawn with."""
+    name = _ALIASES.get(name, name)
+    return name if name in PALETTE else "other"
+
+
+def failed_checks(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for c in checks(summary) if c.get("passed") is not True]
+
+
+def verdict(summary: Mapping[str, Any]) -> tuple[bool, str]:
+    """(all passed, one sentence)."""
+    total, failed = len(checks(summary)), len(failed_checks(summary))
+    if total == 0:
+        return True, "No checks were run."
+    if failed == 0:
+        return True, f"All {total} checks passed." if total > 1 else "The check passed."
+    return False, f"{failed} of {total} checks failed."
+
+
+def run_banner(summary: Mapping[str, Any]) -> str | None:
+    """The warning an unfinished run must carry, or None for a run that finished."""
+    if summary.get("interrupted"):
+        return (
+            "Interrupted: this run was stopped before it finished. The figures cover only what ran "
+            "before the stop and are not comparable with a complete run."
+        )
+    if summary.get("finished") is not True:
+        return "Did not finish: this run ended early. The figures cover only what ran before it ended."
+    return None
+
+
+def quick_note(summary: Mapping[str, Any]) -> str | None:
+    if summary.get("quick"):
+        return "Quick run (--quick): each load phase lasted a few seconds; treat the figures as a smoke test."
+    return None
+
+
+def mode_failed_checks(summary: Mapping[str, Any], mode: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    # Checks about one mode are named "<mode>: ..." by the pipeline.
+    prefix = f"{mode_name(mode)}:"
+    return [c for c in failed_checks(summary) if str(c.get("name", "")).startswith(prefix)]
+
+
+# --- formatting ----------------------------------------------------------------------------------------
+
+
+def fmt_int(value: object) -> str:
+    n = number(value)
+    return DASH if n is None else f"{int(n):,}"
+
+
+def fmt_ms(value: object) -> str:
+    n = number(value)
+    if n is None:
+        return DASH
+    if n < 10:
+        return f"{n:.2f}"
+    if n < 100:
+        return f"{n:.1f}"
+    return f"{n:,.0f}"
+
+
+def fmt_rate(value: object) -> str:
+    n = number(value)
+    if n is None:
+        return DASH
+    return f"{n:,.0f}" if n >= 100 else f"{n:.1f}"
+
+
+def fmt_ratio(value: object) -> str:
+    n = number(value)
+    return DASH if n is None else f"{n:.1f}"
+
+
+def fmt_pct(part: int, whole: int) -> str:
+    if whole <= 0:
+        return DASH
+    share = 100.0 * part / whole
+    if 0 < share < 0.1:
+        return "<0.1%"
+    if 99.9 < share < 100:
+        return ">99.9%"
+    return f"{share:.1f}%"
+
+
+def fmt_value(value: object) -> str:
+    """A fact from the summary (binary, load, nameserver) as text."""
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt_value(v) for v in value) or DASH
+    return str(value)
+
+
+# --- tables as cells -----------------------------------------------------------------------------------
+
+Tone = Literal["", "bad", "good", "muted"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fragment of a table cell; a cell is a tuple of fragments joined by ", "."""
+
+    text: str
+    tone: Tone = ""
+    outcome: str | None = None  # drawn with PALETTE[outcome] where the medium has colour
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    numeric: bool = False
+    wrap: bool = False  # free text that may wrap (details, names)
+
+
+Fragments = tuple[Cell, ...]
+Row = tuple[Fragments, ...]
+
+COMPARISON_COLUMNS: Final = (
+    Column("mode"),
+    Column("status"),
+    Column("resolver (expected)"),
+    Column("lookups", numeric=True),
+    Column("lookups/s", numeric=True),
+    Column("p50 ms", numeric=True),
+    Column("p99 ms", numeric=True),
+    Column("failures"),
+    Column("wire q/lookup", numeric=True),
+)
+CHECK_COLUMNS: Final = (Column("result"), Column("check", wrap=True), Column("detail", wrap=True))
+WORKLOAD_COLUMNS: Final = (
+    Column("workload"),
+    Column("kind"),
+    Column("name", wrap=True),
+    Column("lookups", numeric=True),
+    Column("p50 ms", numeric=True),
+    Column("p99 ms", numeric=True),
+    Column("failures"),
+    Column("wire q/lookup", numeric=True),
+)
+
+
+def _failure_cell(entry: Mapping[str, Any]) -> Fragments:
+    items = failure_items(entry)
+    if not items:
+        return (Cell("none", "muted"),)
+    total = count(entry.get("lookups"))
+    return tuple(Cell(f"{name} {n:,} ({fmt_pct(n, total)})", "bad", outcome_class(name)) for name, n in items)
+
+
+def _resolver_cell(mode: Mapping[str, Any]) -> Fragments:
+    used, expected = mode.get("resolver"), mode.get("expected_resolver")
+    if not ran(mode) or not used:
+        return (Cell(DASH if not expected else f"{DASH} ({expected})", "muted"),)
+    if expected is None:
+        return (Cell(str(used), "bad" if used in ("mixed", "unknown") else ""),)
+    if used == expected:
+        return (Cell(f"{used} ({expected})", "good"),)
+    return (Cell(f"{used} (expected {expected})", "bad"),)
+
+
+def _number_cell(text: str, tone: Tone = "") -> Fragments:
+    return (Cell(text, "muted" if text == DASH else tone),)
+
+
+def comparison_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """One row per mode, in `COMPARISON_COLUMNS` order; failing values carry tone "bad"."""
+    rows: list[Row] = []
+    for mode in modes(summary):
+        status = mode_status(mode)
+        status_tone: Tone = "" if status == "ran" else "bad" if status == "start_failure" else "muted"
+        lookups = count(mode.get("lookups"))
+        # A probe that did not start is recorded as one start_failure lookup: show it, it is the finding.
+        has_data = ran(mode) or lookups > 0
+        rows.append(
+            (
+                (Cell(mode_name(mode), "bad" if mode_failed_checks(summary, mode) else ""),),
+                (Cell(status_label(mode), status_tone),),
+                _resolver_cell(mode),
+                _number_cell(
+                    fmt_int(lookups) if has_data else DASH, "bad" if has_data and not lookups else ""
+                ),
+                _number_cell(fmt_rate(mode.get("lookups_per_s")) if ran(mode) else DASH),
+                _number_cell(fmt_ms(latency(mode, "p50"))),
+                _number_cell(fmt_ms(latency(mode, "p99"))),
+                _failure_cell(mode) if has_data else (Cell(DASH, "muted"),),
+                _number_cell(fmt_ratio(mode.get("wire_queries_per_lookup"))),
+            )
+        )
+    return rows
+
+
+def check_rows(summary: Mapping[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for check in checks(summary):
+        passed = check.get("passed") is True
+        rows.append(
+            (
+                (Cell("PASS", "good") if passed else Cell("FAIL", "bad"),),
+                (Cell(str(check.get("name") or "?")),),
+                (Cell(fmt_value(check.get("detail"))),),
+            )
+        )
+    return rows
+
+
+def workload_rows(mode: Mapping[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for w in mode.get("workloads") or ():
+        if not isinstance(w, Mapping):
+            continue
+        rows.append(
+            (
+                (Cell(fmt_value(w.get("workload"))),),
+                (Cell(fmt_value(w.get("kind"))),),
+                (Cell(fmt_value(w.get("name"))),),
+                _number_cell(fmt_int(w.get("lookups"))),
+                _number_cell(fmt_ms(latency(w, "p50"))),
+                _number_cell(fmt_ms(latency(w, "p99"))),
+                _failure_cell(w),
+                _number_cell(fmt_ratio(w.get("wire_queries_per_lookup"))),
+            )
+        )
+    return rows
+
+
+def cell_text(fragments: Fragments) -> str:
+    return ", ".join(f.text for f in fragments)
+
+
+# --- chart titles --------------------------------------------------------------------------------------
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
+
+
+def _latency_finding(summary: Mapping[str, Any]) -> str:
+    p99 = [(latency(m, "p99"), mode_name(m)) for m in modes(summary) if ran(m)]
+    measured = sorted((v, name) for v, name in p99 if v is not None)
+    if not measured:
+        return "No lookup latency was measured"
+    (low, fast), (high, slow) = measured[0], measured[-1]
+    if len(measured) == 1:
+        return f"p99 latency {fmt_ms(high)} ms ({slow})"
+    if low > 0 and high / low >= 1.5:
+        return (
+            f"p99 latency: {slow} {fmt_ms(high)} ms vs {fast} {fmt_ms(low)} ms ({_times(high / low)} slower)"
+        )
+    if fmt_ms(low) == fmt_ms(high):
+        return f"p99 latency is {fmt_ms(high)} ms in every mode that ran"
+    return f"p99 latency is similar across modes: {fmt_ms(low)} to {fmt_ms(high)} ms"
+
+
+def _outcome_finding(summary: Mapping[str, Any]) -> str:
+    shares = []
+    for m in modes(summary):
+        counts = outcome_counts(m)
+        total = sum(counts.values())
+        if ran(m) and total:
+            shares.append((counts["ok"] / total, mode_name(m), counts, total))
+    if not shares:
+        return "No lookups were made"
+    worst = min(shares, key=lambda s: s[0])
+    if worst[0] == 1.0:
+        return "Every lookup succeeded in every mode that ran"
+    _, name, counts, total = worst
+    failures = {c: n for c, n in counts.items() if c != "ok"}
+    top = max(failures, key=lambda c: failures[c])  # ties: first in the fixed class order
+    prefix = "Lowest success rate: " if len(shares) > 1 else ""
+    return f"{prefix}{name}, {fmt_pct(counts['ok'], total)} ok (mostly {top})"
+
+
+def _wire_finding(summary: Mapping[str, Any]) -> str:
+    seen: list[tuple[float, str, str]] = []
+    for m in modes(summary):
+        if not ran(m):
+            continue
+        for w in m.get("workloads") or ():
+            if isinstance(w, Mapping) and (v := number(w.get("wire_queries_per_lookup"))) is not None:
+                seen.append((v, mode_name(m), f"workload {w.get('workload')}"))
+        if (v := number(m.get("wire_queries_per_lookup"))) is not None:
+            seen.append((v, mode_name(m), "all workloads"))
+    if not seen:
+        return "No wire queries were counted"
+    top = max(seen, key=lambda s: s[0])
+    if top[0] <= BASELINE_WIRE_QUERIES * 1.05:
+        return "Every lookup cost about 2 wire queries or fewer (A + AAAA)"
+    return f"Up to {top[0]:.1f} wire queries per lookup ({top[1]}, {top[2]})"
+
+
+def chart_titles(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Per chart: (the finding, in words; what is plotted, with units)."""
+    return {
+        "latency": (
+            _latency_finding(summary),
+            "Latency percentiles by resolver mode: bars p50 / p90 / p99, marker = max (ms)",
+        ),
+        "outcomes": (_outcome_finding(summary), "Lookups by outcome class per mode, % of the mode's lookups"),
+        "wire_queries": (
+            _wire_finding(summary),
+            "Wire queries the nameserver saw per lookup, by mode and workload",
+        ),
+    }
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    """Write to a temp file beside `path`, then `os.replace` it in: readers never see half a report."""
+    payload = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkstemp: its files are 0600, and a report is meant to be read by others (umask decides).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with tmp.open("xb") as f:
+            f.write(payload)
+        tmp.replace(path)  # os.replace: atomic within one filesystem
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Path]:
+    """Write charts/<name>.png, report.html and report.md under `run_dir`.
+
+    Returns their paths keyed "latency", "outcomes", "wire_queries", "html", "markdown".
+    summary.json is the pipeline's to write, not this function's.
+    """
+    from dnsprobe.report.charts import write_charts
+    from dnsprobe.report.html import write_html
+    from dnsprobe.report.markdown import write_markdown
+
+    charts = write_charts(summary, run_dir / "charts")
+    paths = dict(charts)
+    paths["html"] = write_html(summary, charts, run_dir / "report.html")
+    paths["markdown"] = write_markdown(summary, charts, run_dir / "report.md")
+    return paths
+
+
+def sequence_of_str(value: object) -> Sequence[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []

@@ -1,0 +1,279 @@
+"""report.html: one self-contained file, readable on a phone.
+
+Charts are inlined as data: URIs and the CSS sits in the page; there is no JavaScript and no external
+reference, so the file can be attached to a ticket or opened offline. Every string from the summary goes
+through `html.escape`, including the scenario's own description and the pod's files.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any, Final
+
+from dnsprobe import __version__
+from dnsprobe.report import (
+    CHART_NAMES,
+    CHECK_COLUMNS,
+    COMPARISON_COLUMNS,
+    DASH,
+    OUTCOME_CLASSES,
+    PALETTE,
+    WORKLOAD_COLUMNS,
+    Column,
+    Fragments,
+    Row,
+    chart_titles,
+    check_rows,
+    comparison_rows,
+    fmt_int,
+    fmt_ms,
+    fmt_value,
+    mode_name,
+    mode_status,
+    modes,
+    quick_note,
+    run_banner,
+    section,
+    sequence_of_str,
+    status_label,
+    verdict,
+    workload_rows,
+    write_atomic,
+)
+
+_CSS: Final = """
+*{box-sizing:border-box}
+body{margin:0;color:#1b1b1b;background:#fff;
+ font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:64rem;margin:0 auto;padding:1rem}
+h1{font-size:1.45rem;line-height:1.25;margin:.5rem 0 .75rem}
+h2{font-size:1.2rem;margin:2rem 0 .6rem;padding-bottom:.2rem;border-bottom:1px solid #ddd}
+h3{font-size:1.05rem;margin:1.5rem 0 .4rem}
+h4{font-size:.95rem;margin:1rem 0 .3rem}
+p{margin:.5rem 0}
+.banner{padding:.75rem 1rem;border-radius:.4rem;margin:.75rem 0}
+.banner.bad{background:#fdecea;border:2px solid #b3261e;color:#6e130d;font-weight:600}
+.banner.note{background:#fff7dc;border:1px solid #d9a400}
+.verdict{font-size:1.1rem;font-weight:700;padding:.5rem .75rem;border-radius:.4rem}
+.verdict.pass{background:#e7f5ec;color:#145c2c}
+.verdict.fail{background:#fdecea;color:#8c1d18}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.5rem 0}
+table{border-collapse:collapse;font-size:.88rem}
+th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top;
+ white-space:nowrap}
+th{background:#f4f5f7;font-weight:600}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.wrap{white-space:normal;min-width:14rem;overflow-wrap:anywhere}
+.bad{color:#b3261e;font-weight:600}
+.good{color:#1e7b34}
+.muted{color:#6b6b6b}
+.frag{display:inline-block;margin-right:.5em}
+.swatch{display:inline-block;width:.75em;height:.75em;border-radius:2px;margin-right:.3em;
+ vertical-align:-.05em}
+pre{background:#f6f8fa;border:1px solid #e3e3e3;border-radius:.3rem;padding:.6rem .75rem;
+ overflow-x:auto;font-size:.82rem;line-height:1.4;margin:.4rem 0}
+figure{margin:1.25rem 0}
+figure img{display:block;max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.88rem;color:#444;margin-top:.3rem}
+dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.15rem 1rem;margin:.4rem 0}
+dl.facts dt{color:#555}
+dl.facts dd{margin:0;overflow-wrap:anywhere}
+.mode{border-top:1px solid #ddd;margin-top:1.5rem}
+footer{margin:2.5rem 0 1rem;font-size:.8rem;color:#777}
+@media (max-width:40rem){main{padding:.6rem}body{font-size:15px}dl.facts{grid-template-columns:1fr}
+ dl.facts dt{margin-top:.3rem}}
+"""
+
+
+def _swatch_css() -> str:
+    return "\n".join(f".oc-{name}{{background:{colour}}}" for name, colour in PALETTE.items())
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _fragments(fragments: Fragments) -> str:
+    parts = []
+    for f in fragments:
+        swatch = f'<span class="swatch oc-{f.outcome}"></span>' if f.outcome in OUTCOME_CLASSES else ""
+        cls = f' class="frag {f.tone}"' if f.tone else ' class="frag"'
+        parts.append(f"<span{cls}>{swatch}{_e(f.text)}</span>")
+    return "".join(parts)
+
+
+def _table(columns: Sequence[Column], rows: Iterable[Row], table_id: str = "") -> str:
+    def cls(col: Column) -> str:
+        names = [n for n, on in (("num", col.numeric), ("wrap", col.wrap)) if on]
+        return f' class="{" ".join(names)}"' if names else ""
+
+    ident = f' id="{table_id}"' if table_id else ""
+    head = "".join(f'<th scope="col"{cls(c)}>{_e(c.title)}</th>' for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{cls(c)}>{_fragments(v)}</td>" for c, v in zip(columns, row, strict=True))
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="scroll"><table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
+
+
+def _facts(items: Iterable[tuple[str, object]]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(fmt_value(v))}</dd>" for k, v in items)
+    return f'<dl class="facts">{rows}</dl>' if rows else ""
+
+
+def _mapping_items(value: object) -> list[tuple[str, object]]:
+    return [(str(k), v) for k, v in value.items()] if isinstance(value, Mapping) else []
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{_e(text)}</pre>"
+
+
+def _header(summary: Mapping[str, Any]) -> str:
+    out = [f"<h1>dnsprobe report: {_e(summary.get('scenario') or '?')}</h1>"]
+    if banner := run_banner(summary):
+        out.append(f'<p class="banner bad" role="alert">{_e(banner)}</p>')
+    if note := quick_note(summary):
+        out.append(f'<p class="banner note">{_e(note)}</p>')
+    passed, sentence = verdict(summary)
+    out.append(f'<p class="verdict {"pass" if passed else "fail"}">{_e(sentence)}</p>')
+    if summary.get("description"):
+        out.append(f"<p>{_e(summary['description'])}</p>")
+    nameserver = section(summary, "nameserver")
+    load = section(summary, "load")
+    out.append(
+        _facts(
+            [
+                ("run", summary.get("run_id")),
+                ("scenario file", summary.get("scenario_file")),
+                ("started", summary.get("started_at")),
+                ("finished", summary.get("finished_at") if summary.get("finished") else "did not finish"),
+                (
+                    "nameserver",
+                    " ".join(fmt_value(v) for v in (nameserver.get("kind"), nameserver.get("endpoints"))),
+                ),
+                ("load", ", ".join(f"{k} {fmt_value(v)}" for k, v in load.items()) or None),
+            ]
+        )
+    )
+    return "\n".join(out)
+
+
+def _chart_figures(summary: Mapping[str, Any], charts: Mapping[str, Path]) -> str:
+    titles = chart_titles(summary)
+    names = [n for n in CHART_NAMES if n in charts] + sorted(n for n in charts if n not in CHART_NAMES)
+    out = []
+    for name in names:
+        finding, what = titles.get(name, (name, ""))
+        data = base64.b64encode(charts[name].read_bytes()).decode("ascii")
+        out.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(finding)}" loading="lazy">'
+            f"<figcaption><strong>{_e(finding)}.</strong> {_e(what)}.</figcaption></figure>"
+        )
+    return "\n".join(out) or '<p class="muted">No charts.</p>'
+
+
+def _mode_section(mode: Mapping[str, Any]) -> str:
+    desc = mode.get("description")
+    out = [f'<section class="mode"><h3>{_e(mode_name(mode))}{" — " + _e(desc) if desc else ""}</h3>']
+    status = mode_status(mode)
+    tone = "" if status == "ran" else "bad" if status == "start_failure" else "muted"
+    label = f'<span class="{tone}">{_e(status_label(mode))}</span>' if tone else _e(status_label(mode))
+    out.append(f"<p>Status: {label}</p>")
+    if mode.get("reason"):
+        label = "Start failure" if status == "start_failure" else "Reason"
+        out.append(f"<h4>{label}</h4>{_pre(str(mode['reason']))}")
+    if status == "ran":
+        lat = section(mode, "latency_ms")
+        out.append(
+            _facts(
+                [
+                    ("resolver used", mode.get("resolver")),
+                    ("resolver expected", mode.get("expected_resolver")),
+                    (
+                        "latency (ms)",
+                        " · ".join(f"{k} {fmt_ms(lat.get(k))}" for k in ("p50", "p90", "p99", "max")),
+                    ),
+                    ("wire queries", fmt_int(mode.get("wire_queries"))),
+                ]
+            )
+        )
+    if isinstance(mode.get("binary"), Mapping):
+        out.append(f"<h4>Binary</h4>{_facts(_mapping_items(mode['binary']))}")
+    trace = section(mode, "trace")
+    if selection := sequence_of_str(trace.get("selection")):
+        out.append(f"<h4>Resolver selection (trace)</h4>{_pre(chr(10).join(selection))}")
+    orders = _mapping_items(trace.get("order_counts"))
+    if orders:
+        rows = "".join(f'<tr><td>{_e(k)}</td><td class="num">{_e(fmt_int(v))}</td></tr>' for k, v in orders)
+        out.append(
+            "<h4>Lookup order (trace)</h4>"
+            '<div class="scroll"><table><thead><tr><th scope="col">order</th>'
+            f'<th scope="col" class="num">names</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        )
+    if rows_w := workload_rows(mode):
+        out.append(f"<h4>Workloads</h4>{_table(WORKLOAD_COLUMNS, rows_w)}")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _pod(summary: Mapping[str, Any]) -> str:
+    pod = section(summary, "pod")
+    out = []
+    for key, title in (
+        ("resolv_conf", "/etc/resolv.conf"),
+        ("nsswitch", "/etc/nsswitch.conf"),
+        ("hosts", "/etc/hosts"),
+    ):
+        text = pod.get(key)
+        out.append(f"<h3>{title}</h3>" + (_pre(str(text)) if text else f'<p class="muted">{DASH}</p>'))
+    env = _mapping_items(pod.get("env"))
+    out.append("<h3>Environment</h3>")
+    out.append(_pre("\n".join(f"{k}={v}" for k, v in env)) if env else '<p class="muted">none set</p>')
+    return "\n".join(out)
+
+
+def render_html(summary: Mapping[str, Any], charts: Mapping[str, Path]) -> str:
+    """The whole report as one HTML document; `charts` maps chart names to PNG files to inline."""
+    title = f"dnsprobe: {summary.get('scenario') or '?'} ({summary.get('run_id') or '?'})"
+    ms = modes(summary)
+    comparison = (
+        _table(COMPARISON_COLUMNS, comparison_rows(summary), "comparison")
+        if ms
+        else '<p class="muted">No modes in this run.</p>'
+    )
+    checks = check_rows(summary)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}{_swatch_css()}</style>",
+        "</head><body><main>",
+        f"<header>{_header(summary)}</header>",
+        "<h2>Comparison</h2>",
+        comparison,
+        "<h2>Checks</h2>",
+        _table(CHECK_COLUMNS, checks) if checks else '<p class="muted">No checks were run.</p>',
+        "<h2>Charts</h2>",
+        _chart_figures(summary, charts),
+        "<h2>Modes</h2>",
+        "\n".join(_mode_section(m) for m in ms) or '<p class="muted">No modes in this run.</p>',
+        "<h2>Pod</h2>",
+        _pod(summary),
+        f"<footer>dnsprobe {_e(__version__)} · run {_e(summary.get('run_id') or '?')}</footer>",
+        "</main></body></html>",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_html(summary: Mapping[str, Any], charts: Mapping[str, Path], path: Path) -> Path:
+    return write_atomic(path, render_html(summary, charts))

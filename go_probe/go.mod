@@ -1,0 +1,3 @@
+module dnsprobe/probe
+
+go 1.21
