@@ -33,7 +33,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)  # logs and CI: do not squeeze
 
 
 def _version(value: bool) -> None:
