@@ -37,7 +37,8 @@ def workload_pattern(query: str, search: Sequence[str]) -> re.Pattern[str]:
     """A regex matching every wire query name one lookup of this workload can cause."""
     parts = re.split(r"(\{rand\}|\{seq\})", query.rstrip(".").lower())
     body = "".join(
-        "[0-9a-f]{16}" if part == "{rand}" else r"\d+" if part == "{seq}" else re.escape(part) for part in parts
+        "[0-9a-f]{16}" if part == "{rand}" else r"\d+" if part == "{seq}" else re.escape(part)
+        for part in parts
     )
     suffixes = "|".join(re.escape(s.rstrip(".").lower()) for s in search)
     tail = rf"(?:\.(?:{suffixes}))?" if suffixes and not query.endswith(".") else ""
@@ -92,12 +93,18 @@ def summarise_mode(
     for w in workloads:
         mine = [lk for lk in lookups if lk.workload == w.label]
         w_ok, w_failures = _outcomes(mine)
-        per_workload.append({
-            "workload": w.label, "kind": w.kind, "name": w.query, "lookups": len(mine), "ok": w_ok,
-            "failures": w_failures,
-            "latency_ms": latency_summary([lk.latency_ns for lk in mine]),
-            "wire_queries_per_lookup": round(wire_per[w.label] / len(mine), 3) if mine else None,
-        })
+        per_workload.append(
+            {
+                "workload": w.label,
+                "kind": w.kind,
+                "name": w.query,
+                "lookups": len(mine),
+                "ok": w_ok,
+                "failures": w_failures,
+                "latency_ms": latency_summary([lk.latency_ns for lk in mine]),
+                "wire_queries_per_lookup": round(wire_per[w.label] / len(mine), 3) if mine else None,
+            }
+        )
     trace_summary: dict[str, Any] = {"resolver": None, "selection": [], "order_counts": {}}
     if trace is not None and trace.exists():
         with trace.open(encoding="utf-8", errors="replace") as lines:

@@ -13,8 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
 from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
 
 from dnsprobe import proc
 from dnsprobe.errors import BuildError, ToolMissing
@@ -103,7 +103,9 @@ def missing_tool(build: Build) -> str | None:
     return None
 
 
-def build_probe(mode: Mode, *, cache_dir: Path | None = None, toolchain: Toolchain | None = None) -> ProbeBinary:
+def build_probe(
+    mode: Mode, *, cache_dir: Path | None = None, toolchain: Toolchain | None = None
+) -> ProbeBinary:
     """Build (or reuse) the probe binary for a mode."""
     toolchain = toolchain or find_toolchain()
     cache_dir = cache_dir or default_cache_dir()

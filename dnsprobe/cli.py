@@ -44,8 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """dnsprobe: DNS resolver diagnostics and load tests for Go services in containers."""
 
@@ -71,8 +72,13 @@ class _RichProgress:
 
     def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None:
         rate = f"{lookups / elapsed:,.0f}/s" if elapsed > 0.5 else ""
-        self.progress.update(self._task(mode), total=total, completed=min(elapsed, total),
-                             stage="load", lookups=f"{lookups:,} lookups {rate}")
+        self.progress.update(
+            self._task(mode),
+            total=total,
+            completed=min(elapsed, total),
+            stage="load",
+            lookups=f"{lookups:,} lookups {rate}",
+        )
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -81,12 +87,16 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).", show_default=True)] = DEFAULT_SCENARIO,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for runs; each run gets a subdirectory.")]
-    = Path("runs"),
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario file (TOML).", show_default=True)
+    ] = DEFAULT_SCENARIO,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for runs; each run gets a subdirectory.")
+    ] = Path("runs"),
     quick: Annotated[bool, typer.Option("--quick", help="A few seconds of load per mode (for CI).")] = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept "
-                                                    "(default ~/.cache/dnsprobe).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Where built probes are kept (default ~/.cache/dnsprobe).")
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -99,10 +109,18 @@ def run(
 
     spec = load_scenario(scenario)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description:<12}"), TextColumn("{task.fields[stage]}"),
-               BarColumn(bar_width=24), TextColumn("{task.fields[lookups]}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<12}"),
+        TextColumn("{task.fields[stage]}"),
+        BarColumn(bar_width=24),
+        TextColumn("{task.fields[lookups]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
-        result = run_scenario(spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir)
+        result = run_scenario(
+            spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
+        )
     out.print(comparison_table(result.summary))
     out.print(checks_table(result.summary))
     if result.summary["interrupted"]:
@@ -137,8 +155,13 @@ def build(
             continue
         with console.status(f"building {name}"):
             binary = build_probe(mode, cache_dir=cache_dir)
-        table.add_row(name, mode.summary, binary.linkage, binary.interpreter or "-",
-                      f"{binary.path}{' (cached)' if binary.cached else ''}")
+        table.add_row(
+            name,
+            mode.summary,
+            binary.linkage,
+            binary.interpreter or "-",
+            f"{binary.path}{' (cached)' if binary.cached else ''}",
+        )
     out.print(table)
 
 
@@ -168,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=list(argv) if argv is not None else None, prog_name="dnsprobe", standalone_mode=True)
+        command.main(
+            args=list(argv) if argv is not None else None, prog_name="dnsprobe", standalone_mode=True
+        )
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except DnsProbeError as exc:

@@ -48,15 +48,33 @@ MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in (
         Mode("go", "pure-Go resolver, static binary (CGO_ENABLED=0)", Build(cgo=False), "go"),
-        Mode("cgo", "glibc getaddrinfo via cgo (CGO_ENABLED=1 -tags netcgo)",
-             Build(cgo=True, tags=("netcgo",)), "cgo"),
-        Mode("musl", "musl getaddrinfo via cgo (musl-gcc, -tags netcgo)",
-             Build(cgo=True, tags=("netcgo",), cc="musl-gcc"), "cgo"),
-        Mode("musl-static", "musl getaddrinfo, statically linked (musl-gcc -static)",
-             Build(cgo=True, tags=("netcgo",), cc="musl-gcc", static=True), "cgo"),
-        Mode("netgo-tag", "cgo build with -tags netgo: the Go resolver despite cgo",
-             Build(cgo=True, tags=("netgo",)), "go"),
+        Mode(
+            "cgo",
+            "glibc getaddrinfo via cgo (CGO_ENABLED=1 -tags netcgo)",
+            Build(cgo=True, tags=("netcgo",)),
+            "cgo",
+        ),
+        Mode(
+            "musl",
+            "musl getaddrinfo via cgo (musl-gcc, -tags netcgo)",
+            Build(cgo=True, tags=("netcgo",), cc="musl-gcc"),
+            "cgo",
+        ),
+        Mode(
+            "musl-static",
+            "musl getaddrinfo, statically linked (musl-gcc -static)",
+            Build(cgo=True, tags=("netcgo",), cc="musl-gcc", static=True),
+            "cgo",
+        ),
+        Mode(
+            "netgo-tag",
+            "cgo build with -tags netgo: the Go resolver despite cgo",
+            Build(cgo=True, tags=("netgo",)),
+            "go",
+        ),
         Mode("godebug-go", "default cgo build run with GODEBUG=netdns=go", _DEFAULT_CGO, "go", netdns="go"),
-        Mode("godebug-cgo", "default cgo build run with GODEBUG=netdns=cgo", _DEFAULT_CGO, "cgo", netdns="cgo"),
+        Mode(
+            "godebug-cgo", "default cgo build run with GODEBUG=netdns=cgo", _DEFAULT_CGO, "cgo", netdns="cgo"
+        ),
     )
 }

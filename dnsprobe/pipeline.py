@@ -8,7 +8,6 @@ summarises it, writes the report marked `finished: false` and says so.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -61,7 +60,7 @@ def new_run_id(scenario: Scenario, now: datetime) -> str:
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def run_scenario(
@@ -100,8 +99,12 @@ def run_scenario(
         "toolchain": toolchain.version,
         "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
         "nameserver": {"kind": scenario.nameserver.kind, "endpoints": [f"{NAMESERVER_ADDRESS}:53"]},
-        "load": {"users": scenario.load.users, "duration_s": seconds, "batch": scenario.load.batch,
-                 "concurrency": scenario.load.concurrency},
+        "load": {
+            "users": scenario.load.users,
+            "duration_s": seconds,
+            "batch": scenario.load.batch,
+            "concurrency": scenario.load.concurrency,
+        },
         "modes": [],
         "checks": [],
     }
@@ -114,9 +117,19 @@ def run_scenario(
             entry = _mode_entry(MODES[name])
             summary["modes"].append(entry)
             try:
-                _run_mode(MODES[name], entry, scenario=scenario, run_dir=run_dir, run_id=run_id, files=files,
-                          seconds=seconds, records_path=records_path, socket_dir=socket_dir,
-                          cache_dir=cache_dir, progress=progress)
+                _run_mode(
+                    MODES[name],
+                    entry,
+                    scenario=scenario,
+                    run_dir=run_dir,
+                    run_id=run_id,
+                    files=files,
+                    seconds=seconds,
+                    records_path=records_path,
+                    socket_dir=socket_dir,
+                    cache_dir=cache_dir,
+                    progress=progress,
+                )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
                 progress.note(name, "interrupted: keeping what was measured")
@@ -139,16 +152,39 @@ def run_scenario(
 
 def _mode_entry(mode: Mode) -> dict[str, Any]:
     return {
-        "mode": mode.name, "description": mode.summary, "status": "pending", "reason": None,
-        "resolver": None, "expected_resolver": mode.expected_resolver, "lookups": 0, "ok": 0, "failures": {},
-        "lookups_per_s": 0.0, "latency_ms": analysis.latency_summary([]), "wire_queries": 0,
-        "wire_queries_per_lookup": None, "workloads": [], "trace": {}, "binary": {},
+        "mode": mode.name,
+        "description": mode.summary,
+        "status": "pending",
+        "reason": None,
+        "resolver": None,
+        "expected_resolver": mode.expected_resolver,
+        "lookups": 0,
+        "ok": 0,
+        "failures": {},
+        "lookups_per_s": 0.0,
+        "latency_ms": analysis.latency_summary([]),
+        "wire_queries": 0,
+        "wire_queries_per_lookup": None,
+        "workloads": [],
+        "trace": {},
+        "binary": {},
     }
 
 
-def _run_mode(mode: Mode, entry: dict[str, Any], *, scenario: Scenario, run_dir: Path, run_id: str,
-              files: Any, seconds: float, records_path: Path, socket_dir: Path, cache_dir: Path | None,
-              progress: Progress) -> None:
+def _run_mode(
+    mode: Mode,
+    entry: dict[str, Any],
+    *,
+    scenario: Scenario,
+    run_dir: Path,
+    run_id: str,
+    files: Any,
+    seconds: float,
+    records_path: Path,
+    socket_dir: Path,
+    cache_dir: Path | None,
+    progress: Progress,
+) -> None:
     reason = missing_tool(mode.build)
     if reason:
         entry.update(status="skipped", reason=reason)
@@ -161,12 +197,26 @@ def _run_mode(mode: Mode, entry: dict[str, Any], *, scenario: Scenario, run_dir:
         entry.update(status="skipped", reason=f"build failed: {exc}")
         progress.note(mode.name, f"skipped: build failed: {exc}")
         return
-    entry["binary"] = {"path": str(binary.path), "toolchain": binary.toolchain, "cgo_enabled": binary.build.cgo,
-                       "tags": ",".join(binary.build.tags), "libc": binary.build.libc,
-                       "linkage": binary.linkage, "interpreter": binary.interpreter}
+    entry["binary"] = {
+        "path": str(binary.path),
+        "toolchain": binary.toolchain,
+        "cgo_enabled": binary.build.cgo,
+        "tags": ",".join(binary.build.tags),
+        "libc": binary.build.libc,
+        "linkage": binary.linkage,
+        "interpreter": binary.interpreter,
+    }
     pod_dir = run_dir / "pods" / mode.name
-    pod = Pod(mode=mode.name, binary=binary.path, files=files, zone_text=scenario.nameserver.zone,
-              workdir=pod_dir, socket_dir=socket_dir, godebug=mode.godebug, env=scenario.pod.env)
+    pod = Pod(
+        mode=mode.name,
+        binary=binary.path,
+        files=files,
+        zone_text=scenario.nameserver.zone,
+        workdir=pod_dir,
+        socket_dir=socket_dir,
+        godebug=mode.godebug,
+        env=scenario.pod.env,
+    )
     progress.stage(mode.name, "starting the pod")
     try:
         pod.start()
@@ -180,18 +230,37 @@ def _run_mode(mode: Mode, entry: dict[str, Any], *, scenario: Scenario, run_dir:
         return
     entry["binary"]["go_version"] = pod.info.get("go_version")
     entry["status"] = "ran"
-    argv = locust_argv(address=pod.address, load=scenario.load, seconds=seconds, mode=mode.name, run_id=run_id,
-                       records_path=records_path, csv_prefix=pod_dir / "locust")
+    argv = locust_argv(
+        address=pod.address,
+        load=scenario.load,
+        seconds=seconds,
+        mode=mode.name,
+        run_id=run_id,
+        records_path=records_path,
+        csv_prefix=pod_dir / "locust",
+    )
     try:
         progress.stage(mode.name, "load")
-        run_load(argv, mode=mode.name, seconds=seconds, records_path=records_path,
-                 log_path=pod_dir / "locust.log",
-                 on_tick=lambda elapsed, n: progress.load_tick(mode.name, elapsed, seconds, n))
+        run_load(
+            argv,
+            mode=mode.name,
+            seconds=seconds,
+            records_path=records_path,
+            log_path=pod_dir / "locust.log",
+            on_tick=lambda elapsed, n: progress.load_tick(mode.name, elapsed, seconds, n),
+        )
     finally:
         pod.stop()
-        entry.update(analysis.summarise_mode(
-            records_path=records_path, mode=mode.name, workloads=scenario.load.workloads,
-            search=scenario.pod.search, querylog=pod.querylog_path, trace=pod.trace_path))
+        entry.update(
+            analysis.summarise_mode(
+                records_path=records_path,
+                mode=mode.name,
+                workloads=scenario.load.workloads,
+                search=scenario.pod.search,
+                querylog=pod.querylog_path,
+                trace=pod.trace_path,
+            )
+        )
 
 
 def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,7 +271,9 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
 
     if summary["interrupted"]:
         done = sum(m["lookups"] for m in summary["modes"])
-        check("run completed", False, f"interrupted after {done} lookups; the figures cover what was measured")
+        check(
+            "run completed", False, f"interrupted after {done} lookups; the figures cover what was measured"
+        )
     expect = scenario.expect
     for m in summary["modes"]:
         name = m["mode"]
@@ -211,18 +282,29 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
             continue
         if m["status"] != "ran":
             continue
-        orders = ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
-        check(f"{name}: resolver is {m['expected_resolver']}", m["resolver"] == m["expected_resolver"],
-              f"the trace shows {m['resolver'] or 'nothing'} ({orders})")
+        orders = (
+            ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
+        )
+        check(
+            f"{name}: resolver is {m['expected_resolver']}",
+            m["resolver"] == m["expected_resolver"],
+            f"the trace shows {m['resolver'] or 'nothing'} ({orders})",
+        )
         if not m["lookups"]:
             check(f"{name}: lookups happened", False, "no lookup was recorded")
             continue
         error_rate = 1 - m["ok"] / m["lookups"]
         if expect.max_error_rate is not None:
-            check(f"{name}: error rate <= {expect.max_error_rate:.2%}", error_rate <= expect.max_error_rate,
-                  f"{error_rate:.2%} of {m['lookups']} lookups failed")
+            check(
+                f"{name}: error rate <= {expect.max_error_rate:.2%}",
+                error_rate <= expect.max_error_rate,
+                f"{error_rate:.2%} of {m['lookups']} lookups failed",
+            )
         p99 = m["latency_ms"]["p99"]
         if expect.max_p99_ms is not None:
-            check(f"{name}: p99 <= {expect.max_p99_ms:g} ms", p99 is not None and p99 <= expect.max_p99_ms,
-                  f"p99 was {p99:g} ms")
+            check(
+                f"{name}: p99 <= {expect.max_p99_ms:g} ms",
+                p99 is not None and p99 <= expect.max_p99_ms,
+                f"p99 was {p99:g} ms",
+            )
     return checks

@@ -90,7 +90,13 @@ class ProbeClient:
     def batch(
         self, *, kind: str, name: str, count: int, concurrency: int, timeout_ms: int
     ) -> list[LookupResult]:
-        body = {"kind": kind, "name": name, "count": count, "concurrency": concurrency, "timeout_ms": timeout_ms}
+        body = {
+            "kind": kind,
+            "name": name,
+            "count": count,
+            "concurrency": concurrency,
+            "timeout_ms": timeout_ms,
+        }
         data = self._call("POST", "/batch", body)
         return [
             LookupResult(r["name"], r["start_ns"], r["latency_ns"], r["outcome"], r["error"], r["answers"])

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COLUMNS = (
-    "run", "mode", "workload", "kind", "name", "intended_ns", "start_ns", "latency_ns", "outcome", "error",
+    "run",
+    "mode",
+    "workload",
+    "kind",
+    "name",
+    "intended_ns",
+    "start_ns",
+    "latency_ns",
+    "outcome",
+    "error",
     "answers",
 )
 OUTCOMES = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
@@ -41,6 +50,7 @@ CREATE TABLE IF NOT EXISTS lookups (
 CREATE INDEX IF NOT EXISTS lookups_mode ON lookups (mode);
 """
 
+_INSERT = "INSERT INTO lookups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 Row = tuple[str, str, str, str, str, int, int, int, str, str, int]
 
 
@@ -61,7 +71,7 @@ class RecordWriter:
 
     def append(self, rows: Iterable[Row]) -> None:
         with _transaction(self._db):
-            self._db.executemany(f"INSERT INTO lookups VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+            self._db.executemany(_INSERT, rows)
 
     def close(self) -> None:
         self._db.close()

@@ -18,21 +18,42 @@ def go_env() -> tuple[Path, dict[str, str]]:
 
 def test_go_test(go_env: tuple[Path, dict[str, str]]) -> None:
     go, env = go_env
-    done = subprocess.run([str(go), "test", "-count=1", "./..."], cwd=probe_source_dir(), env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(go), "test", "-count=1", "./..."],
+        cwd=probe_source_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_go_vet(go_env: tuple[Path, dict[str, str]]) -> None:
     go, env = go_env
-    done = subprocess.run([str(go), "vet", "./..."], cwd=probe_source_dir(), env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(go), "vet", "./..."],
+        cwd=probe_source_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_gofmt_clean(go_env: tuple[Path, dict[str, str]]) -> None:
     go, env = go_env
     gofmt = go.with_name("gofmt")
-    done = subprocess.run([str(gofmt), "-l", "."], cwd=probe_source_dir(), env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(gofmt), "-l", "."],
+        cwd=probe_source_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr

@@ -26,7 +26,11 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Com
     out = tmp_path_factory.mktemp("runs")
     done = subprocess.run(
         [sys.executable, "-m", "dnsprobe", "run", "scenarios/quickstart.toml", "--quick", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     runs = list(out.iterdir())
     assert len(runs) == 1, (done.stdout, done.stderr)

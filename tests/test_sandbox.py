@@ -20,8 +20,15 @@ def make_pod(tmp_path: Path, binary: Path, **spec: object) -> Pod:
     files = render_pod_files(PodSpec.model_validate(spec), hostname="probe", nameservers=["127.0.0.1"])
     socket_dir = tmp_path / "s"
     socket_dir.mkdir(exist_ok=True)
-    return Pod(mode="go", binary=binary, files=files, zone_text=ZONE, workdir=tmp_path / "pod",
-               socket_dir=socket_dir, godebug="netdns=2")
+    return Pod(
+        mode="go",
+        binary=binary,
+        files=files,
+        zone_text=ZONE,
+        workdir=tmp_path / "pod",
+        socket_dir=socket_dir,
+        godebug="netdns=2",
+    )
 
 
 def test_namespaces_available() -> None:
@@ -29,8 +36,11 @@ def test_namespaces_available() -> None:
 
 
 def test_resolv_conf_renders_like_the_kubelet() -> None:
-    files = render_pod_files(PodSpec(timeout=1, attempts=2, options=["single-request-reopen"]),
-                             hostname="p", nameservers=["127.0.0.1"])
+    files = render_pod_files(
+        PodSpec(timeout=1, attempts=2, options=["single-request-reopen"]),
+        hostname="p",
+        nameservers=["127.0.0.1"],
+    )
     assert files.resolv_conf == (
         "search default.svc.cluster.local svc.cluster.local cluster.local\n"
         "nameserver 127.0.0.1\n"

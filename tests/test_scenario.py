@@ -40,12 +40,18 @@ def test_defaults_are_a_kubernetes_pod() -> None:
     [
         (minimal(lod={}), "lod", "unknown key"),
         (minimal(load={"users": "many", "workloads": []}), "load.users", "expected an integer, got 'many'"),
-        (minimal(load={"workloads": [{"label": "a", "query": "x", "kindd": "host"}]}),
-         "load.workloads[0].kindd", "unknown key"),
+        (
+            minimal(load={"workloads": [{"label": "a", "query": "x", "kindd": "host"}]}),
+            "load.workloads[0].kindd",
+            "unknown key",
+        ),
         (minimal(modes=["go", "gcc"]), "modes", "unknown mode 'gcc'"),
         (minimal(pod={"ndots": 50}), "pod.ndots", "less than or equal to 15"),
-        (minimal(load={"workloads": [{"label": "a", "query": "{random}.x"}]}), "load.workloads[0].query",
-         "unknown placeholder {random}"),
+        (
+            minimal(load={"workloads": [{"label": "a", "query": "{random}.x"}]}),
+            "load.workloads[0].query",
+            "unknown placeholder {random}",
+        ),
         (minimal(nameserver={"zone": "example.test. 30 IN A not-an-address\n"}), "nameserver.zone", "line 1"),
         ({"name": "t", "load": {"workloads": [{"label": "a", "query": "x"}]}}, "nameserver", "missing"),
     ],

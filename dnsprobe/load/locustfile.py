@@ -34,16 +34,32 @@ DEFAULT_WORKLOADS = '[{"label": "external", "query": "{rand}.api.example.test", 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("dnsprobe")
-    group.add_argument("--dns-workloads", env_var="DNSPROBE_WORKLOADS", default=DEFAULT_WORKLOADS,
-                       help="JSON list of workloads: label, query (with {rand}), kind, weight")
-    group.add_argument("--dns-batch", env_var="DNSPROBE_BATCH", type=int, default=25,
-                       help="lookups per request to the probe")
-    group.add_argument("--dns-concurrency", env_var="DNSPROBE_CONCURRENCY", type=int, default=8,
-                       help="lookups in flight inside the probe per request")
-    group.add_argument("--dns-timeout-ms", env_var="DNSPROBE_TIMEOUT_MS", type=int, default=30_000,
-                       help="per-lookup timeout in milliseconds")
-    group.add_argument("--dns-records", env_var="DNSPROBE_RECORDS", default="",
-                       help="SQLite file to append every lookup to")
+    group.add_argument(
+        "--dns-workloads",
+        env_var="DNSPROBE_WORKLOADS",
+        default=DEFAULT_WORKLOADS,
+        help="JSON list of workloads: label, query (with {rand}), kind, weight",
+    )
+    group.add_argument(
+        "--dns-batch", env_var="DNSPROBE_BATCH", type=int, default=25, help="lookups per request to the probe"
+    )
+    group.add_argument(
+        "--dns-concurrency",
+        env_var="DNSPROBE_CONCURRENCY",
+        type=int,
+        default=8,
+        help="lookups in flight inside the probe per request",
+    )
+    group.add_argument(
+        "--dns-timeout-ms",
+        env_var="DNSPROBE_TIMEOUT_MS",
+        type=int,
+        default=30_000,
+        help="per-lookup timeout in milliseconds",
+    )
+    group.add_argument(
+        "--dns-records", env_var="DNSPROBE_RECORDS", default="", help="SQLite file to append every lookup to"
+    )
     group.add_argument("--dns-mode", env_var="DNSPROBE_MODE", default="probe", help="mode label for records")
     group.add_argument("--dns-run", env_var="DNSPROBE_RUN", default="", help="run id for records")
 
@@ -76,28 +92,53 @@ class DnsProbeUser(User):
 
     @task
     def lookups(self) -> None:
-        workload = random.choices(self.workloads, weights=self.weights)[0]
+        workload = random.choices(self.workloads, weights=self.weights)[0]  # noqa: S311 - load mix, not crypto
         kind = workload.get("kind", "host")
         intended = time.time_ns()
         try:
             results = self.probe.batch(
-                kind=kind, name=workload["query"], count=self.batch,
-                concurrency=self.concurrency, timeout_ms=self.timeout_ms,
+                kind=kind,
+                name=workload["query"],
+                count=self.batch,
+                concurrency=self.concurrency,
+                timeout_ms=self.timeout_ms,
             )
         except ProbeUnavailable as exc:
-            events.request.fire(request_type="probe", name="batch", response_time=0, response_length=0,
-                                exception=exc, context={})
+            events.request.fire(
+                request_type="probe",
+                name="batch",
+                response_time=0,
+                response_length=0,
+                exception=exc,
+                context={},
+            )
             raise StopUser() from exc
         fire = self.environment.events.request.fire
         label = workload["label"]
         request_type = f"DNS {kind}"
         for r in results:
-            fire(request_type=request_type, name=label, response_time=r.latency_ns / 1e6,
-                 response_length=r.answers, context={},
-                 exception=None if r.outcome == "ok" else LookupFailed(r.outcome))
+            fire(
+                request_type=request_type,
+                name=label,
+                response_time=r.latency_ns / 1e6,
+                response_length=r.answers,
+                context={},
+                exception=None if r.outcome == "ok" else LookupFailed(r.outcome),
+            )
         if self.records is not None:
             self.records.append(
-                (self.run_id, self.mode, label, kind, r.name, intended, r.start_ns, r.latency_ns,
-                 r.outcome, r.error, r.answers)
+                (
+                    self.run_id,
+                    self.mode,
+                    label,
+                    kind,
+                    r.name,
+                    intended,
+                    r.start_ns,
+                    r.latency_ns,
+                    r.outcome,
+                    r.error,
+                    r.answers,
+                )
                 for r in results
             )

@@ -27,17 +27,48 @@ class LoadRun:
     returncode: int | None
 
 
-def locust_argv(*, address: str, load: Load, seconds: float, mode: str, run_id: str, records_path: Path,
-                csv_prefix: Path) -> list[str]:
+def locust_argv(
+    *, address: str, load: Load, seconds: float, mode: str, run_id: str, records_path: Path, csv_prefix: Path
+) -> list[str]:
     workloads = [w.model_dump() for w in load.workloads]
     return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "--host", address, "--users", str(load.users), "--spawn-rate", str(load.users),
-        "--run-time", f"{max(1, round(seconds))}s", "--stop-timeout", str(max(5, load.timeout_ms // 1000 + 1)),
-        "--exit-code-on-error", "0", "--loglevel", "WARNING", "--csv", str(csv_prefix),
-        "--dns-workloads", json.dumps(workloads), "--dns-batch", str(load.batch),
-        "--dns-concurrency", str(load.concurrency), "--dns-timeout-ms", str(load.timeout_ms),
-        "--dns-records", str(records_path), "--dns-mode", mode, "--dns-run", run_id,
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--host",
+        address,
+        "--users",
+        str(load.users),
+        "--spawn-rate",
+        str(load.users),
+        "--run-time",
+        f"{max(1, round(seconds))}s",
+        "--stop-timeout",
+        str(max(5, load.timeout_ms // 1000 + 1)),
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+        "--csv",
+        str(csv_prefix),
+        "--dns-workloads",
+        json.dumps(workloads),
+        "--dns-batch",
+        str(load.batch),
+        "--dns-concurrency",
+        str(load.concurrency),
+        "--dns-timeout-ms",
+        str(load.timeout_ms),
+        "--dns-records",
+        str(records_path),
+        "--dns-mode",
+        mode,
+        "--dns-run",
+        run_id,
     ]
 
 
@@ -54,8 +85,14 @@ def run_load(
     (it finishes the batches in flight, which get recorded) and re-raises KeyboardInterrupt."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
-        locust = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        locust = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     started = time.monotonic()
     limit = seconds + 120
     try:
@@ -72,7 +109,9 @@ def run_load(
         raise
     if locust.returncode not in (0, None):
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        raise LoadError(f"Locust exited with status {locust.returncode}: {' | '.join(tail)} (log: {log_path})")
+        raise LoadError(
+            f"Locust exited with status {locust.returncode}: {' | '.join(tail)} (log: {log_path})"
+        )
     return LoadRun(mode, time.monotonic() - started, False, locust.returncode)
 
 

@@ -48,7 +48,7 @@ async def run_pod(spec: dict[str, Any]) -> int:
     server = Nameserver(zone, addresses=[(address, port)], querylog=Path(spec["querylog"]))
     await server.start()
     probe = spec["probe"]
-    with open(probe["stdout"], "wb") as out, open(probe["stderr"], "wb") as err:
+    with Path(probe["stdout"]).open("wb") as out, Path(probe["stderr"]).open("wb") as err:
         try:
             child = await asyncio.create_subprocess_exec(
                 *probe["argv"], env=probe["env"], stdin=subprocess.DEVNULL, stdout=out, stderr=err

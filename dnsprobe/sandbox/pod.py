@@ -86,7 +86,9 @@ class Pod:
         self.start()
         return self
 
-    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _write_spec(self) -> Path:
@@ -144,8 +146,11 @@ class Pod:
                         pass
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise PodStartFailure(self.mode, f"no answer on {self.socket_path} within "
-                                                     f"{self.start_timeout:g} s ({self._failure_text()})")
+                    raise PodStartFailure(
+                        self.mode,
+                        f"no answer on {self.socket_path} within "
+                        f"{self.start_timeout:g} s ({self._failure_text()})",
+                    )
                 time.sleep(0.02)
         finally:
             client.close()
@@ -185,5 +190,7 @@ class _suppress_lookup:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None) -> bool:
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         return t is ProcessLookupError

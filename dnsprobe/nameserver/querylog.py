@@ -1,0 +1,193 @@
+"""The server-side query log: one TSV line for every packet the nameserver receives.
+
+    time  proto  client  port  id  qname  qtype  edns  fault  rcode
+
+`time` is unix seconds with 6 decimals, `qname` is the name as received (dnspython's text form, `\\DDD`
+escapes, trailing dot), `edns` the advertised UDP payload size, `fault` the injected fault's name, `rcode`
+the answer's mnemonic, `formerr` for a malformed query or `drop` when nothing was sent. An unknown field
+is `-`.
+
+Lines are buffered and written at least every `FLUSH_INTERVAL` seconds (the server's timer calls
+`flush`) and on close, so a crash loses at most that much. The file is only ever appended to; a line
+cut by a crash is removed when the log is opened again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnsprobe.errors import NameserverError
+from dnsprobe.nameserver.wire import qname_text, qtype_text
+
+__all__ = ["FIELDS", "FLUSH_INTERVAL", "HEADER", "QueryLog", "QueryLogEntry", "read_querylog"]
+
+FIELDS = ("time", "proto", "client", "port", "id", "qname", "qtype", "edns", "fault", "rcode")
+HEADER = "\t".join(FIELDS)
+FLUSH_INTERVAL = 0.2
+_MAX_BUFFERED = 2000  # lines; a burst is written out before the timer comes round
+_NAME_CACHE = 4096  # names
+
+
+class QueryLog:
+    """An append-only writer. Not thread-safe: the server's event loop owns it."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._buffer: list[str] = []
+        self._names: dict[bytes, str] = {}  # wire -> text: a lookup's A, AAAA and retries share a name
+        try:
+            _drop_cut_line(path)
+            self._file = path.open("a", encoding="utf-8", newline="\n")
+        except OSError as exc:
+            raise NameserverError(
+                f"cannot write the query log {path}: {exc.strerror}; pick another path"
+            ) from exc
+        if self._file.tell() == 0:
+            self._file.write(HEADER + "\n")
+            self._file.flush()
+
+    def record(
+        self,
+        proto: str,
+        client: tuple[str, int],
+        qid: int | None,
+        qname: bytes | None,
+        qtype: int | None,
+        edns: int | None,
+        fault: str | None,
+        outcome: str,
+    ) -> None:
+        """Log one packet; `qname` in wire form as received, `outcome` an rcode mnemonic, formerr or drop."""
+        name: str | None = "-"
+        if qname is not None:
+            name = self._names.get(qname)
+            if name is None:
+                if len(self._names) >= _NAME_CACHE:
+                    self._names.clear()
+                name = self._names[qname] = qname_text(qname)
+        self._buffer.append(
+            f"{self._clock():.6f}\t{proto}\t{client[0]}\t{client[1]}\t{'-' if qid is None else qid}\t"
+            f"{name}\t{'-' if qtype is None else qtype_text(qtype)}\t"
+            f"{'-' if edns is None else edns}\t{fault or '-'}\t{outcome}\n"
+        )
+        if len(self._buffer) >= _MAX_BUFFERED:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        lines = "".join(self._buffer)
+        self._buffer.clear()
+        self._file.write(lines)
+        self._file.flush()  # to the OS: a crash of this process no longer loses them
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+    def __enter__(self) -> QueryLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _drop_cut_line(path: Path) -> None:
+    """Truncate a last line without its newline (the previous writer crashed mid-write)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with path.open("rb+") as log:
+        tail_start = max(0, size - 65536)
+        log.seek(tail_start)
+        tail = log.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        log.truncate(tail_start + cut + 1 if cut >= 0 else 0)
+
+
+@dataclass(frozen=True)
+class QueryLogEntry:
+    """One line of the query log.
+
+    `qname` and `qtype` are the text as logged, `-` for a packet without a readable question; the
+    numbers and `fault` are None where the line has `-`.
+    """
+
+    time: float
+    proto: str
+    client: str
+    port: int
+    id: int | None
+    qname: str
+    qtype: str
+    edns: int | None
+    fault: str | None
+    rcode: str
+
+
+def read_querylog(lines: Iterable[str], source: str = "query log") -> Iterator[QueryLogEntry]:
+    """Parse query-log lines (with or without their newlines); header lines are skipped.
+
+    The last line is ignored if a crash cut it: it lacks the newline the lines before it have, or does
+    not parse. A bad line anywhere else raises NameserverError naming `source` and the line number.
+    """
+    held: tuple[int, str] | None = None  # the latest line: judged once we know whether it is the last
+    terminated = False
+    for number, line in enumerate(lines, start=1):
+        if held is not None:
+            entry = _parse_numbered(*held, source)
+            if entry is not None:
+                yield entry
+            terminated = held[1].endswith("\n")
+        held = (number, line)
+    if held is None or (terminated and not held[1].endswith("\n")):
+        return
+    try:
+        entry = _parse_numbered(*held, source)
+    except NameserverError:
+        return
+    if entry is not None:
+        yield entry
+
+
+def _parse_numbered(number: int, line: str, source: str) -> QueryLogEntry | None:
+    text = line.rstrip("\n")
+    if not text or text == HEADER:
+        return None
+    try:
+        return _parse_line(text)
+    except (ValueError, IndexError) as exc:
+        raise NameserverError(f"{source}: line {number}: not a query-log line ({exc})") from exc
+
+
+def _parse_line(text: str) -> QueryLogEntry:
+    fields = text.split("\t")
+    if len(fields) != len(FIELDS):
+        raise ValueError(f"{len(fields)} fields, expected {len(FIELDS)}")
+    when, proto, client, port, qid, qname, qtype, edns, fault, rcode = fields
+    return QueryLogEntry(
+        time=float(when),
+        proto=proto,
+        client=client,
+        port=int(port),
+        id=_optional_int(qid),
+        qname=qname,
+        qtype=qtype,
+        edns=_optional_int(edns),
+        fault=None if fault == "-" else fault,
+        rcode=rcode,
+    )
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text == "-" else int(text)

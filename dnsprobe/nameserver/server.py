@@ -1,0 +1,557 @@
+"""The nameserver process: asyncio UDP and TCP listeners around `wire.Responder`.
+
+Every packet goes through `Nameserver._handle`: parse, ask the `Policy` for a `Fault` (skipped when there
+is no policy), answer, log. Nothing raised while answering one packet escapes to the event loop.
+
+Three ways to run it:
+- `await Nameserver(...).start()` inside an event loop you own;
+- `NameserverThread(...)`, a context manager that runs it on its own loop in a background thread (tests,
+  `dnsprobe serve`);
+- `serve_forever(...)`, blocking until SIGTERM or SIGINT on uvloop when it is installed (the pod process
+  that serves port 53 inside a network namespace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from dnsprobe.errors import NameserverError
+from dnsprobe.nameserver.querylog import FLUSH_INTERVAL, QueryLog
+from dnsprobe.nameserver.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
+from dnsprobe.nameserver.zone import Zone
+
+__all__ = ["Endpoint", "Fault", "Nameserver", "NameserverThread", "Policy", "serve_forever"]
+
+log = logging.getLogger(__name__)
+
+Endpoint = tuple[str, int]
+LOOPBACK: Sequence[Endpoint] = (("127.0.0.1", 0),)
+
+UDP_MAX = 65507  # the largest payload of one IPv4 UDP datagram
+TCP_IDLE = 10.0  # seconds before an idle TCP connection is closed (RFC 7766 suggests a few seconds)
+_PORT_ATTEMPTS = 20  # port 0: times to look for a port free for both UDP and TCP
+_STOP_TIMEOUT = 2.0  # seconds to wait for aborted TCP connections to close
+_RECEIVE_BUFFER = 4 << 20  # bytes; absorbs bursts from a load test (capped by net.core.rmem_max)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What a `Policy` does to one query instead of answering it normally."""
+
+    name: str  # written to the query log's fault column
+    drop: bool = False  # send nothing
+    delay: float = 0.0  # seconds before the reply goes out
+    rcode: int | None = None  # reply with this rcode and no records (SERVFAIL, REFUSED...)
+    truncate: bool = False  # reply with TC set and the question only
+    ignore_udp_limit: bool = False  # send an oversized UDP answer whole, without TC
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name) or self.name == "-":
+            raise ValueError(f"fault name {self.name!r}: one word please (it is a query-log column)")
+
+
+class Policy(Protocol):
+    """Chooses a fault per query. Called on the server's event loop for every packet: keep it cheap."""
+
+    def fault_for(self, query: Query, proto: str, client: Endpoint) -> Fault | None: ...
+
+
+class Nameserver:
+    """UDP and, unless `tcp=False`, TCP on the same port of each address. Port 0 picks a free port."""
+
+    def __init__(
+        self,
+        zone: Zone,
+        addresses: Sequence[Endpoint] = LOOPBACK,
+        querylog: Path | None = None,
+        tcp: bool = True,
+        *,
+        allow_non_loopback: bool = False,
+        policy: Policy | None = None,
+    ) -> None:
+        if not addresses:
+            raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
+        for host, port in addresses:
+            _check_address(host, port, allow_non_loopback)
+        self._addresses = list(addresses)
+        self._responder = Responder(zone)
+        self._querylog_path = querylog
+        self._tcp = tcp
+        self._policy = policy
+        self._log: QueryLog | None = None
+        self._endpoints: list[Endpoint] = []
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[_TcpProtocol] = set()  # from the moment asyncio creates the protocol
+        self._stopping = False
+        self._closed: list[asyncio.Future[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """The (address, port) pairs actually bound, in the order given."""
+        return list(self._endpoints)
+
+    async def start(self) -> None:
+        if self._loop is not None:
+            raise RuntimeError("this Nameserver was already started")
+        loop = self._loop = asyncio.get_running_loop()
+        try:
+            if self._querylog_path is not None:
+                self._log = QueryLog(self._querylog_path)
+                self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._flush_tick)
+            for host, port in self._addresses:
+                await self._listen(loop, host, port)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Close every socket and the query log. Safe to call more than once."""
+        self._stopping = True
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for server in self._servers:
+            server.close()
+        for transport in self._udp:
+            transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        await asyncio.gather(*self._closed)
+        # Wait until every TCP socket is really closed too, so none is left for the garbage collector to
+        # warn about. A connection accepted but not yet set up aborts itself in connection_made.
+        connections = list(self._connections)
+        for connection in connections:
+            connection.abort()
+        if connections:
+            await asyncio.wait([connection.lost for connection in connections], timeout=_STOP_TIMEOUT)
+        self._servers.clear()
+        self._udp.clear()
+        self._closed.clear()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def __aenter__(self) -> Nameserver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- the request path --------------------------------------------------------------------------------
+
+    def _handle(self, data: bytes, client: Endpoint, proto: str) -> tuple[bytes | None, float]:
+        """The reply to one packet (None: send nothing) and the delay before sending it."""
+        querylog = self._log
+        try:
+            query = parse_query(data)
+        except BadQuery as bad:
+            if querylog is not None:
+                querylog.record(proto, client, bad.qid, None, None, None, None, bad.outcome)
+            return bad.reply, 0.0
+        fault = None if self._policy is None else self._policy.fault_for(query, proto, client)
+        delay = 0.0
+        if fault is None:
+            limit = TCP_LIMIT if proto == "tcp" else query.udp_limit
+            reply: bytes | None
+            reply, rcode = self._responder.respond(query, limit)
+        else:
+            reply, rcode = self._apply(fault, query, proto)
+            delay = fault.delay
+        if querylog is not None:
+            outcome = "drop" if reply is None else rcode_text(rcode)
+            fault_name = None if fault is None else fault.name
+            querylog.record(
+                proto, client, query.id, query.qname, query.qtype, query.edns, fault_name, outcome
+            )
+        return reply, delay
+
+    def _apply(self, fault: Fault, query: Query, proto: str) -> tuple[bytes | None, int]:
+        responder = self._responder
+        if fault.drop:
+            return None, 0
+        if fault.rcode is not None:
+            return responder.error(query, fault.rcode), fault.rcode
+        if fault.truncate:
+            return responder.truncated(query)
+        if proto == "tcp":
+            return responder.respond(query, TCP_LIMIT)
+        return responder.respond(query, UDP_MAX if fault.ignore_udp_limit else query.udp_limit)
+
+    def _later(self, delay: float, send: Callable[[bytes], None], reply: bytes) -> None:
+        assert self._loop is not None
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            send(reply)
+
+        timer = self._loop.call_later(delay, fire)
+        self._timers.add(timer)
+
+    def _flush_tick(self) -> None:
+        if self._log is None or self._loop is None:
+            return
+        try:
+            self._log.flush()
+        except OSError:
+            log.exception("cannot write the query log %s", self._log.path)
+        self._flush_timer = self._loop.call_later(FLUSH_INTERVAL, self._flush_tick)
+
+    # -- listening ---------------------------------------------------------------------------------------
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        tcp_sock: socket.socket | None = None
+        for attempt in range(_PORT_ATTEMPTS if port == 0 else 1):
+            udp_sock = _open(family, socket.SOCK_DGRAM, host, port)
+            bound = udp_sock.getsockname()[1]
+            if not self._tcp:
+                break
+            try:
+                tcp_sock = _open(family, socket.SOCK_STREAM, host, bound)
+            except NameserverError as exc:
+                udp_sock.close()
+                taken = exc.__cause__ is not None and _errno(exc.__cause__) == errno.EADDRINUSE
+                if port == 0 and taken and attempt + 1 < _PORT_ATTEMPTS:
+                    continue  # the UDP port was free but its TCP twin is not: try another
+                raise
+            break
+        closed: asyncio.Future[None] = loop.create_future()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self, closed), sock=udp_sock
+            )
+        except BaseException:
+            udp_sock.close()
+            if tcp_sock is not None:
+                tcp_sock.close()
+            raise
+        self._udp.append(transport)
+        self._closed.append(closed)
+        if tcp_sock is not None:
+            try:
+                server = await loop.create_server(lambda: _TcpProtocol(self), sock=tcp_sock, backlog=1024)
+            except BaseException:
+                tcp_sock.close()
+                raise
+            self._servers.append(server)
+        self._endpoints.append((host, bound))
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, nameserver: Nameserver, closed: asyncio.Future[None]) -> None:
+        self._nameserver = nameserver
+        self._handle = nameserver._handle
+        self._closed = closed
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            reply, delay = self._handle(data, addr, "udp")  # an IPv6 addr has 4 items; [0] and [1] are used
+            if reply is None or self._transport is None:
+                return
+            if delay:
+                self._nameserver._later(delay, lambda r: self._send(r, addr), reply)
+            else:
+                self._transport.sendto(reply, addr)
+        except Exception:
+            log.exception("nameserver: error answering a UDP packet from %s", addr)
+
+    def _send(self, reply: bytes, addr: tuple[str | Any, int]) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable: a client gave up on its query; nothing to do
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+
+class _TcpProtocol(asyncio.Protocol):
+    """RFC 7766 framing: each message after a 2-byte length; several queries per connection."""
+
+    def __init__(self, nameserver: Nameserver) -> None:
+        self._nameserver = nameserver
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._client: Endpoint = ("-", 0)
+        self._idle: asyncio.TimerHandle | None = None
+        self._last_activity = 0.0
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # socket closed
+        nameserver._connections.add(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self._client = (str(peer[0]), int(peer[1]))
+        if self._nameserver._stopping:
+            self._transport.abort()  # accepted while the server was stopping
+            return
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        self._idle = loop.call_later(TCP_IDLE, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        self._last_activity = asyncio.get_running_loop().time()
+        try:
+            while len(buffer) >= 2:
+                size = int.from_bytes(buffer[:2], "big")
+                if len(buffer) < 2 + size:
+                    break
+                message = bytes(buffer[2 : 2 + size])
+                del buffer[: 2 + size]
+                reply, delay = self._nameserver._handle(message, self._client, "tcp")
+                if reply is None:
+                    continue
+                framed = len(reply).to_bytes(2, "big") + reply
+                if delay:
+                    self._nameserver._later(delay, self._send, framed)
+                else:
+                    self._send(framed)
+        except Exception:
+            log.exception("nameserver: error answering a TCP query from %s", self._client)
+            self.abort()
+
+    def _send(self, framed: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(framed)
+
+    def pause_writing(self) -> None:
+        # The client is not reading its answers: stop reading its questions until it does.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_for = loop.time() - self._last_activity
+        if idle_for >= TCP_IDLE:
+            if self._transport is not None:
+                self._transport.close()
+            self._idle = None
+        else:
+            self._idle = loop.call_later(TCP_IDLE - idle_for, self._check_idle)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._nameserver._connections.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._transport = None
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+# -- sockets ---------------------------------------------------------------------------------------------
+
+
+def _check_address(host: str, port: int, allow_non_loopback: bool) -> None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise NameserverError(
+            f"cannot listen on {host!r}: not an IP address; use 127.0.0.1 or ::1 (names are not resolved)"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise NameserverError(f"cannot listen on {_where(host, port)}: port out of range; pick 0-65535")
+    if not address.is_loopback and not allow_non_loopback:
+        raise NameserverError(
+            f"refusing to listen on {_where(host, port)}: not a loopback address; "
+            "use 127.0.0.1 or ::1 (other addresses only inside the project's own network namespace)"
+        )
+
+
+def _open(family: socket.AddressFamily, kind: socket.SocketKind, host: str, port: int) -> socket.socket:
+    """A bound socket, or NameserverError saying why not (the OSError is its __cause__)."""
+    proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:
+        raise NameserverError(f"cannot listen on {_where(host, port)}/{proto}: {_explain(exc)}") from exc
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_STREAM:
+            # Lets a restarted server take its port back from connections in TIME_WAIT; Linux still
+            # refuses a second listener, so a taken port is reported.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        else:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise NameserverError(f"cannot listen on {_where(host, port)}/{proto}: {_explain(exc)}") from exc
+    return sock
+
+
+def _errno(exc: BaseException) -> int | None:
+    return exc.errno if isinstance(exc, OSError) else None
+
+
+def _explain(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use; pick another --port"
+    if exc.errno == errno.EACCES:
+        return (
+            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); pick a port above 1023"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "address not available on this machine; use 127.0.0.1 (or ::1 where IPv6 is enabled)"
+    if exc.errno == errno.EAFNOSUPPORT:
+        return "address family not supported here (IPv6 disabled?); use 127.0.0.1"
+    return f"{(exc.strerror or str(exc)).lower()}"
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# -- running ---------------------------------------------------------------------------------------------
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when installed: about three times the queries per second of the default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+class NameserverThread:
+    """A `Nameserver` on its own event loop in a background thread.
+
+        with NameserverThread(zone) as ns:
+            host, port = ns.endpoints[0]
+
+    The policy, if any, is called from that thread.
+    """
+
+    def __init__(
+        self,
+        zone: Zone,
+        addresses: Sequence[Endpoint] = LOOPBACK,
+        querylog: Path | None = None,
+        tcp: bool = True,
+        *,
+        allow_non_loopback: bool = False,
+        policy: Policy | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.nameserver = Nameserver(
+            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy
+        )
+        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return self.nameserver.endpoints
+
+    def start(self) -> None:
+        if self._loop is not None:
+            raise RuntimeError("this NameserverThread was already started")
+        loop = self._loop = _loop_factory()()
+        self._thread = threading.Thread(target=loop.run_forever, name="dnsprobe-nameserver", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.nameserver.start(), loop).result(self._timeout)
+        except BaseException:
+            self._end_loop()
+            raise
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.nameserver.stop(), self._loop).result(self._timeout)
+        finally:
+            self._end_loop()
+
+    def _end_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(self._timeout)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> NameserverThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_forever(
+    zone: Zone,
+    addresses: Sequence[Endpoint] = LOOPBACK,
+    querylog: Path | None = None,
+    tcp: bool = True,
+    *,
+    allow_non_loopback: bool = False,
+    policy: Policy | None = None,
+    on_ready: Callable[[list[Endpoint]], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT (call from the main thread); `on_ready` gets the bound endpoints."""
+
+    async def main() -> None:
+        nameserver = Nameserver(
+            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy
+        )
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        await nameserver.start()
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stopping.set)
+            if on_ready is not None:
+                on_ready(nameserver.endpoints)
+            await stopping.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await nameserver.stop()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
