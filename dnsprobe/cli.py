@@ -32,6 +32,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+bench_app = typer.Typer(
+    name="bench",
+    help="Benchmarks: each prints its figures and ends with one line `ratio: <number>` (higher is better).",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)  # logs and CI: do not squeeze
 
