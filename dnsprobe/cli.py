@@ -144,17 +144,19 @@ def build(
     from rich.table import Table
 
     from dnsprobe.build import build_probe, missing_tool
-    from dnsprobe.modes import MODES
+    from dnsprobe.modes import MODES, resolve_mode
 
     names = modes or list(MODES)
-    unknown = [m for m in names if m not in MODES]
-    if unknown:
-        raise DnsProbeError(f"unknown mode {unknown[0]!r}; known modes: {', '.join(MODES)}")
+    for name in names:
+        try:
+            resolve_mode(name)
+        except KeyError as exc:
+            raise DnsProbeError(exc.args[0]) from None
     table = Table(title="probe binaries")
     for column in ("mode", "what", "linkage", "loader", "binary"):
         table.add_column(column)
     for name in names:
-        mode = MODES[name]
+        mode = resolve_mode(name)
         reason = missing_tool(mode.build)
         if reason:
             table.add_row(name, mode.summary, "[yellow]skipped[/]", reason, "")

