@@ -27,6 +27,11 @@ type batchRequest struct {
 	Count       int      `json:"count"`
 	Concurrency int      `json:"concurrency"`
 	TimeoutMS   int      `json:"timeout_ms"`
+	// Open loop: lookup i is meant to start at StartNS + i/Rate seconds (Unix ns; 0 means now). A lookup
+	// that cannot start on time (every worker busy) starts late and keeps its intended time, so the
+	// harness can measure latency from the intended start (no coordinated omission).
+	Rate    float64 `json:"rate"`
+	StartNS int64   `json:"start_ns"`
 }
 
 type batchResponse struct {
@@ -82,6 +87,12 @@ func (req *batchRequest) validate() (lookupFunc, time.Duration, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if req.Rate < 0 || req.Rate > 1e7 {
+		return nil, 0, fmt.Errorf("rate %g out of range 0..1e7 lookups per second", req.Rate)
+	}
+	if req.StartNS < 0 {
+		return nil, 0, fmt.Errorf("start_ns %d is negative", req.StartNS)
+	}
 	if len(req.Names) > 0 {
 		if len(req.Names) > maxCount {
 			return nil, 0, fmt.Errorf("names has %d entries, more than %d", len(req.Names), maxCount)
@@ -135,13 +146,47 @@ func (p *probe) handleBatch(w http.ResponseWriter, r *http.Request) {
 	if len(req.Names) > 0 {
 		n, name = len(req.Names), func(i int) string { return req.Names[i] }
 	}
-	results := p.runBatch(r.Context(), fn, name, n, req.Concurrency, timeout)
+	var sched *schedule
+	if req.Rate > 0 {
+		sched = &schedule{startNS: req.StartNS, rate: req.Rate}
+		if sched.startNS == 0 {
+			sched.startNS = time.Now().UnixNano()
+		}
+	}
+	results := p.runBatch(r.Context(), fn, name, n, req.Concurrency, timeout, sched)
 	writeJSON(w, http.StatusOK, batchResponse{Results: results})
 }
 
+// schedule is an open-loop batch's timetable: lookup i is meant to start at startNS + i/rate seconds.
+type schedule struct {
+	startNS int64
+	rate    float64
+}
+
+func (s *schedule) intended(i int) int64 {
+	return s.startNS + int64(float64(i)*1e9/s.rate)
+}
+
+// waitUntil sleeps until the wall-clock time ns, or until ctx ends (false then).
+func waitUntil(ctx context.Context, ns int64) bool {
+	d := time.Until(time.Unix(0, ns))
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // runBatch performs n lookups, at most concurrency at a time, the i-th of the name template name(i).
+// With a schedule, lookup i waits for its intended start (open loop); a late one starts at once.
 // If ctx ends (client gone, probe shutting down) no new lookup starts, and only finished ones are returned.
-func (p *probe) runBatch(ctx context.Context, fn lookupFunc, name func(int) string, n, concurrency int, timeout time.Duration) []result {
+func (p *probe) runBatch(ctx context.Context, fn lookupFunc, name func(int) string, n, concurrency int, timeout time.Duration, sched *schedule) []result {
 	results := make([]result, n)
 	workers := concurrency
 	if workers > n {
@@ -158,7 +203,15 @@ func (p *probe) runBatch(ctx context.Context, fn lookupFunc, name func(int) stri
 				if i >= n || ctx.Err() != nil {
 					return
 				}
+				var intended int64
+				if sched != nil {
+					intended = sched.intended(i)
+					if !waitUntil(ctx, intended) {
+						return
+					}
+				}
 				results[i] = lookupOnce(ctx, p.resolver, fn, p.names.expand(name(i)), timeout)
+				results[i].IntendedNS = intended
 			}
 		}()
 	}

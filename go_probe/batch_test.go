@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -231,5 +232,48 @@ func TestSummarizeSortsAndConvertsToMilliseconds(t *testing.T) {
 	}
 	if (summarize(nil) != latencySummary{}) {
 		t.Error("summarize(nil) is not all zero")
+	}
+}
+
+func TestBatchOpenLoopKeepsTheIntendedStart(t *testing.T) {
+	// 20 lookups at 200/s are meant to start 5 ms apart; each takes 30 ms and only 2 run at once, so the
+	// probe falls behind: later lookups start late, but keep their intended start.
+	p := testProbe(startNameserver(t, 30*time.Millisecond))
+	start := time.Now().Add(20 * time.Millisecond).UnixNano()
+	body := fmt.Sprintf(`{"kind": "host", "name": "{rand}.ok.test.", "count": 20, "concurrency": 2, "rate": 200, "start_ns": %d}`, start)
+	status, raw := call(p, "POST", "/batch", body)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, raw)
+	}
+	var resp batchResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Results) != 20 {
+		t.Fatalf("%d results, want 20", len(resp.Results))
+	}
+	for i, r := range resp.Results {
+		want := start + int64(i)*int64(5*time.Millisecond)
+		if r.IntendedNS != want {
+			t.Errorf("lookup %d intended %d, want %d", i, r.IntendedNS, want)
+		}
+		if r.StartNS < r.IntendedNS {
+			t.Errorf("lookup %d started %d ns before its intended start", i, r.IntendedNS-r.StartNS)
+		}
+	}
+	last := resp.Results[19]
+	if lag := last.StartNS - last.IntendedNS; lag < int64(100*time.Millisecond) {
+		t.Errorf("the last lookup started only %d ns late; 2 workers at 30 ms cannot keep 200/s", lag)
+	}
+	if !strings.Contains(string(raw), `"intended_ns"`) {
+		t.Error("intended_ns missing from the open-loop response")
+	}
+}
+
+func TestBatchClosedLoopOmitsIntended(t *testing.T) {
+	p := testProbe(startNameserver(t, 0))
+	_, raw := call(p, "POST", "/batch", `{"kind": "host", "name": "{rand}.ok.test.", "count": 3, "concurrency": 3}`)
+	if strings.Contains(string(raw), "intended_ns") {
+		t.Errorf("closed-loop response carries intended_ns: %s", raw)
 	}
 }

@@ -71,6 +71,8 @@ type result struct {
 	Outcome   string `json:"outcome"`
 	Error     string `json:"error"`
 	Answers   int    `json:"answers"`
+	// IntendedNS is set in open-loop batches: when the lookup was meant to start (Unix ns).
+	IntendedNS int64 `json:"intended_ns,omitempty"`
 }
 
 // lookupOnce runs fn for name under its own timeout. Only the resolver call is timed: the context is
