@@ -4,8 +4,10 @@
      ├── ScenarioError     a scenario file is wrong (file, field, what to do)
      ├── BuildError        a probe could not be built (mode, command, compiler output)
      ├── SandboxError      a pod could not be set up or its probe did not start
+     │    └── DockerError  the Docker engine is unreachable, an image is missing or does not build
      ├── NameserverError   the nameserver could not start (address taken, bad record)
      ├── LoadError         the load generator failed
+     ├── InspectError      a file given to inspect, lint or cgo-deps is not what it should be
      └── ToolMissing       an external tool (musl-gcc, unshare, dnsperf...) is not installed
 
 Anything else escaping to the CLI is a bug and keeps its traceback.
@@ -41,6 +43,14 @@ class NameserverError(DnsProbeError):
 
 class LoadError(DnsProbeError):
     pass
+
+
+class InspectError(DnsProbeError):
+    pass
+
+
+class DockerError(SandboxError):
+    """The Docker engine is not reachable, or an image is missing or cannot be built."""
 
 
 class ToolMissing(DnsProbeError):
