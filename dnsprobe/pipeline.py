@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from dnsprobe import analysis, records
 from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.load.runner import locust_argv, run_load
-from dnsprobe.modes import MODES, Mode
+from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.pod import NAMESERVER_ADDRESS
 from dnsprobe.scenario import Scenario
@@ -114,11 +115,11 @@ def run_scenario(
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name in scenario.modes:
-            entry = _mode_entry(MODES[name])
+            entry = _mode_entry(resolve_mode(name))
             summary["modes"].append(entry)
             try:
                 _run_mode(
-                    MODES[name],
+                    resolve_mode(name),
                     entry,
                     scenario=scenario,
                     run_dir=run_dir,
@@ -216,6 +217,8 @@ def _run_mode(
         socket_dir=socket_dir,
         godebug=mode.godebug,
         env=scenario.pod.env,
+        nofile=scenario.pod.nofile,
+        port_range=scenario.pod.port_range,
     )
     progress.stage(mode.name, "starting the pod")
     try:
@@ -239,6 +242,7 @@ def _run_mode(
         records_path=records_path,
         csv_prefix=pod_dir / "locust",
     )
+    changes = _schedule_resolv_changes(pod, scenario, progress)
     try:
         progress.stage(mode.name, "load")
         run_load(
@@ -250,6 +254,8 @@ def _run_mode(
             on_tick=lambda elapsed, n: progress.load_tick(mode.name, elapsed, seconds, n),
         )
     finally:
+        for timer in changes:
+            timer.cancel()
         pod.stop()
         entry.update(
             analysis.summarise_mode(
@@ -259,8 +265,32 @@ def _run_mode(
                 search=scenario.pod.search,
                 querylog=pod.querylog_path,
                 trace=pod.trace_path,
+                resolv_conf=files.resolv_conf,
             )
         )
+
+
+def _schedule_resolv_changes(pod: Pod, scenario: Scenario, progress: Progress) -> list[threading.Timer]:
+    """`[[pod.changes]]`: rewrite the running pod's resolv.conf at each change's time into the load."""
+    timers = []
+    for change in scenario.pod.changes:
+        spec = scenario.pod.changed(change)
+        text = render_pod_files(spec, hostname="probe", nameservers=_nameserver_addresses(pod)).resolv_conf
+
+        def apply(text: str = text, at: float = change.at_s) -> None:
+            pod.rewrite_resolv_conf(text)
+            progress.note(pod.mode, f"resolv.conf changed at {at:g} s")
+
+        timer = threading.Timer(change.at_s, apply)
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+    return timers
+
+
+def _nameserver_addresses(pod: Pod) -> list[str]:
+    """The nameserver lines of the pod's current resolv.conf (a change keeps the servers)."""
+    return [line.split()[1] for line in pod.files.resolv_conf.splitlines() if line.startswith("nameserver ")]
 
 
 def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dnsprobe.errors import ScenarioError
-from dnsprobe.modes import MODES
+from dnsprobe.modes import resolve_mode
 
 K8S_SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 LOOKUP_KINDS = ("host", "ip", "ip4", "ip6", "cname", "srv", "txt", "mx", "ns", "ptr")
@@ -25,6 +25,17 @@ _LABEL = re.compile(r"^[A-Za-z0-9_*](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ResolvChange(_Strict):
+    """`[[pod.changes]]`: rewrite the pod's resolv.conf `at_s` seconds into each mode's load."""
+
+    at_s: float = Field(gt=0, le=24 * 3600)
+    search: list[str] | None = None
+    ndots: int | None = Field(default=None, ge=0, le=15)
+    timeout: int | None = Field(default=None, ge=1, le=30)
+    attempts: int | None = Field(default=None, ge=1, le=5)
+    options: list[str] | None = None
 
 
 class Pod(_Strict):
@@ -38,6 +49,23 @@ class Pod(_Strict):
     hosts: list[str] = Field(default_factory=list, description="extra /etc/hosts lines")
     nsswitch_hosts: str = Field(default="files dns", description="the sources of nsswitch.conf's hosts: line")
     env: dict[str, str] = Field(default_factory=dict, description="environment variables of the probe")
+    nofile: int | None = Field(default=None, ge=16, le=1_048_576, description="the probe's open-file limit")
+    port_range: list[int] | None = Field(
+        default=None, description="ip_local_port_range in the pod's network namespace, e.g. [40000, 40063]"
+    )
+    changes: list[ResolvChange] = Field(default_factory=list, description="resolv.conf edits during the load")
+
+    @field_validator("port_range")
+    @classmethod
+    def _port_range(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) != 2 or not 1024 <= value[0] <= value[1] <= 65535):
+            raise ValueError(f"{value} is not a port range [low, high] within 1024..65535")
+        return value
+
+    def changed(self, change: ResolvChange) -> Pod:
+        """This pod with a resolv.conf change applied."""
+        update = {k: v for k, v in change.model_dump(exclude={"at_s"}).items() if v is not None}
+        return self.model_copy(update=update)
 
     @field_validator("search")
     @classmethod
@@ -83,9 +111,132 @@ class Load(_Strict):
         return self
 
 
+FaultAction = Literal[
+    "drop",
+    "delay",
+    "servfail",
+    "refused",
+    "nxdomain",
+    "truncate",
+    "oversize",
+    "garbage",
+    "wrong_id",
+    "wrong_question",
+    "conntrack_race",
+    "outage",
+    "ratelimit",
+]
+FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
+_GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")
+
+
+class FaultRule(_Strict):
+    """One `[[nameserver.faults]]` rule: which queries (name glob, type, protocol, time window, probability)
+    get which fault. The first rule that matches a query applies; `dnsprobe.nameserver.faults` runs them."""
+
+    action: FaultAction
+    name: str = Field(default="*", min_length=1, max_length=255, description="glob on the query name")
+    qtype: str | list[str] = Field(default="*", description="a type (AAAA), a list of types, or *")
+    proto: Literal["any", "udp", "tcp"] = "any"
+    start_s: float = Field(default=0.0, ge=0, description="seconds after the server started")
+    end_s: float | None = Field(default=None, gt=0, description="seconds after the server started")
+    period_s: float | None = Field(default=None, gt=0, description="the window repeats every period_s")
+    probability: float = Field(default=1.0, ge=0, le=1)
+    delay_ms: float | None = Field(default=None, gt=0, le=600_000, description="action delay: the mean")
+    jitter_ms: float = Field(default=0.0, ge=0, le=600_000, description="action delay: spread")
+    distribution: Literal["fixed", "uniform", "normal", "exponential"] = "fixed"
+    window_ms: float = Field(default=50.0, gt=0, le=60_000, description="conntrack_race: second packet")
+    rate: float | None = Field(default=None, gt=0, description="ratelimit: answers per second")
+    over: Literal["drop", "refused"] = Field(default="drop", description="ratelimit: beyond the rate")
+
+    @field_validator("name")
+    @classmethod
+    def _name_glob(cls, value: str) -> str:
+        if not _GLOB.match(value):
+            raise ValueError(f"{value!r} is not a name glob (letters, digits, - _ . and * ? [ ] only)")
+        return value
+
+    @field_validator("qtype")
+    @classmethod
+    def _qtypes(cls, value: str | list[str]) -> str | list[str]:
+        import dns.rdatatype
+
+        for text in [value] if isinstance(value, str) else value:
+            if text == "*":
+                continue
+            try:
+                dns.rdatatype.from_text(text)
+            except Exception:
+                raise ValueError(f"unknown query type {text!r}; use A, AAAA, SRV, ... or *") from None
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_action(self) -> FaultRule:
+        action = self.action
+        only = {"delay_ms": "delay", "rate": "ratelimit"}
+        for key, owner in only.items():
+            if getattr(self, key) is not None and action != owner:
+                raise ValueError(f"{key} only applies to action = {owner!r}, not {action!r}")
+        if self.jitter_ms and action != "delay":
+            raise ValueError(f"jitter_ms only applies to action = 'delay', not {action!r}")
+        if action == "delay":
+            if self.delay_ms is None:
+                raise ValueError("action = 'delay' needs delay_ms (the fixed or mean delay)")
+            if self.distribution in ("uniform", "normal") and not self.jitter_ms:
+                raise ValueError(f"distribution = {self.distribution!r} needs jitter_ms (its spread)")
+        if action == "ratelimit" and self.rate is None:
+            raise ValueError("action = 'ratelimit' needs rate (answers per second)")
+        if action == "outage" and self.end_s is None and self.period_s is None:
+            raise ValueError("action = 'outage' needs a window: end_s (and start_s, period_s)")
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s:g}) must be after start_s ({self.start_s:g})")
+        if self.period_s is not None and self.period_s < (self.end_s or 0):
+            raise ValueError(f"period_s ({self.period_s:g}) must be at least end_s ({self.end_s:g})")
+        return self
+
+
+class ServerRules(_Strict):
+    """One of several embedded nameservers (127.0.0.1, 127.0.0.2, ... in resolv.conf order)."""
+
+    faults: list[FaultRule] = Field(default_factory=list, description="tried before the shared rules")
+
+
 class Nameserver(_Strict):
-    kind: Literal["embedded"] = "embedded"
-    zone: str = Field(min_length=1, description="records in DNS master-file syntax, absolute names")
+    kind: Literal["embedded", "dnsmasq", "unbound", "external"] = "embedded"
+    zone: str = Field(default="", description="records in DNS master-file syntax, absolute names")
+    faults: list[FaultRule] = Field(default_factory=list, description="rules for every embedded server")
+    servers: list[ServerRules] = Field(
+        default_factory=lambda: [ServerRules()], min_length=1, max_length=8, description="embedded servers"
+    )
+    address: str | None = Field(default=None, description="kind = 'external': the server's IP address")
+    allow_non_loopback: bool = Field(default=False, description="kind = 'external' off loopback")
+
+    @model_validator(mode="after")
+    def _fits_the_kind(self) -> Nameserver:
+        import ipaddress
+
+        kind = self.kind
+        if kind != "external" and not self.zone.strip():
+            raise ValueError(f"kind = {kind!r} needs zone (records in master-file syntax)")
+        if kind != "embedded" and (self.faults or any(s.faults for s in self.servers)):
+            raise ValueError(f"faults need kind = 'embedded' ({kind} cannot inject them)")
+        if kind != "embedded" and len(self.servers) > 1:
+            raise ValueError(f"several servers need kind = 'embedded', not {kind!r}")
+        if kind == "external":
+            if self.address is None:
+                raise ValueError("kind = 'external' needs address (the nameserver's IP, e.g. 127.0.0.53)")
+            try:
+                ip = ipaddress.ip_address(self.address)
+            except ValueError:
+                raise ValueError(f"address {self.address!r} is not an IP address") from None
+            if not ip.is_loopback and not self.allow_non_loopback:
+                raise ValueError(
+                    f"address {self.address} is not on loopback; load goes to loopback only unless "
+                    "allow_non_loopback = true (or --allow-non-loopback) says the server is yours"
+                )
+        elif self.address is not None:
+            raise ValueError(f"address only applies to kind = 'external', not {kind!r}")
+        return self
 
 
 class Expect(_Strict):
@@ -111,8 +262,10 @@ class Scenario(_Strict):
         if not value:
             raise ValueError("name at least one mode")
         for mode in value:
-            if mode not in MODES:
-                raise ValueError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
+            try:
+                resolve_mode(mode)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
         if len(set(value)) != len(value):
             raise ValueError("a mode is listed twice")
         return value
@@ -149,6 +302,8 @@ def _check_zone(scenario: Scenario, source: str) -> None:
     from dnsprobe.errors import NameserverError
     from dnsprobe.nameserver.zone import Zone
 
+    if scenario.nameserver.kind == "external":
+        return
     try:
         Zone.from_text(scenario.nameserver.zone, source="zone")
     except NameserverError as exc:
@@ -188,7 +343,7 @@ def _toml_path(loc: list[str]) -> list[str]:
     for part in loc:
         if part.isdigit() and out:
             out[-1] = f"{out[-1]}[{part}]"
-        elif part in ("int", "float", "str", "list[str]", "function-after[_unique_labels(), Load]"):
+        elif part in ("int", "float", "str", "list[str]") or part.startswith("function-"):
             continue
         else:
             out.append(part)

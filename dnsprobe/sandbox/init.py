@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import resource
 import signal
 import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,25 @@ def bind_mount(source: str, target: str) -> None:
         raise SystemExit(f"dnsprobe-pod: cannot bind-mount {source} over {target}: {done.stderr.strip()}")
 
 
+def _limits(nofile: int | None) -> Callable[[], None] | None:
+    """The probe's own file-descriptor limit; the nameserver in this process keeps the default one."""
+    if nofile is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
+def set_sysctls(sysctls: dict[str, str]) -> None:
+    """Per-network-namespace sysctls (we are root of this namespace), e.g. ip_local_port_range."""
+    for key, value in sysctls.items():
+        path = Path("/proc/sys") / key
+        try:
+            path.write_text(value, encoding="ascii")
+        except OSError as exc:
+            raise SystemExit(
+                f"dnsprobe-pod: cannot set {key.replace('/', '.')} = {value}: {exc.strerror}"
+            ) from None
+
+
 async def run_pod(spec: dict[str, Any]) -> int:
     from dnsprobe.nameserver.server import Nameserver
     from dnsprobe.nameserver.zone import Zone
@@ -51,7 +72,12 @@ async def run_pod(spec: dict[str, Any]) -> int:
     with Path(probe["stdout"]).open("wb") as out, Path(probe["stderr"]).open("wb") as err:
         try:
             child = await asyncio.create_subprocess_exec(
-                *probe["argv"], env=probe["env"], stdin=subprocess.DEVNULL, stdout=out, stderr=err
+                *probe["argv"],
+                env=probe["env"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                preexec_fn=_limits(spec.get("nofile")),
             )
         except OSError as exc:
             await server.stop()
@@ -80,6 +106,7 @@ async def run_pod(spec: dict[str, Any]) -> int:
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     loopback_up()
+    set_sysctls(spec.get("sysctls", {}))
     for target, source in spec["mounts"].items():
         bind_mount(source, target)
     with contextlib.suppress(ImportError):

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -58,6 +58,8 @@ class Pod:
     socket_dir: Path
     godebug: str
     env: Mapping[str, str] = field(default_factory=dict)
+    nofile: int | None = None  # RLIMIT_NOFILE of the probe
+    port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = None
@@ -104,7 +106,7 @@ class Pod:
             mounts[target] = str(self.workdir / name)
         (self.workdir / "zone.txt").write_text(self.zone_text, encoding="utf-8")
         env = {"PATH": "/usr/bin:/bin", "HOME": "/", **self.env, "GODEBUG": self._godebug()}
-        spec = {
+        spec: dict[str, Any] = {
             "mounts": mounts,
             "zone_file": str(self.workdir / "zone.txt"),
             "nameserver": [NAMESERVER_ADDRESS, 53],
@@ -116,9 +118,20 @@ class Pod:
                 "stdout": str(self.workdir / "probe.stdout"),
             },
         }
+        if self.nofile is not None:
+            spec["nofile"] = self.nofile
+        if self.port_range is not None:
+            spec["sysctls"] = {"net/ipv4/ip_local_port_range": f"{self.port_range[0]} {self.port_range[1]}"}
         path = self.workdir / "pod.json"
         path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         return path
+
+    def rewrite_resolv_conf(self, text: str) -> None:
+        """Change resolv.conf under the running probe. In place, not by rename: the bind mount holds the
+        file's inode, so a replaced file would never be seen."""
+        with (self.workdir / "resolv.conf").open("r+", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.truncate()
 
     def _godebug(self) -> str:
         user = self.env.get("GODEBUG", "")
