@@ -19,7 +19,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from dnsprobe.report import OUTCOME_CLASSES, PALETTE, cell_text, comparison_rows, write_report
+from dnsprobe.report import CHART_NAMES, OUTCOME_CLASSES, PALETTE, cell_text, comparison_rows, write_report
 from dnsprobe.report.charts import (
     ALL_WORKLOADS,
     latency_figure,
@@ -293,10 +293,10 @@ def _modes(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def test_write_report_writes_every_file(written: dict[str, Path]) -> None:
     paths = written
     tmp_path = paths["html"].parent
-    assert set(paths) == {"latency", "outcomes", "wire_queries", "html", "markdown"}
+    assert set(paths) == {*CHART_NAMES, "html", "markdown"}
     assert paths["html"] == tmp_path / "report.html"
     assert paths["markdown"] == tmp_path / "report.md"
-    for name in ("latency", "outcomes", "wire_queries"):
+    for name in CHART_NAMES:
         assert paths[name] == tmp_path / "charts" / f"{name}.png"
         assert paths[name].read_bytes().startswith(PNG_SIGNATURE)
     assert not (tmp_path / "summary.json").exists()
@@ -319,7 +319,7 @@ def test_html_is_self_contained(written: dict[str, Path]) -> None:
     assert "<link" not in html.lower()
     assert 'name="viewport"' in html
     images = re.findall(r"<img\b[^>]*>", html)
-    assert len(images) == 3
+    assert len(images) == len(CHART_NAMES)
     for tag in images:
         src = re.search(r'src="([^"]*)"', tag)
         assert src is not None

@@ -53,7 +53,16 @@ STATUS_LABELS: Final[Mapping[str, str]] = MappingProxyType(
     # "pending": the run was interrupted before this mode's probe was built or started.
     {"ran": "ran", "skipped": "skipped", "start_failure": "did not start", "pending": "not run"}
 )
-CHART_NAMES: Final = ("latency", "outcomes", "wire_queries")
+CHART_NAMES: Final = (
+    "latency",
+    "latency_cdf",
+    "latency_over_time",
+    "outcomes",
+    "failures_over_time",
+    "throughput",
+    "wire_queries",
+    "source_ports",
+)
 # A lookup of an absolute name costs one A and one AAAA query: anything above is search-list expansion,
 # retries or TCP fallback.
 BASELINE_WIRE_QUERIES: Final = 2.0
@@ -425,9 +434,93 @@ def _wire_finding(summary: Mapping[str, Any]) -> str:
     return f"Up to {top[0]:.1f} wire queries per lookup ({top[1]}, {top[2]})"
 
 
+def _timeout_finding(summary: Mapping[str, Any]) -> str:
+    worst: tuple[float, str, Mapping[str, Any]] | None = None
+    for m in modes(summary):
+        for peak in m.get("timeout_peaks") or ():
+            share = number(peak.get("share")) if isinstance(peak, Mapping) else None
+            if share is not None and (worst is None or share > worst[0]):
+                worst = (share, mode_name(m), peak)
+    if worst is None:
+        return "No lookup waited out the resolver timeout"
+    share, name, peak = worst
+    return (
+        f"Timeout fingerprint: {fmt_pct(round(share * 1e5), 100_000)} of {name}'s lookups ended at "
+        f"{peak.get('k')}× the {number(peak.get('at_s', 0)) or 0:g} s mark"
+    )
+
+
+def _series_finding(summary: Mapping[str, Any], key: str) -> tuple[float, str, float] | None:
+    """The highest value of a per-bin series over all modes: (value, mode, bin start s)."""
+    best: tuple[float, str, float] | None = None
+    for m in modes(summary):
+        tl = section(m, "timeline")
+        for x, v in zip(tl.get("start_s") or (), tl.get(key) or (), strict=False):
+            if (n := number(v)) is not None and (best is None or n > best[0]):
+                best = (n, mode_name(m), float(x))
+    return best
+
+
+def _failures_over_time_finding(summary: Mapping[str, Any]) -> str:
+    worst: tuple[int, str, str] | None = None
+    for m in modes(summary):
+        for cls, counts in section(section(m, "timeline"), "failures").items():
+            total = sum(count(c) for c in counts or ())
+            if total and (worst is None or total > worst[0]):
+                worst = (total, mode_name(m), str(cls))
+    if worst is None:
+        return "No failures at any time"
+    return f"Most failures: {worst[1]}, {worst[0]:,} {worst[2]} over the run"
+
+
+def _throughput_finding(summary: Mapping[str, Any]) -> str:
+    rates = sorted(
+        (v, mode_name(m)) for m in modes(summary) if ran(m) and (v := number(m.get("lookups_per_s")))
+    )
+    if not rates:
+        return "No throughput measured"
+    if len(rates) == 1:
+        return f"{rates[0][1]}: {fmt_rate(rates[0][0])} lookups/s"
+    (low, slow), (high, fast) = rates[0], rates[-1]
+    return f"Throughput: {fast} {fmt_rate(high)} lookups/s, {slow} {fmt_rate(low)} lookups/s"
+
+
+def _ports_finding(summary: Mapping[str, Any]) -> str:
+    seen = []
+    for m in modes(summary):
+        wire = section(m, "wire")
+        ports, queries = number(wire.get("source_ports")), number(wire.get("queries"))
+        if ports and queries:
+            seen.append((queries / ports, mode_name(m), ports))
+    if not seen:
+        return "No source ports seen"
+    per, name, ports = max(seen)
+    return f"Most queries per source port: {name}, {per:.1f} (over {fmt_int(ports)} ports)"
+
+
 def chart_titles(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Per chart: (the finding, in words; what is plotted, with units)."""
+    peak = _series_finding(summary, "p99")
     return {
+        "latency_cdf": (
+            _timeout_finding(summary),
+            "Share of lookups done within a latency, per mode (log ms); dashed: k × resolv.conf timeout",
+        ),
+        "latency_over_time": (
+            f"Worst p99 over time: {peak[1]} {fmt_ms(peak[0])} ms at {peak[2]:g} s"
+            if peak
+            else "No latency over time in this summary",
+            "p50 / p90 / p99 of the lookups started in each time bin (ms, log); dotted: resolver timeout",
+        ),
+        "failures_over_time": (
+            _failures_over_time_finding(summary),
+            "Failed lookups per second by outcome class, per mode, by start time",
+        ),
+        "throughput": (_throughput_finding(summary), "Lookups started per second, per mode"),
+        "source_ports": (
+            _ports_finding(summary),
+            "Distinct client source ports the nameserver saw, per mode",
+        ),
         "latency": (
             _latency_finding(summary),
             "Latency percentiles by resolver mode: bars p50 / p90 / p99, marker = max (ms)",

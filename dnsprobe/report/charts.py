@@ -37,6 +37,7 @@ from dnsprobe.report import (
     ran,
     run_banner,
     status_label,
+    timecharts,
     write_atomic,
 )
 
@@ -341,8 +342,13 @@ def wire_queries_figure(summary: Mapping[str, Any]) -> Figure:
 FigureBuilder = Callable[[Mapping[str, Any]], Figure]
 BUILDERS: Final[Mapping[str, FigureBuilder]] = {
     "latency": latency_figure,
+    "latency_cdf": timecharts.latency_cdf_figure,
+    "latency_over_time": timecharts.latency_over_time_figure,
     "outcomes": outcomes_figure,
+    "failures_over_time": timecharts.failures_over_time_figure,
+    "throughput": timecharts.throughput_figure,
     "wire_queries": wire_queries_figure,
+    "source_ports": timecharts.source_ports_figure,
 }
 
 
