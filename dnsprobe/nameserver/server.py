@@ -31,7 +31,7 @@ from dnsprobe.nameserver.querylog import FLUSH_INTERVAL, QueryLog
 from dnsprobe.nameserver.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
 from dnsprobe.nameserver.zone import Zone
 
-__all__ = ["Endpoint", "Fault", "Nameserver", "NameserverThread", "Policy", "serve_forever"]
+__all__ = ["MANGLES", "Endpoint", "Fault", "Nameserver", "NameserverThread", "Policy", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,16 @@ class Fault:
     rcode: int | None = None  # reply with this rcode and no records (SERVFAIL, REFUSED...)
     truncate: bool = False  # reply with TC set and the question only
     ignore_udp_limit: bool = False  # send an oversized UDP answer whole, without TC
+    mangle: str | None = None  # garbage | wrong_id | wrong_question: a malformed or mismatched answer
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name) or self.name == "-":
             raise ValueError(f"fault name {self.name!r}: one word please (it is a query-log column)")
+        if self.mangle not in (None, *MANGLES):
+            raise ValueError(f"fault {self.name}: mangle must be one of {', '.join(MANGLES)}")
+
+
+MANGLES = ("garbage", "wrong_id", "wrong_question")
 
 
 class Policy(Protocol):
@@ -74,12 +80,14 @@ class Nameserver:
         self,
         zone: Zone,
         addresses: Sequence[Endpoint] = LOOPBACK,
-        querylog: Path | None = None,
+        querylog: Path | QueryLog | None = None,
         tcp: bool = True,
         *,
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
     ) -> None:
+        """`querylog`: a path this server opens and closes, or a `QueryLog` several servers share (its owner
+        closes it)."""
         if not addresses:
             raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
         for host, port in addresses:
@@ -110,7 +118,10 @@ class Nameserver:
             raise RuntimeError("this Nameserver was already started")
         loop = self._loop = asyncio.get_running_loop()
         try:
-            if self._querylog_path is not None:
+            if isinstance(self._querylog_path, QueryLog):
+                self._log = self._querylog_path
+                self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._flush_tick)
+            elif self._querylog_path is not None:
                 self._log = QueryLog(self._querylog_path)
                 self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._flush_tick)
             for host, port in self._addresses:
@@ -146,7 +157,10 @@ class Nameserver:
         self._udp.clear()
         self._closed.clear()
         if self._log is not None:
-            self._log.close()
+            if self._log is not self._querylog_path:
+                self._log.close()
+            else:
+                self._log.flush()
             self._log = None
 
     async def __aenter__(self) -> Nameserver:
@@ -191,10 +205,14 @@ class Nameserver:
         if fault.rcode is not None:
             return responder.error(query, fault.rcode), fault.rcode
         if fault.truncate:
-            return responder.truncated(query)
-        if proto == "tcp":
-            return responder.respond(query, TCP_LIMIT)
-        return responder.respond(query, UDP_MAX if fault.ignore_udp_limit else query.udp_limit)
+            reply, rcode = responder.truncated(query)
+        elif proto == "tcp":
+            reply, rcode = responder.respond(query, TCP_LIMIT)
+        else:
+            reply, rcode = responder.respond(query, UDP_MAX if fault.ignore_udp_limit else query.udp_limit)
+        if fault.mangle is not None:
+            reply = _mangled(fault.mangle, reply, query)
+        return reply, rcode
 
     def _later(self, delay: float, send: Callable[[bytes], None], reply: bytes) -> None:
         assert self._loop is not None
@@ -254,6 +272,22 @@ class Nameserver:
                 raise
             self._servers.append(server)
         self._endpoints.append((host, bound))
+
+
+_GARBAGE = b"\xc0\x0c\x00\x01\x00\x01\xff\xff"  # an answer record cut inside its TTL
+
+
+def _mangled(how: str, reply: bytes, query: Query) -> bytes:
+    """A reply a client must reject: unparseable, for another query ID, or for another question."""
+    if how == "wrong_id":
+        return ((query.id + 0x5555) & 0xFFFF).to_bytes(2, "big") + reply[2:]
+    if how == "wrong_question":
+        # Another name in front of the question: answer owners point at it (0xC00C), and no other name in
+        # the answer is compressed, so the message stays well-formed, just not an answer to this query.
+        return reply[:12] + b"\x05wrong" + reply[12:]
+    # garbage: the header promises answers, the question is right, then the first record is cut short
+    header = reply[:4] + (1).to_bytes(2, "big") + (3).to_bytes(2, "big") + bytes(4)
+    return header + query.question + _GARBAGE
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

@@ -103,6 +103,12 @@ class Zone:
         """The record types owned by `name` (empty for an empty non-terminal or a missing name)."""
         return frozenset(self._rrsets.get(name, ()))
 
+    def rrsets(self) -> Iterator[dns.rrset.RRset]:
+        """Every RRset as given (for configuring dnsmasq and unbound with the same records)."""
+        for node in self._rrsets.values():
+            for group in node.values():
+                yield from group
+
     def __len__(self) -> int:
         return sum(len(r) for node in self._rrsets.values() for rs in node.values() for r in rs)
 
