@@ -266,7 +266,6 @@ def _run_mode(
                 querylog=pod.querylog_path,
                 trace=pod.trace_path,
                 resolv_conf=files.resolv_conf,
-                resolv_conf=files.resolv_conf,
             )
         )
 
