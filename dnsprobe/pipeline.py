@@ -21,10 +21,11 @@ from typing import Any, Protocol
 from dnsprobe import analysis, records
 from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
+from dnsprobe.expectations import behaviour_checks, declares
 from dnsprobe.load.runner import locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
+from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
-from dnsprobe.sandbox.pod import NAMESERVER_ADDRESS
 from dnsprobe.scenario import Scenario
 
 
@@ -85,7 +86,8 @@ def run_scenario(
         run_dir = out_dir / f"{run_id}-{suffix}"
     run_dir.mkdir(parents=True)
     run_id = run_dir.name
-    files = render_pod_files(scenario.pod, hostname="probe", nameservers=[NAMESERVER_ADDRESS])
+    addresses = server_addresses(scenario.nameserver)
+    files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses)
     seconds = scenario.load_seconds(quick)
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -99,7 +101,7 @@ def run_scenario(
         "quick": quick,
         "toolchain": toolchain.version,
         "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
-        "nameserver": {"kind": scenario.nameserver.kind, "endpoints": [f"{NAMESERVER_ADDRESS}:53"]},
+        "nameserver": {"kind": scenario.nameserver.kind, "endpoints": [f"{a}:53" for a in addresses]},
         "load": {
             "users": scenario.load.users,
             "duration_s": seconds,
@@ -219,6 +221,7 @@ def _run_mode(
         env=scenario.pod.env,
         nofile=scenario.pod.nofile,
         port_range=scenario.pod.port_range,
+        nameserver=scenario.nameserver,
     )
     progress.stage(mode.name, "starting the pod")
     try:
@@ -308,18 +311,20 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
     for m in summary["modes"]:
         name = m["mode"]
         if m["status"] == "start_failure":
-            check(f"{name}: probe started", False, m["reason"] or "")
+            if not declares(scenario, name, "status"):
+                check(f"{name}: probe started", False, m["reason"] or "")
             continue
         if m["status"] != "ran":
             continue
         orders = (
             ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
         )
-        check(
-            f"{name}: resolver is {m['expected_resolver']}",
-            m["resolver"] == m["expected_resolver"],
-            f"the trace shows {m['resolver'] or 'nothing'} ({orders})",
-        )
+        if not declares(scenario, name, "resolver"):
+            check(
+                f"{name}: resolver is {m['expected_resolver']}",
+                m["resolver"] == m["expected_resolver"],
+                f"the trace shows {m['resolver'] or 'nothing'} ({orders})",
+            )
         if not m["lookups"]:
             check(f"{name}: lookups happened", False, "no lookup was recorded")
             continue
@@ -337,4 +342,4 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 p99 is not None and p99 <= expect.max_p99_ms,
                 f"p99 was {p99:g} ms",
             )
-    return checks
+    return checks + behaviour_checks(scenario, summary)

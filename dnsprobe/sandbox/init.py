@@ -61,12 +61,9 @@ def set_sysctls(sysctls: dict[str, str]) -> None:
 
 
 async def run_pod(spec: dict[str, Any]) -> int:
-    from dnsprobe.nameserver.server import Nameserver
-    from dnsprobe.nameserver.zone import Zone
+    from dnsprobe.nameserver.group import ServerGroup
 
-    zone = Zone.from_text(Path(spec["zone_file"]).read_text(encoding="utf-8"), source=spec["zone_file"])
-    address, port = spec["nameserver"]
-    server = Nameserver(zone, addresses=[(address, port)], querylog=Path(spec["querylog"]))
+    server = ServerGroup(spec["servers"])  # embedded servers, dnsmasq/unbound, or none (external)
     await server.start()
     probe = spec["probe"]
     with Path(probe["stdout"]).open("wb") as out, Path(probe["stderr"]).open("wb") as err:
@@ -105,8 +102,9 @@ async def run_pod(spec: dict[str, Any]) -> int:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    loopback_up()
-    set_sysctls(spec.get("sysctls", {}))
+    if spec["servers"]["kind"] != "external":  # an external server: the host's network namespace
+        loopback_up()
+        set_sysctls(spec.get("sysctls", {}))
     for target, source in spec["mounts"].items():
         bind_mount(source, target)
     with contextlib.suppress(ImportError):

@@ -17,8 +17,10 @@ from typing import Any
 
 from dnsprobe import proc
 from dnsprobe.errors import SandboxError, ToolMissing
+from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.files import PodFiles
+from dnsprobe.scenario import Nameserver as NameserverSpec
 
 NAMESERVER_ADDRESS = "127.0.0.1"  # inside the pod's own network namespace
 _UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--fork", "--kill-child=SIGTERM"]
@@ -60,6 +62,7 @@ class Pod:
     env: Mapping[str, str] = field(default_factory=dict)
     nofile: int | None = None  # RLIMIT_NOFILE of the probe
     port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
+    nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = None
@@ -71,6 +74,11 @@ class Pod:
     @property
     def address(self) -> str:
         return f"unix://{self.socket_path}"
+
+    @property
+    def host_network(self) -> bool:
+        """An external nameserver is reached from the host's network namespace (shared, not a new one)."""
+        return self.nameserver is not None and self.nameserver.kind == "external"
 
     @property
     def querylog_path(self) -> Path:
@@ -110,6 +118,12 @@ class Pod:
             "mounts": mounts,
             "zone_file": str(self.workdir / "zone.txt"),
             "nameserver": [NAMESERVER_ADDRESS, 53],
+            "servers": group_spec(
+                self.nameserver,
+                zone_file=self.workdir / "zone.txt",
+                querylog=self.querylog_path,
+                workdir=self.workdir,
+            ),
             "querylog": str(self.querylog_path),
             "probe": {
                 "argv": [str(self.binary), "-listen", f"unix:{self.socket_path}", "-mode", self.mode],
@@ -140,7 +154,8 @@ class Pod:
     def start(self) -> None:
         spec = self._write_spec()
         self.socket_path.unlink(missing_ok=True)
-        argv = [*_UNSHARE, sys.executable, "-m", "dnsprobe.sandbox.init", str(spec)]
+        unshare = [arg for arg in _UNSHARE if arg != "--net"] if self.host_network else _UNSHARE
+        argv = [*unshare, sys.executable, "-m", "dnsprobe.sandbox.init", str(spec)]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -1,0 +1,117 @@
+"""The nameservers of one pod, as the scenario's `[nameserver]` describes them.
+
+- `embedded`: one server per `[[nameserver.servers]]` on 127.0.0.1, 127.0.0.2, ... (all of 127.0.0.0/8 is
+  the loopback interface), each with its own fault rules followed by the shared ones, all writing one
+  query log (wire queries per lookup count every server);
+- `dnsmasq` / `unbound`: the real server on 127.0.0.1:53, configured from the same records;
+- `external`: nothing to start; the pod shares the host's network namespace and its resolv.conf names
+  the address.
+
+`group_spec` turns the scenario model into the JSON the pod's init process reads; `ServerGroup` starts
+and stops what it says, inside the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from dnsprobe.nameserver.faults import policy_for
+from dnsprobe.nameserver.querylog import QueryLog
+from dnsprobe.nameserver.real import RealServer
+from dnsprobe.nameserver.server import Nameserver
+from dnsprobe.nameserver.zone import Zone
+from dnsprobe.scenario import FaultRule
+from dnsprobe.scenario import Nameserver as NameserverSpec
+
+__all__ = ["ServerGroup", "group_spec", "server_addresses"]
+
+PORT = 53
+
+
+def server_addresses(spec: NameserverSpec | None) -> list[str]:
+    """The pod's resolv.conf nameserver lines, in order."""
+    if spec is None:
+        return ["127.0.0.1"]
+    if spec.kind == "external":
+        assert spec.address is not None  # the scenario model requires it
+        return [spec.address]
+    if spec.kind == "embedded":
+        return [f"127.0.0.{index + 1}" for index in range(len(spec.servers))]
+    return ["127.0.0.1"]
+
+
+def group_spec(
+    spec: NameserverSpec | None, *, zone_file: Path, querylog: Path, workdir: Path
+) -> dict[str, Any]:
+    """The JSON-able description of the pod's servers (None: one embedded server, no faults)."""
+    kind = "embedded" if spec is None else spec.kind
+    addresses = server_addresses(spec)
+    listen: list[dict[str, Any]] = []
+    for index, address in enumerate(addresses):
+        rules: list[FaultRule] = []
+        if spec is not None and kind == "embedded":
+            rules = [*spec.servers[index].faults, *spec.faults]
+        listen.append({"address": address, "port": PORT, "faults": [r.model_dump() for r in rules]})
+    return {
+        "kind": kind,
+        "zone_file": str(zone_file),
+        "querylog": str(querylog),
+        "workdir": str(workdir),
+        "listen": listen,
+    }
+
+
+class ServerGroup:
+    """Starts (inside the pod) the servers a `group_spec` describes."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.kind: str = spec["kind"]
+        self._spec = spec
+        self._servers: list[Nameserver] = []
+        self._real: RealServer | None = None
+        self._log: QueryLog | None = None
+
+    @property
+    def host_network(self) -> bool:
+        return self.kind == "external"
+
+    async def start(self) -> None:
+        spec = self._spec
+        if self.kind == "external":
+            return
+        zone_file = spec["zone_file"]
+        zone = Zone.from_text(Path(zone_file).read_text(encoding="utf-8"), source=zone_file)
+        if self.kind != "embedded":
+            first = spec["listen"][0]
+            self._real = RealServer(self.kind, zone, Path(spec["workdir"]), first["address"], first["port"])
+            await asyncio.get_running_loop().run_in_executor(None, self._real.start)
+            return
+        self._log = QueryLog(Path(spec["querylog"]))
+        policies = []
+        try:
+            for listen in spec["listen"]:
+                rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
+                policy = policy_for(rules)
+                server = Nameserver(zone, [(listen["address"], listen["port"])], self._log, policy=policy)
+                await server.start()
+                self._servers.append(server)
+                if policy is not None:
+                    policies.append(policy)
+        except BaseException:
+            await self.stop()
+            raise
+        for policy in policies:
+            policy.restart_clock()  # time windows count from the moment every server answers
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            await server.stop()
+        self._servers.clear()
+        if self._real is not None:
+            self._real.stop()
+            self._real = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
