@@ -74,6 +74,13 @@ MODES: dict[str, Mode] = {
             Build(cgo=True, tags=("netgo",)),
             "go",
         ),
+        Mode(
+            "cgo-dynamic",
+            "default cgo build, no override: Go chooses per lookup (its own resolver unless the pod's files "
+            "or environment need libc)",
+            _DEFAULT_CGO,
+            "go",
+        ),
         Mode("godebug-go", "default cgo build run with GODEBUG=netdns=go", _DEFAULT_CGO, "go", netdns="go"),
         Mode(
             "godebug-cgo", "default cgo build run with GODEBUG=netdns=cgo", _DEFAULT_CGO, "cgo", netdns="cgo"

@@ -22,9 +22,11 @@ from dnsprobe import analysis, records
 from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares
+from dnsprobe.junit import write_junit
 from dnsprobe.load.runner import locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.group import server_addresses
+from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
 
@@ -144,7 +146,9 @@ def run_scenario(
     summary["finished"] = not summary["interrupted"]
     summary["finished_at"] = clock().isoformat(timespec="seconds")
     summary["checks"] = evaluate_checks(scenario, summary)
+    summary["findings"] = diagnose(summary)
     write_json(run_dir / "summary.json", summary)
+    write_junit(summary, run_dir / "junit.xml")
     progress.stage("", "writing the report")
     from dnsprobe.report import write_report
 
@@ -329,17 +333,18 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
             check(f"{name}: lookups happened", False, "no lookup was recorded")
             continue
         error_rate = 1 - m["ok"] / m["lookups"]
-        if expect.max_error_rate is not None:
+        gates = expect.gates(name)  # [expect.modes.<mode>] overrides the run-wide gates
+        if gates.max_error_rate is not None:
             check(
-                f"{name}: error rate <= {expect.max_error_rate:.2%}",
-                error_rate <= expect.max_error_rate,
+                f"{name}: error rate <= {gates.max_error_rate:.2%}",
+                error_rate <= gates.max_error_rate,
                 f"{error_rate:.2%} of {m['lookups']} lookups failed",
             )
         p99 = m["latency_ms"]["p99"]
-        if expect.max_p99_ms is not None:
+        if gates.max_p99_ms is not None:
             check(
-                f"{name}: p99 <= {expect.max_p99_ms:g} ms",
-                p99 is not None and p99 <= expect.max_p99_ms,
+                f"{name}: p99 <= {gates.max_p99_ms:g} ms",
+                p99 is not None and p99 <= gates.max_p99_ms,
                 f"p99 was {p99:g} ms",
             )
     return checks + behaviour_checks(scenario, summary)

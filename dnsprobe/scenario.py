@@ -239,11 +239,70 @@ class Nameserver(_Strict):
         return self
 
 
-class Expect(_Strict):
-    """SLO gates: a run whose figures break one exits 1."""
+class ModeExpect(_Strict):
+    """`[expect.modes.<mode>]`: gates for one mode, overriding the run-wide ones."""
 
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     max_p99_ms: float | None = Field(default=None, gt=0)
+
+
+class Expect(_Strict):
+    """SLO gates: a run whose figures break one exits 1 (and the run's junit.xml has a failing case)."""
+
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    max_p99_ms: float | None = Field(default=None, gt=0)
+    modes: dict[str, ModeExpect] = Field(default_factory=dict, description="per-mode gates")
+
+    def gates(self, mode: str) -> ModeExpect:
+        """The gates that apply to `mode`: its own where set, else the run-wide ones."""
+        own = self.modes.get(mode)
+        return ModeExpect(
+            max_error_rate=own.max_error_rate
+            if own and own.max_error_rate is not None
+            else self.max_error_rate,
+            max_p99_ms=own.max_p99_ms if own and own.max_p99_ms is not None else self.max_p99_ms,
+        )
+
+
+class Behaviour(_Strict):
+    """`[[behaviour]]`: what the modes named here are documented to do in this scenario (the catalog's
+    checks). Every bound is optional; bands are [low, high] and inclusive."""
+
+    modes: list[str] = Field(min_length=1)
+    workload: str | None = Field(default=None, description="one workload's figures instead of the mode's")
+    resolver: Literal["go", "cgo"] | None = None
+    outcome: str | None = Field(default=None, description="the outcome class most lookups must have")
+    min_share: float = Field(default=0.9, gt=0, le=1, description="share of lookups with that outcome")
+    p50_ms: list[float] | None = Field(default=None, description="band for the median latency")
+    p99_ms: list[float] | None = Field(default=None, description="band for the p99 latency")
+    wire_queries_per_lookup: list[float] | None = None
+    status: Literal["ran", "start_failure"] | None = None
+    why: str = Field(default="", description="the documented behaviour, in a sentence")
+
+    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup")
+    @classmethod
+    def _band(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):
+            raise ValueError(f"{value} is not a band [low, high]")
+        return value
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, value: str | None) -> str | None:
+        from dnsprobe.records import OUTCOMES
+
+        if value is not None and value not in OUTCOMES:
+            raise ValueError(f"unknown outcome class {value!r}; one of {', '.join(OUTCOMES)}")
+        return value
+
+
+class FailureMode(_Strict):
+    """`[failure_mode]`: which known DNS failure mode a catalog scenario reproduces, for the report."""
+
+    number: int = Field(ge=1, le=99)
+    title: str = Field(min_length=1)
+    explanation: str = Field(min_length=1, description="what happens and why, for the on-call engineer")
+    remedy: str = Field(default="", description="what to change")
 
 
 class Scenario(_Strict):
@@ -254,7 +313,20 @@ class Scenario(_Strict):
     nameserver: Nameserver
     load: Load
     expect: Expect = Field(default_factory=Expect)
+    behaviour: list[Behaviour] = Field(default_factory=list)
+    failure_mode: FailureMode | None = None
     source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _behaviour_refers_to_the_scenario(self) -> Scenario:
+        labels = {w.label for w in self.load.workloads}
+        for behaviour in self.behaviour:
+            for mode in behaviour.modes:
+                if mode not in self.modes:
+                    raise ValueError(f"behaviour names mode {mode!r}, which is not in modes")
+            if behaviour.workload is not None and behaviour.workload not in labels:
+                raise ValueError(f"behaviour names workload {behaviour.workload!r}, which is not in load")
+        return self
 
     @field_validator("modes")
     @classmethod
@@ -269,6 +341,13 @@ class Scenario(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("a mode is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _gated_modes_run(self) -> Scenario:
+        for mode in self.expect.modes:
+            if mode not in self.modes:
+                raise ValueError(f"expect.modes.{mode}: {mode!r} is not in modes ({', '.join(self.modes)})")
+        return self
 
     def load_seconds(self, quick: bool) -> float:
         return min(self.load.quick_duration, self.load.duration) if quick else self.load.duration

@@ -1,0 +1,85 @@
+"""The catalog's checks: does each mode behave as its `[[behaviour]]` says the resolver is documented to?
+
+A behaviour bounds what was measured (resolver, dominant outcome class and its share, p50/p99 bands, wire
+queries per lookup, whether the probe started); each bound that fails is named in the check's detail, with
+the figure that was seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnsprobe.scenario import Behaviour, Scenario
+
+
+def declares(scenario: Scenario, mode: str, field: str) -> bool:
+    """Whether some behaviour sets `field` for this mode (it then replaces the generic check)."""
+    return any(mode in b.modes and getattr(b, field) is not None for b in scenario.behaviour)
+
+
+def behaviour_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    by_mode = {m["mode"]: m for m in summary["modes"]}
+    checks = []
+    for behaviour in scenario.behaviour:
+        for name in behaviour.modes:
+            entry = by_mode.get(name)
+            if entry is None:  # an interrupted run never reached this mode
+                continue
+            passed, detail = judge(behaviour, entry)
+            what = behaviour.why or "behaves as documented"
+            target = f" ({behaviour.workload})" if behaviour.workload else ""
+            checks.append({"name": f"{name}{target}: {what}", "passed": passed, "detail": detail})
+    return checks
+
+
+def _band(value: float | None, band: list[float] | None, label: str, unit: str = "") -> tuple[bool, str]:
+    if band is None:
+        return True, ""
+    if value is None:
+        return False, f"{label}: nothing measured (expected {band[0]:g}–{band[1]:g}{unit})"
+    ok = band[0] <= value <= band[1]
+    return ok, f"{label} {value:g}{unit} ({'within' if ok else 'outside'} {band[0]:g}–{band[1]:g}{unit})"
+
+
+def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
+    """(passed, what was seen) for one mode against one behaviour."""
+    if mode["status"] == "skipped":
+        return False, f"not run: {mode['reason']}"
+    if behaviour.status is not None and mode["status"] != behaviour.status:
+        seen = mode["reason"] if mode["status"] == "start_failure" else "it started"
+        return False, f"expected {behaviour.status.replace('_', ' ')}, but {seen}"
+    if mode["status"] == "start_failure":
+        return True, f"did not start: {mode['reason']}"
+    figures = mode
+    if behaviour.workload is not None:
+        figures = next((w for w in mode["workloads"] if w["workload"] == behaviour.workload), {})
+        if not figures:
+            return False, f"workload {behaviour.workload} has no figures"
+    results: list[tuple[bool, str]] = []
+    if behaviour.resolver is not None:
+        ok = mode["resolver"] == behaviour.resolver
+        results.append((ok, f"resolver {mode['resolver'] or 'unknown'} (expected {behaviour.resolver})"))
+    lookups = figures.get("lookups", 0)
+    if behaviour.outcome is not None:
+        count = (
+            figures.get("ok", 0)
+            if behaviour.outcome == "ok"
+            else figures["failures"].get(behaviour.outcome, 0)
+        )
+        share = count / lookups if lookups else 0.0
+        classes = {"ok": figures.get("ok", 0), **figures.get("failures", {})}
+        seen = ", ".join(f"{k} {v}" for k, v in classes.items() if v) or "no lookups"
+        results.append(
+            (
+                share >= behaviour.min_share,
+                f"{share:.0%} {behaviour.outcome} (need {behaviour.min_share:.0%}; {seen})",
+            )
+        )
+    latency = figures.get("latency_ms", {})
+    results.append(_band(latency.get("p50"), behaviour.p50_ms, "p50", " ms"))
+    results.append(_band(latency.get("p99"), behaviour.p99_ms, "p99", " ms"))
+    results.append(
+        _band(figures.get("wire_queries_per_lookup"), behaviour.wire_queries_per_lookup, "wire q/lookup")
+    )
+    results = [r for r in results if r[1]]
+    return all(ok for ok, _ in results), "; ".join(text for _, text in results)
