@@ -193,6 +193,36 @@ def trace(
         out.print(format_trace(report), markup=False)
 
 
+@bench_app.command("fidelity")
+def bench_fidelity(
+    mode: Annotated[str, typer.Option(help="Resolver mode of the probe.")] = "go",
+    concurrency: Annotated[int, typer.Option(help="Lookups in flight, on both sides.")] = 32,
+    users: Annotated[int, typer.Option(help="Locust users sharing that concurrency.")] = 2,
+    batch: Annotated[int, typer.Option(help="Lookups per request to the probe.")] = 500,
+    seconds: Annotated[float, typer.Option(help="Seconds per side per round.")] = 5.0,
+    rounds: Annotated[int, typer.Option(help="Rounds, each bare loop then harness.")] = 3,
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
+) -> None:
+    """Harness-driven lookups/s over the probe's own bare loop: same binary, nameserver and concurrency.
+
+    Alternates the probe's bare loop (POST /loop, timed in Go) with Locust driving batches, prints
+    lookups/s and p50/p99 side by side per round, then `ratio: X` (target >= 0.9, p50 within 10%).
+    """
+    from dnsprobe.bench.fidelity import run_fidelity
+
+    result = run_fidelity(
+        mode=mode,
+        concurrency=concurrency,
+        users=users,
+        batch=batch,
+        seconds=seconds,
+        rounds=rounds,
+        cache_dir=cache_dir,
+        report=lambda line: out.print(line, markup=False, highlight=False),
+    )
+    out.print(f"ratio: {result.ratio:.3f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
     command = typer.main.get_command(app)

@@ -64,8 +64,7 @@ class ProbeClient:
             self._conn.close()
             self._conn = None
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        payload = json.dumps(body).encode() if body is not None else None
+    def _request(self, method: str, path: str, payload: bytes | None) -> bytes:
         headers = {"Content-Type": "application/json"} if payload else {}
         for attempt in (1, 2):  # one retry: a keep-alive connection the server closed
             conn = self._connect()
@@ -80,8 +79,18 @@ class ProbeClient:
                 continue
             if response.status != 200:
                 raise ProbeUnavailable(f"{self.address}{path}: HTTP {response.status}: {data[:200]!r}")
-            return json.loads(data)
+            return data
         raise AssertionError("unreachable")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return json.loads(
+            self._request(method, path, json.dumps(body).encode() if body is not None else None)
+        )
+
+    def batch_bytes(self, body: dict[str, Any]) -> bytes:
+        """POST /batch with `body` as is; the JSON response undecoded, so that the load can send its next
+        batch before it spends time decoding this one (`decode_results`)."""
+        return self._request("POST", "/batch", json.dumps(body).encode())
 
     def info(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/info")
@@ -104,14 +113,28 @@ class ProbeClient:
         ]
 
     def loop(
-        self, *, kind: str, name: str, concurrency: int, duration_ms: int, timeout_ms: int
+        self,
+        *,
+        kind: str,
+        name: str,
+        concurrency: int,
+        duration_ms: int,
+        timeout_ms: int,
+        records: bool = False,
     ) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "kind": kind,
             "name": name,
             "concurrency": concurrency,
             "duration_ms": duration_ms,
             "timeout_ms": timeout_ms,
+            "records": records,
         }
         result: dict[str, Any] = self._call("POST", "/loop", body)
         return result
+
+
+def decode_results(data: bytes) -> list[dict[str, Any]]:
+    """The `results` of a /batch response, as the probe sent them (no objects beyond what json makes)."""
+    results: list[dict[str, Any]] = json.loads(data)["results"]
+    return results

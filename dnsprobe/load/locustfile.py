@@ -1,34 +1,43 @@
 """Locust drives a dnsprobe probe: each task asks the probe for a batch of lookups and reports every
 lookup to Locust with the latency the probe measured in Go (not the HTTP round trip).
 
-Plain Locust works too, web UI included:
+Plain Locust works too, web UI included (start a probe first, e.g. the one `dnsprobe run` leaves in a pod):
 
     locust -f dnsprobe/load/locustfile.py --host unix:///tmp/dnsprobe-x/go.sock \
         --dns-workloads '[{"label": "external", "query": "{rand}.api.example.test", "kind": "host"}]'
 
 Options (also as environment variables, e.g. DNSPROBE_BATCH=50):
   --dns-workloads JSON   list of {"label", "query", "kind", "weight"}; {rand} gives each lookup its own name
-  --dns-batch N          lookups per request to the probe (default 25)
+  --dns-batch N          lookups per request to the probe (default 500)
   --dns-concurrency N    lookups in flight inside the probe per request (default 8)
+  --dns-user-rate R      open loop: each user asks for R lookups/s on a fixed schedule, and the latency
+                         Locust sees runs from each lookup's intended start (0, the default: closed loop)
   --dns-timeout-ms N     per-lookup timeout (default 30000)
   --dns-records PATH     append every lookup to this SQLite file (see dnsprobe/records.py)
   --dns-mode NAME, --dns-run ID   labels stored with each record
+
+Why batches: one HTTP request per lookup costs the harness more CPU than the lookup costs the probe, and
+then the figures describe Locust. A batch of a few hundred lookups costs one request, one JSON decode and
+one SQLite transaction; Locust still sees every lookup, through its request event, with Go's latency.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
 from typing import Any
 
+import gevent
 from locust import User, events, task
 from locust.exception import StopUser
 
-from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
+from dnsprobe.probe_client import ProbeClient, ProbeUnavailable, decode_results
 from dnsprobe.records import RecordWriter
 
 DEFAULT_WORKLOADS = '[{"label": "external", "query": "{rand}.api.example.test", "kind": "host"}]'
+OPEN_LOOP_LEAD_S = 0.05  # an open-loop batch is sent this long before its first slot
 
 
 @events.init_command_line_parser.add_listener
@@ -41,7 +50,11 @@ def _add_arguments(parser: Any) -> None:
         help="JSON list of workloads: label, query (with {rand}), kind, weight",
     )
     group.add_argument(
-        "--dns-batch", env_var="DNSPROBE_BATCH", type=int, default=25, help="lookups per request to the probe"
+        "--dns-batch",
+        env_var="DNSPROBE_BATCH",
+        type=int,
+        default=500,
+        help="lookups per request to the probe",
     )
     group.add_argument(
         "--dns-concurrency",
@@ -49,6 +62,13 @@ def _add_arguments(parser: Any) -> None:
         type=int,
         default=8,
         help="lookups in flight inside the probe per request",
+    )
+    group.add_argument(
+        "--dns-user-rate",
+        env_var="DNSPROBE_USER_RATE",
+        type=float,
+        default=0.0,
+        help="open loop: lookups per second per user, latency from the intended start (0: closed loop)",
     )
     group.add_argument(
         "--dns-timeout-ms",
@@ -68,14 +88,41 @@ class LookupFailed(Exception):
     """Reported to Locust for a failed lookup; grouped by outcome class, not by (random) name."""
 
 
+_NO_CONTEXT: dict[str, Any] = {}  # shared: listeners only read it
+_FAILED: dict[str, LookupFailed] = {}  # one instance per class: Locust groups errors by their text
+_writers: dict[str, RecordWriter] = {}  # one per process: every user of this process shares it
+
+
+def _writer(path: str) -> RecordWriter | None:
+    if not path:
+        return None
+    if path not in _writers:
+        from pathlib import Path
+
+        _writers[path] = RecordWriter(Path(path))
+    return _writers[path]
+
+
+@events.quit.add_listener
+def _close_writers(**_: Any) -> None:
+    for writer in _writers.values():
+        writer.close()
+    _writers.clear()
+
+
 class DnsProbeUser(User):
-    """One simulated client: asks the probe for batches of lookups back to back."""
+    """One simulated client: asks the probe for batches of lookups, back to back (closed loop) or on a
+    fixed timetable (open loop, `--dns-user-rate`).
+
+    The next batch is sent before the last one is decoded, reported and recorded (two connections, one
+    request in flight on each at most), so that the probe's lookup slots do not sit idle while Python
+    works: the only gap between two batches is one HTTP round trip.
+    """
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
         if not self.host:
             raise StopUser()
-        self.probe = ProbeClient(self.host)
         self.workloads = json.loads(options.dns_workloads)
         self.weights = [int(w.get("weight", 1)) for w in self.workloads]
         self.batch = options.dns_batch
@@ -83,62 +130,107 @@ class DnsProbeUser(User):
         self.timeout_ms = options.dns_timeout_ms
         self.mode = options.dns_mode
         self.run_id = options.dns_run
-        self.records = RecordWriter(options.dns_records) if options.dns_records else None
+        self.rate = float(options.dns_user_rate)
+        self.records = _writer(options.dns_records)
+        self.clients = [ProbeClient(self.host), ProbeClient(self.host)]
+        self.turn = 0
+        self.next_ns = time.time_ns() + int(OPEN_LOOP_LEAD_S * 1e9)
+        self.pending: gevent.Greenlet | None = None
 
     def on_stop(self) -> None:
-        self.probe.close()
-        if self.records is not None:
-            self.records.close()
+        """The batch in flight is waited for and recorded: a stop loses no lookup the probe made."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            with contextlib.suppress(StopUser):
+                self._finish(pending)
+        for client in self.clients:
+            client.close()
 
     @task
     def lookups(self) -> None:
         workload = random.choices(self.workloads, weights=self.weights)[0]  # noqa: S311 - load mix, not crypto
-        kind = workload.get("kind", "host")
-        intended = time.time_ns()
-        try:
-            results = self.probe.batch(
-                kind=kind,
-                name=workload["query"],
-                count=self.batch,
-                concurrency=self.concurrency,
-                timeout_ms=self.timeout_ms,
-            )
-        except ProbeUnavailable as exc:
-            events.request.fire(
-                request_type="probe",
-                name="batch",
-                response_time=0,
-                response_length=0,
-                exception=exc,
-                context={},
-            )
+        start_ns = 0
+        if self.rate > 0:
+            start_ns = self.next_ns
+            self.next_ns += int(self.batch * 1e9 / self.rate)
+            delay = (start_ns - time.time_ns()) / 1e9 - OPEN_LOOP_LEAD_S
+            if delay > 0:
+                gevent.sleep(delay)
+        elif self.pending is not None:
+            self.pending.join()  # closed loop: the next batch starts when the last one is done
+        client = self.clients[self.turn]  # the pending batch, if any, uses the other one
+        self.turn ^= 1
+        started = gevent.spawn(self._ask, client, workload, start_ns)
+        previous, self.pending = self.pending, started
+        if previous is not None:
+            self._finish(previous)
+
+    def _ask(
+        self, client: ProbeClient, workload: dict[str, Any], start_ns: int
+    ) -> tuple[dict[str, Any], int, bytes]:
+        body: dict[str, Any] = {
+            "kind": workload.get("kind", "host"),
+            "name": workload["query"],
+            "count": self.batch,
+            "concurrency": self.concurrency,
+            "timeout_ms": self.timeout_ms,
+        }
+        if start_ns:
+            body["rate"] = self.rate
+            body["start_ns"] = start_ns
+        sent = time.time_ns()
+        return workload, sent, client.batch_bytes(body)
+
+    def _finish(self, greenlet: gevent.Greenlet) -> None:
+        greenlet.join()
+        if greenlet.successful():
+            workload, sent, data = greenlet.value
+            self._report(workload, sent, decode_results(data))
+            return
+        exc = greenlet.exception
+        self.environment.events.request.fire(
+            request_type="probe", name="batch", response_time=0, response_length=0, exception=exc, context={}
+        )
+        if isinstance(exc, ProbeUnavailable):
             raise StopUser() from exc
+        raise exc
+
+    def _report(self, workload: dict[str, Any], sent: int, results: list[dict[str, Any]]) -> None:
+        """Every lookup to Locust (Go's latency; in open loop from the intended start) and to the records."""
         fire = self.environment.events.request.fire
         label = workload["label"]
+        kind = workload.get("kind", "host")
         request_type = f"DNS {kind}"
         for r in results:
+            outcome = r["outcome"]
+            intended = r.get("intended_ns", 0)
+            latency = r["latency_ns"] + (r["start_ns"] - intended if intended else 0)
+            failed = None
+            if outcome != "ok":
+                failed = _FAILED.get(outcome) or _FAILED.setdefault(outcome, LookupFailed(outcome))
             fire(
                 request_type=request_type,
                 name=label,
-                response_time=r.latency_ns / 1e6,
-                response_length=r.answers,
-                context={},
-                exception=None if r.outcome == "ok" else LookupFailed(r.outcome),
+                response_time=latency / 1e6,
+                response_length=r["answers"],
+                context=_NO_CONTEXT,
+                exception=failed,
             )
         if self.records is not None:
+            run, mode = self.run_id, self.mode
             self.records.append(
                 (
-                    self.run_id,
-                    self.mode,
+                    run,
+                    mode,
                     label,
                     kind,
-                    r.name,
-                    intended,
-                    r.start_ns,
-                    r.latency_ns,
-                    r.outcome,
-                    r.error,
-                    r.answers,
+                    r["name"],
+                    r.get("intended_ns") or sent,
+                    r["start_ns"],
+                    r["latency_ns"],
+                    r["outcome"],
+                    r["error"],
+                    r["answers"],
                 )
                 for r in results
             )
