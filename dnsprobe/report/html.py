@@ -34,6 +34,7 @@ from dnsprobe.report import (
     mode_name,
     mode_status,
     modes,
+    postmortem,
     quick_note,
     run_banner,
     section,
@@ -82,6 +83,9 @@ dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.15rem
 dl.facts dt{color:#555}
 dl.facts dd{margin:0;overflow-wrap:anywhere}
 .mode{border-top:1px solid #ddd;margin-top:1.5rem}
+.finding{border-left:4px solid #999;padding:.2rem .8rem;margin:.6rem 0;background:#fafafa}
+.finding.critical{border-color:#b3261e}.finding.warning{border-color:#d9a400}
+.sev{text-transform:uppercase;font-size:.75rem;font-weight:700;letter-spacing:.04em;color:#555}
 footer{margin:2.5rem 0 1rem;font-size:.8rem;color:#777}
 @media (max-width:40rem){main{padding:.6rem}body{font-size:15px}dl.facts{grid-template-columns:1fr}
  dl.facts dt{margin-top:.3rem}}
@@ -174,7 +178,7 @@ def _chart_figures(summary: Mapping[str, Any], charts: Mapping[str, Path]) -> st
         finding, what = titles.get(name, (name, ""))
         data = base64.b64encode(charts[name].read_bytes()).decode("ascii")
         out.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(finding)}" loading="lazy">'
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(finding)}">'
             f"<figcaption><strong>{_e(finding)}.</strong> {_e(what)}.</figcaption></figure>"
         )
     return "\n".join(out) or '<p class="muted">No charts.</p>'
@@ -240,6 +244,81 @@ def _pod(summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _impact(summary: Mapping[str, Any]) -> str:
+    rows = postmortem.impact_rows(summary)
+    if not rows:
+        return '<p class="muted">No modes in this run.</p>'
+    body = "".join(
+        f"<li><strong>{_e(r.mode)}</strong>: "
+        + (
+            f'<span class="bad">{_e(r.share)} of {r.lookups:,} lookups failed</span> ({_e(r.classes)})'
+            if r.failed
+            else f"all {r.lookups:,} lookups succeeded"
+        )
+        + f"; p99 {_e(r.p99_ms)} ms</li>"
+        for r in rows
+    )
+    return f"<ul>{body}</ul>"
+
+
+def _timeline(summary: Mapping[str, Any]) -> str:
+    events = postmortem.timeline_events(summary)
+    if not events:
+        return '<p class="muted">No events.</p>'
+    rows = "".join(f'<tr><td>{_e(t or DASH)}</td><td class="wrap">{_e(what)}</td></tr>' for t, what in events)
+    return (
+        '<div class="scroll"><table id="timeline-table"><thead><tr><th scope="col">UTC</th>'
+        f'<th scope="col" class="wrap">event</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
+def _findings(summary: Mapping[str, Any]) -> str:
+    found = postmortem.findings(summary)
+    if not found:
+        return '<p class="muted">No rule matched the evidence.</p>'
+    out = []
+    for f in found:
+        severity = str(f.get("severity") or "info")
+        label = postmortem.SEVERITY_LABELS.get(severity, severity)
+        modes_text = ", ".join(str(m) for m in f.get("modes") or ())
+        out.append(
+            f'<div class="finding {_e(severity)}" id="finding-{_e(f.get("rule"))}">'
+            f'<p><span class="sev">{_e(label)}</span> <strong>{_e(f.get("rule"))}</strong>'
+            f"{' · ' + _e(modes_text) if modes_text else ''}</p>"
+            f"<p><strong>Seen:</strong> {_e(f.get('seen'))}</p>"
+            f"<p><strong>Why:</strong> {_e(f.get('why'))}</p></div>"
+        )
+    return "\n".join(out)
+
+
+def _remediation(summary: Mapping[str, Any]) -> str:
+    fixes = postmortem.remediation(summary)
+    if not fixes:
+        return '<p class="muted">Nothing to change.</p>'
+    return (
+        "<ol>" + "".join(f"<li><strong>{_e(rule)}</strong>: {_e(fix)}</li>" for rule, fix in fixes) + "</ol>"
+    )
+
+
+def _wire(summary: Mapping[str, Any]) -> str:
+    rows = postmortem.wire_rows(summary)
+    if not rows:
+        return '<p class="muted">No query log.</p>'
+    head = "".join(f'<th scope="col">{_e(c)}</th>' for c in postmortem.WIRE_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return (
+        f'<div class="scroll"><table id="wire"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _traces(summary: Mapping[str, Any]) -> str:
+    excerpts = postmortem.trace_excerpts(summary)
+    if not excerpts:
+        return '<p class="muted">No resolver trace.</p>'
+    return "\n".join(f"<h4>{_e(name)}</h4>{_pre(chr(10).join(lines))}" for name, lines in excerpts)
+
+
 def render_html(summary: Mapping[str, Any], charts: Mapping[str, Path]) -> str:
     """The whole report as one HTML document; `charts` maps chart names to PNG files to inline."""
     title = f"dnsprobe: {summary.get('scenario') or '?'} ({summary.get('run_id') or '?'})"
@@ -258,12 +337,26 @@ def render_html(summary: Mapping[str, Any], charts: Mapping[str, Path]) -> str:
         f"<style>{_CSS}{_swatch_css()}</style>",
         "</head><body><main>",
         f"<header>{_header(summary)}</header>",
-        "<h2>Comparison</h2>",
+        '<h2 id="summary">Summary</h2>',
+        "".join(f"<p>{_e(line)}</p>" for line in postmortem.summary_lines(summary)),
+        '<h2 id="impact">Impact</h2>',
+        _impact(summary),
         comparison,
-        "<h2>Checks</h2>",
+        '<h2 id="timeline">Timeline</h2>',
+        _timeline(summary),
+        '<h2 id="cause">Likely cause</h2>',
+        _findings(summary),
+        '<h2 id="remediation">Remediation</h2>',
+        _remediation(summary),
+        '<h2 id="evidence">Evidence</h2>',
+        "<h3>Checks and SLO gates</h3>",
         _table(CHECK_COLUMNS, checks) if checks else '<p class="muted">No checks were run.</p>',
-        "<h2>Charts</h2>",
+        "<h3>Charts</h3>",
         _chart_figures(summary, charts),
+        "<h3>The nameserver's view</h3>",
+        _wire(summary),
+        "<h3>Resolver trace excerpts</h3>",
+        _traces(summary),
         "<h2>Modes</h2>",
         "\n".join(_mode_section(m) for m in ms) or '<p class="muted">No modes in this run.</p>',
         "<h2>Pod</h2>",

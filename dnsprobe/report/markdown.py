@@ -30,6 +30,7 @@ from dnsprobe.report import (
     mode_name,
     mode_status,
     modes,
+    postmortem,
     quick_note,
     run_banner,
     section,
@@ -136,6 +137,44 @@ def _mode(mode: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _postmortem(summary: Mapping[str, Any]) -> list[str]:
+    out = [
+        "## Summary",
+        "",
+        *[md(line) + "  " for line in postmortem.summary_lines(summary)],
+        "",
+        "## Impact",
+        "",
+    ]
+    for r in postmortem.impact_rows(summary):
+        what = (
+            f"**{md(r.share)} of {r.lookups:,} lookups failed** ({md(r.classes)})"
+            if r.failed
+            else (f"all {r.lookups:,} lookups succeeded")
+        )
+        out.append(f"- **{md(r.mode)}**: {what}; p99 {md(r.p99_ms)} ms")
+    out += ["", "## Timeline", "", "| UTC | event |", "|---|---|"]
+    out += [f"| {md(t or '—')} | {md(what)} |" for t, what in postmortem.timeline_events(summary)]
+    out += ["", "## Likely cause", ""]
+    found = postmortem.findings(summary)
+    for f in found:
+        label = postmortem.SEVERITY_LABELS.get(str(f.get("severity")), str(f.get("severity")))
+        modes_text = ", ".join(str(m) for m in f.get("modes") or ())
+        out += [
+            f"- **{md(label.upper())}: {md(f.get('rule'))}** ({md(modes_text)})",
+            f"  - Seen: {md(f.get('seen'))}",
+            f"  - Why: {md(f.get('why'))}",
+        ]
+    if not found:
+        out.append("No rule matched the evidence.")
+    out += ["", "## Remediation", ""]
+    fixes = postmortem.remediation(summary)
+    out += [f"{i}. **{md(rule)}**: {md(fix)}" for i, (rule, fix) in enumerate(fixes, 1)] or [
+        "Nothing to change."
+    ]
+    return [*out, ""]
+
+
 def render_markdown(
     summary: Mapping[str, Any], charts: Mapping[str, Path], relative_to: Path | None = None
 ) -> str:
@@ -148,8 +187,21 @@ def render_markdown(
         table(COMPARISON_COLUMNS, comparison_rows(summary)) if ms else "No modes in this run.",
         "",
     ]
+    out = out[: out.index("## Comparison")] + _postmortem(summary) + out[out.index("## Comparison") :]
     checks = check_rows(summary)
     out += ["## Checks", "", table(CHECK_COLUMNS, checks) if checks else "No checks were run.", ""]
+    if wire := postmortem.wire_rows(summary):
+        out += ["## The nameserver's view", ""]
+        out += [
+            "| " + " | ".join(postmortem.WIRE_COLUMNS) + " |",
+            "|" + "---|" * len(postmortem.WIRE_COLUMNS),
+        ]
+        out += ["| " + " | ".join(md(v) for v in row) + " |" for row in wire]
+        out.append("")
+    if excerpts := postmortem.trace_excerpts(summary):
+        out += ["## Resolver trace excerpts", ""]
+        for name, lines in excerpts:
+            out += [f"{md(name)}:", "", fenced(chr(10).join(lines)), ""]
     titles = chart_titles(summary)
     names = [n for n in CHART_NAMES if n in charts] + sorted(n for n in charts if n not in CHART_NAMES)
     if names:

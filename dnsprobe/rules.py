@@ -1,0 +1,410 @@
+"""Likely cause and remediation: small rules over the evidence a run collected.
+
+The evidence is the summary the pipeline wrote (DESIGN.md, Contracts) and what it carries: per mode the
+figures, Go's resolver trace ("trace"), the binary's facts ("binary": cgo, libc, linkage, loader), the
+nameserver's view ("wire": rcodes, source ports), the timeout fingerprint ("timeout_peaks") and the pod's
+resolv.conf facts ("resolv"); per run the pod's files ("pod"). Each rule is one function taking that and
+returning a `Finding` or None, so each is tested alone on a golden case (tests/data/rules/).
+
+A finding says what was seen (with the figures), why it happens (the resolver's behaviour), and what to
+change. Remediation follows DESIGN.md's CGO_ENABLED decision tree: no cgo needed → a static
+CGO_ENABLED=0 binary on distroless/static; cgo needed → the same libc family in build and runtime stages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITY_ORDER: Final = ("critical", "warning", "info")
+DEFAULT_TIMEOUT_S: Final = 5.0
+# A share of lookups this large at k x timeout is a fingerprint, not noise.
+PEAK_SHARE: Final = 0.01
+PEAK_MIN_LOOKUPS: Final = 3
+SERVFAIL_SHARE: Final = 0.10
+SERVFAIL_MIN: Final = 20
+# Above A + AAAA by this much, a lookup is walking the search list.
+EXPANSION_MARGIN: Final = 0.5
+# nsswitch.conf `hosts:` sources Go's own resolver understands; anything else hands lookups to cgo.
+GO_NSS_SOURCES: Final = frozenset({"files", "dns"})
+# resolv.conf options Go's resolver knows; an unknown one makes a cgo-capable binary use cgo.
+GO_RESOLV_OPTIONS: Final = frozenset(
+    {
+        "ndots",
+        "timeout",
+        "attempts",
+        "rotate",
+        "single-request",
+        "single-request-reopen",
+        "use-vc",
+        "edns0",
+        "trust-ad",
+        "no-reload",
+    }
+)
+CGO_ENV: Final = ("LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES")
+
+NO_CGO_FIX: Final = (
+    "If the service needs no cgo (`go list -deps -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...` "
+    'prints nothing), build it with `CGO_ENABLED=0 go build -ldflags="-s -w"` and run it on '
+    "distroless/static: Go's own resolver, a static binary that starts on any base image."
+)
+CGO_FIX: Final = (
+    "If it needs cgo, keep build and runtime on the same libc: a glibc builder (golang:1.x) with "
+    "distroless/base or debian-slim, or both stages on alpine (golang:1.x-alpine with build-base). "
+    "Verify with `file`/`ldd` on the binary and `GODEBUG=netdns=go+1` for the resolver actually used."
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    modes: tuple[str, ...]
+    seen: str
+    why: str
+    fix: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "modes": list(self.modes),
+            "seen": self.seen,
+            "why": self.why,
+            "fix": self.fix,
+        }
+
+
+# --- reading the evidence ------------------------------------------------------------------------------
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _num(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _modes(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [m for m in summary.get("modes") or () if isinstance(m, Mapping)]
+
+
+def _ran(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        m for m in _modes(summary) if m.get("status", "ran") == "ran" and (_num(m.get("lookups")) or 0) > 0
+    ]
+
+
+def _name(mode: Mapping[str, Any]) -> str:
+    return str(mode.get("mode") or "?")
+
+
+def _names(ms: Sequence[Mapping[str, Any]]) -> str:
+    names = [_name(m) for m in ms]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _timeout_s(mode: Mapping[str, Any]) -> float:
+    return _num(_map(mode.get("resolv")).get("timeout_s")) or DEFAULT_TIMEOUT_S
+
+
+def _libc(mode: Mapping[str, Any]) -> str | None:
+    binary = _map(mode.get("binary"))
+    libc = binary.get("libc")
+    if isinstance(libc, str) and libc:
+        return libc
+    loader = str(binary.get("interpreter") or "")
+    return "musl" if "ld-musl" in loader else "glibc" if "ld-linux" in loader else None
+
+
+def _rcodes(mode: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(_map(mode.get("wire")).get("rcodes"))
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%" if share < 0.995 else "all"
+
+
+def _resolv_facts(summary: Mapping[str, Any]) -> tuple[int, list[str], list[str]]:
+    """(ndots, search list, options) from the pod's resolv.conf text."""
+    ndots, search, options = 1, [], []
+    for line in str(_map(summary.get("pod")).get("resolv_conf") or "").splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] in ("search", "domain"):
+            search = words[1:]
+        elif words and words[0] == "options":
+            for opt in words[1:]:
+                key, _, value = opt.partition(":")
+                if key == "ndots" and value.isdigit():
+                    ndots = int(value)
+                options.append(opt)
+    return ndots, search, options
+
+
+# --- the rules -----------------------------------------------------------------------------------------
+
+
+def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
+    """A dynamically linked cgo binary needs its libc's loader in the image (catalog 1)."""
+    failed = [
+        m
+        for m in _modes(summary)
+        if m.get("status") == "start_failure" and "no such file" in str(m.get("reason") or "").lower()
+    ]
+    linked = [
+        m
+        for m in _modes(summary)
+        if _map(m.get("binary")).get("linkage") == "dynamic" and _libc(m) == "glibc"
+    ]
+    if failed:
+        loader = next(
+            (
+                str(_map(m.get("binary")).get("interpreter"))
+                for m in failed
+                if _map(m.get("binary")).get("interpreter")
+            ),
+            "its loader",
+        )
+        return Finding(
+            "glibc_linked",
+            "critical",
+            tuple(_name(m) for m in failed),
+            f'{_names(failed)} did not start: "{str(failed[0].get("reason")).strip().splitlines()[0]}".',
+            f"The binary is dynamically linked and asks the kernel for {loader}, which the image does not "
+            "have; the kernel reports the missing loader as `no such file or directory` although the binary "
+            "itself is there.",
+            f"{NO_CGO_FIX} {CGO_FIX}",
+        )
+    if not linked:
+        return None
+    loader = _map(linked[0].get("binary")).get("interpreter") or "/lib64/ld-linux-x86-64.so.2"
+    return Finding(
+        "glibc_linked",
+        "info",
+        tuple(_name(m) for m in linked),
+        f"{_names(linked)} {'is' if len(linked) == 1 else 'are'} glibc-linked (loader {loader}).",
+        "This binary is glibc-linked: it will not start on alpine or scratch (`exec /app: no such file or "
+        "directory`), only on an image with glibc such as distroless/base or debian-slim.",
+        f"{NO_CGO_FIX} {CGO_FIX}",
+    )
+
+
+def resolver_mismatch(summary: Mapping[str, Any]) -> Finding | None:
+    """Go's trace names another resolver than the mode was built or configured for."""
+    off = [
+        m
+        for m in _ran(summary)
+        if m.get("resolver") and m.get("expected_resolver") and m["resolver"] != m["expected_resolver"]
+    ]
+    if not off:
+        return None
+    detail = "; ".join(f"{_name(m)}: {m['resolver']} (expected {m['expected_resolver']})" for m in off)
+    return Finding(
+        "resolver_mismatch",
+        "warning",
+        tuple(_name(m) for m in off),
+        f"The resolver was not the expected one: {detail}.",
+        "A cgo-capable Go binary picks its resolver at run time from GODEBUG, build tags, resolv.conf "
+        "options, nsswitch.conf and environment variables; one of those differs from what the mode assumes, "
+        "so latency and failure behaviour follow the other resolver.",
+        "Pin the resolver: build with CGO_ENABLED=0 (or -tags netgo) for Go's resolver, or -tags netcgo / "
+        f"GODEBUG=netdns=cgo for the C library's. {NO_CGO_FIX}",
+    )
+
+
+def nsswitch_forces_cgo(summary: Mapping[str, Any]) -> Finding | None:
+    """nsswitch.conf sources, resolv.conf options or env vars Go cannot honour switch lookups to cgo."""
+    pod = _map(summary.get("pod"))
+    reasons: list[str] = []
+    for line in str(pod.get("nsswitch") or "").splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] == "hosts:":
+            extra = [w for w in words[1:] if w not in GO_NSS_SOURCES]
+            if extra:
+                reasons.append(f"nsswitch.conf `{' '.join(words)}` ({', '.join(extra)})")
+    _, _, options = _resolv_facts(summary)
+    unknown = [o for o in options if o.partition(":")[0] not in GO_RESOLV_OPTIONS]
+    if unknown:
+        reasons.append(f"resolv.conf options {', '.join(unknown)}")
+    env = _map(pod.get("env"))
+    reasons += [f"{k}={env[k]}" for k in CGO_ENV if k in env and (k == "LOCALDOMAIN" or env[k])]
+    switched = [
+        m
+        for m in _ran(summary)
+        if (m.get("resolver") in ("cgo", "mixed") and m.get("expected_resolver") != "cgo")
+        or (_map(m.get("trace")).get("order_counts", {}).get("cgo") and m.get("expected_resolver") == "go")
+    ]
+    if not reasons or not switched:
+        return None
+    return Finding(
+        "nsswitch_forces_cgo",
+        "warning",
+        tuple(_name(m) for m in switched),
+        f"{_names(switched)} used the cgo resolver; the pod has {'; '.join(reasons)}.",
+        "Go uses its own resolver only when it can honour the whole configuration: an nsswitch.conf `hosts:` "
+        "source other than files and dns, an unknown resolv.conf option, LOCALDOMAIN, RES_OPTIONS or "
+        "HOSTALIASES makes a cgo-capable binary hand the lookup to the C library (trace: "
+        "`hostLookupOrder(...) = cgo`).",
+        "Keep `hosts: files dns` and known resolv.conf options, or build without cgo so the setting cannot "
+        f"switch resolvers. {NO_CGO_FIX} {CGO_FIX}",
+    )
+
+
+def _dots(name: str) -> int:
+    return re.sub(r"\{\w+\}", "x", name).rstrip(".").count(".")
+
+
+def ndots_expansion(summary: Mapping[str, Any]) -> Finding | None:
+    """A relative name with fewer dots than ndots walks the search list first (catalog 4)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    hits: dict[str, list[tuple[str, float]]] = {}
+    for m in _ran(summary):
+        for w in m.get("workloads") or ():
+            w = _map(w)
+            name, per = str(w.get("name") or ""), _num(w.get("wire_queries_per_lookup"))
+            if per is None or name.endswith(".") or _dots(name) >= ndots:
+                continue
+            if per >= 2 + EXPANSION_MARGIN:
+                hits.setdefault(name, []).append((_name(m), per))
+    if not hits:
+        return None
+    name, seen = max(hits.items(), key=lambda kv: max(p for _, p in kv[1]))
+    low, high = min(p for _, p in seen), max(p for _, p in seen)
+    figures = f"{low:.1f}" if abs(high - low) < 0.05 else f"{low:.1f} to {high:.1f}"
+    hit_modes = {mode for entries in hits.values() for mode, _ in entries}
+    modes = [_name(m) for m in _ran(summary) if _name(m) in hit_modes]
+    return Finding(
+        "ndots_expansion",
+        "warning",
+        tuple(modes),
+        f"`{name}` ({_dots(name)} dots) cost {figures} wire queries per lookup instead of 2 "
+        f"(ndots:{ndots}, {len(search)} search domains).",
+        f"ndots:{ndots} sends {high - 2:.0f} extra queries per external name: a name with fewer than "
+        f"{ndots} dots is tried with each search domain first, each try an A and an AAAA query answered "
+        "NXDOMAIN, before the name itself is asked.",
+        "Use a trailing dot for external names (`api.example.test.`), or lower ndots in the pod "
+        '(Kubernetes: `dnsConfig.options: [{name: ndots, value: "2"}]`).',
+    )
+
+
+def timeout_fingerprint(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups ending at k x the resolv.conf timeout waited for answers that never came."""
+    hits = []
+    for m in _ran(summary):
+        peaks = [_map(p) for p in m.get("timeout_peaks") or ()]
+        big = [
+            p
+            for p in peaks
+            if (_num(p.get("share")) or 0) >= PEAK_SHARE and (_num(p.get("lookups")) or 0) >= PEAK_MIN_LOOKUPS
+        ]
+        if big:
+            hits.append((m, big))
+    if not hits:
+        return None
+    parts = []
+    for m, big in hits:
+        marks = ", ".join(f"{_pct(_num(p.get('share')) or 0)} at {_num(p.get('at_s')) or 0:g} s" for p in big)
+        parts.append(f"{_name(m)}: {marks}")
+    timeout = _timeout_s(hits[0][0])
+    drops = sum(int(_num(_rcodes(m).get("drop")) or 0) for m, _ in hits)
+    return Finding(
+        "timeout_fingerprint",
+        "critical" if any((_num(p.get("share")) or 0) >= 0.1 for _, big in hits for p in big) else "warning",
+        tuple(_name(m) for m, _ in hits),
+        f"Lookups ended at multiples of the {timeout:g} s resolver timeout ({'; '.join(parts)})"
+        + (f"; the nameserver dropped {drops:,} queries." if drops else "."),
+        "Timeouts at multiples of the resolv.conf timeout: the resolver sent a query, heard nothing, waited "
+        "the full timeout, and retried (attempts x nameservers x search domains). The peaks' positions say "
+        "how many waits each lookup sat through.",
+        "Find the unanswered queries in the nameserver's view (rcode drop, a dead first nameserver, a "
+        "conntrack race on a reused source port). `options timeout:1 attempts:2` bounds the wait; "
+        "`single-request-reopen` helps glibc when A and AAAA from one socket get dropped.",
+    )
+
+
+def musl_refused_wait(summary: Mapping[str, Any]) -> Finding | None:
+    """musl treats REFUSED as no answer and waits out its timeout (catalog 10)."""
+    hits = []
+    for m in _ran(summary):
+        refused = _num(_rcodes(m).get("REFUSED")) or 0
+        if _libc(m) != "musl" or m.get("resolver") == "go" or not refused:
+            continue
+        timeout = _timeout_s(m)
+        p50 = _num(_map(m.get("latency_ms")).get("p50")) or 0
+        waited = any((_num(_map(p).get("share")) or 0) >= PEAK_SHARE for p in m.get("timeout_peaks") or ())
+        if waited or p50 >= 0.9 * timeout * 1000:
+            hits.append((m, int(refused), p50))
+    if not hits:
+        return None
+    m, refused, p50 = hits[0]
+    return Finding(
+        "musl_refused_wait",
+        "critical",
+        tuple(_name(h[0]) for h in hits),
+        f"{_names([h[0] for h in hits])}: the nameserver answered REFUSED {refused:,} times and lookups "
+        f"took p50 {p50:,.0f} ms (timeout {_timeout_s(m):g} s).",
+        "musl waits for its timeout when the server answers REFUSED: it treats the answer as no answer and "
+        "keeps waiting for another nameserver, where Go and glibc fail (or move on) at once.",
+        "Make the nameserver answer (its ACL or recursion settings refuse this client). For the binary: "
+        f"{NO_CGO_FIX} If it needs cgo, a glibc build (golang:1.x builder, distroless/base or debian-slim "
+        "runtime) fails REFUSED at once instead of waiting.",
+    )
+
+
+def servfail_storm(summary: Mapping[str, Any]) -> Finding | None:
+    """A large share of SERVFAIL answers: the upstream is failing, every resolver surfaces it differently."""
+    hits = []
+    for m in _ran(summary):
+        wire = _map(m.get("wire"))
+        queries = _num(wire.get("queries")) or 0
+        servfail = _num(_rcodes(m).get("SERVFAIL")) or 0
+        if queries and servfail >= SERVFAIL_MIN and servfail / queries >= SERVFAIL_SHARE:
+            hits.append((m, servfail / queries))
+    if not hits:
+        return None
+    parts = "; ".join(
+        f"{_name(m)}: {_pct(share)} of queries, {int(_num(_map(m.get('failures')).get('temporary')) or 0):,} "
+        "temporary failures"
+        for m, share in hits
+    )
+    musl = [m for m, _ in hits if _libc(m) == "musl"]
+    return Finding(
+        "servfail_storm",
+        "critical",
+        tuple(_name(m) for m, _ in hits),
+        f"SERVFAIL storm: {parts}.",
+        "The nameserver answered SERVFAIL (its upstream failed). Go returns a temporary error at once, glibc "
+        "EAI_AGAIN after retrying; musl retries after 1 s and, with SERVFAIL on AAAA only, fails the whole "
+        "lookup where Go and glibc return the A answer."
+        + (f" Affected musl modes: {_names(musl)}." if musl else ""),
+        "Fix the upstream the nameserver forwards to; cache answers (and negative answers) close to the pod "
+        "(NodeLocal DNSCache); let the service retry temporary errors with backoff.",
+    )
+
+
+Rule = Callable[[Mapping[str, Any]], Finding | None]
+RULES: Final[tuple[Rule, ...]] = (
+    glibc_linked,
+    musl_refused_wait,
+    servfail_storm,
+    timeout_fingerprint,
+    nsswitch_forces_cgo,
+    resolver_mismatch,
+    ndots_expansion,
+)
+
+
+def diagnose(summary: Mapping[str, Any], rules: Sequence[Rule] = RULES) -> list[dict[str, Any]]:
+    """Every rule's finding, most severe first (rule order within a severity)."""
+    found = [f for rule in rules if (f := rule(summary)) is not None]
+    found.sort(key=lambda f: SEVERITY_ORDER.index(f.severity))
+    return [f.to_json() for f in found]
