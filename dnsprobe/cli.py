@@ -193,6 +193,64 @@ def trace(
         out.print(format_trace(report), markup=False)
 
 
+@app.command()
+def inspect(
+    target: Annotated[str, typer.Argument(help="A Go binary, or a local Docker image (its entrypoint).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Say what a Go binary is and whether it starts on each base image, from the file alone.
+
+    Static or dynamic, the loader (glibc or musl), the libraries it needs, the Go release and build
+    settings (CGO_ENABLED, -tags, -ldflags, DefaultGODEBUG), and per base image (scratch,
+    distroless/static, distroless/base, alpine, debian-slim): runs / will not start (why) / runs with a
+    resolver caveat.
+    """
+    from dnsprobe.binary.inspection import format_inspection, inspect_target
+
+    report = inspect_target(target)
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        out.print(format_inspection(report), markup=False, soft_wrap=True)
+
+
+@app.command()
+def lint(
+    dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Flag the CGO_ENABLED traps in a Dockerfile and say which branch of the decision tree applies.
+
+    Exit 1 when a finding is an error (e.g. cgo built on a glibc image, run on alpine or scratch).
+    """
+    from dnsprobe.dockerlint import format_lint, lint_dockerfile
+
+    result = lint_dockerfile(dockerfile)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        out.print(format_lint(result), markup=False, soft_wrap=True)
+    raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command("cgo-deps")
+def cgo_deps(
+    module_dir: Annotated[Path, typer.Argument(help="A Go module (the directory with go.mod).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Which packages in the build graph use cgo: question one of the CGO_ENABLED decision tree.
+
+    Runs `go list -deps` offline (GOPROXY=off): the module's dependencies must be in the module cache.
+    """
+    from dnsprobe.cgodeps import find_cgo_packages, format_cgo_deps
+
+    result = find_cgo_packages(module_dir)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        out.print(format_cgo_deps(result), markup=False, soft_wrap=True)
+
+
 @bench_app.command("fidelity")
 def bench_fidelity(
     mode: Annotated[str, typer.Option(help="Resolver mode of the probe.")] = "go",

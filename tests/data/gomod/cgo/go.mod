@@ -1,0 +1,3 @@
+module example.test/cgofixture
+
+go 1.21

@@ -1,0 +1,3 @@
+module example.test/purefixture
+
+go 1.21
