@@ -281,6 +281,41 @@ def bench_fidelity(
     out.print(f"ratio: {result.ratio:.3f}")
 
 
+@app.command()
+def serve(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML): its records and fault rules.")],
+    address: Annotated[str, typer.Option("--address", help="IP address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="UDP and TCP port.")] = 5353,
+    allow_non_loopback: Annotated[
+        bool, typer.Option("--allow-non-loopback", help="Listen on an address that is not loopback.")
+    ] = False,
+    querylog: Annotated[
+        Path | None, typer.Option("--querylog", help="Append every query to this TSV file.")
+    ] = None,
+) -> None:
+    """Run the scenario's nameserver alone (records and faults), for dig, dnsperf or your own service.
+
+    Example:  dnsprobe serve scenarios/quickstart.toml  then  dig @127.0.0.1 -p 5353 x.api.example.test
+    """
+    from dnsprobe.nameserver.group import serve_scenario
+    from dnsprobe.scenario import load_scenario
+
+    spec = load_scenario(scenario)
+
+    def ready(endpoints: list[tuple[str, int]]) -> None:
+        where = ", ".join(f"{host}:{bound}" for host, bound in endpoints)
+        out.print(f"serving {spec.name} on {where} (udp and tcp); Ctrl-C stops", markup=False)
+
+    serve_scenario(
+        spec.nameserver,
+        address=address,
+        port=port,
+        allow_non_loopback=allow_non_loopback,
+        querylog=querylog,
+        on_ready=ready,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
     command = typer.main.get_command(app)

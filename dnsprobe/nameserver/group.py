@@ -14,18 +14,21 @@ and stops what it says, inside the pod.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import policy_for
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
-from dnsprobe.nameserver.server import Nameserver
+from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
 from dnsprobe.nameserver.zone import Zone
 from dnsprobe.scenario import FaultRule
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
-__all__ = ["ServerGroup", "group_spec", "server_addresses"]
+__all__ = ["ServerGroup", "group_spec", "serve_scenario", "server_addresses"]
 
 PORT = 53
 
@@ -115,3 +118,43 @@ class ServerGroup:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def serve_scenario(
+    spec: NameserverSpec,
+    *,
+    address: str = "127.0.0.1",
+    port: int = 5353,
+    allow_non_loopback: bool = False,
+    querylog: Path | None = None,
+    on_ready: Callable[[list[Endpoint]], None] | None = None,
+) -> None:
+    """`dnsprobe serve`: the scenario's first embedded server (records and fault rules) on address:port,
+    UDP and TCP, until SIGINT or SIGTERM."""
+    if spec.kind != "embedded":
+        raise NameserverError(
+            f"serve runs the embedded nameserver; this scenario's kind is {spec.kind!r} "
+            "(set kind = 'embedded', or run that server yourself)"
+        )
+    if not allow_non_loopback and not _is_loopback(address):
+        raise NameserverError(
+            f"refusing to serve on {address}: not a loopback address; pass --allow-non-loopback if this "
+            "network is yours to test on"
+        )
+    zone = Zone.from_text(spec.zone, source="nameserver.zone")
+    policy = policy_for([*spec.servers[0].faults, *spec.faults])
+    serve_forever(
+        zone,
+        [(address, port)],
+        querylog,
+        allow_non_loopback=allow_non_loopback,
+        policy=policy,
+        on_ready=on_ready,
+    )
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return True  # not an address at all: the server's own check says so
