@@ -316,6 +316,68 @@ def serve(
     )
 
 
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run: runs/<run-id> or its summary.json.")],
+    run_b: Annotated[Path, typer.Argument(help="The later run.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+) -> None:
+    """Regressions between two runs, per mode: resolver, start status, error rate, p99, wire queries.
+
+    Exits 1 when B regressed against A beyond noise, 0 otherwise.
+    """
+    from dnsprobe.compare import compare_runs, format_differences
+
+    diffs = compare_runs(run_a, run_b)
+    if as_json:
+        out.print_json(json.dumps([d.to_json() for d in diffs]))
+    else:
+        out.print(format_differences(diffs, run_a, run_b), markup=False, highlight=False)
+    raise typer.Exit(1 if any(d.regression for d in diffs) else 0)
+
+
+@bench_app.command("report")
+def bench_report(
+    records: Annotated[
+        int, typer.Option(help="Synthetic lookup records to build the report from.")
+    ] = 1_000_000,
+    keep: Annotated[Path | None, typer.Option(help="Copy the generated run directory here.")] = None,
+) -> None:
+    """Build the full report (analysis, rules, charts, HTML, Markdown, JUnit) from a million records.
+
+    Prints the seconds and peak memory of the process that builds it, then `ratio: X` = 10 s / seconds
+    (target: >= 1, and <= 1 GiB).
+    """
+    from dnsprobe.bench.report import run_bench
+
+    result = run_bench(records, keep, report=lambda line: out.print(line, markup=False, highlight=False))
+    out.print(f"ratio: {result.ratio:.3f}")
+
+
+@bench_app.command("nameserver")
+def bench_nameserver(
+    seconds: Annotated[float, typer.Option(help="Seconds of dnsperf per run.")] = 5.0,
+    rounds: Annotated[int, typer.Option(help="Rounds; each runs the embedded server, then dnsmasq.")] = 3,
+    querylog: Annotated[
+        bool, typer.Option("--querylog/--no-querylog", help="The embedded server logs every query.")
+    ] = True,
+) -> None:
+    """dnsperf against the embedded nameserver and against dnsmasq with the same records, alternating.
+
+    Prints each run's queries per second, then `ratio: X` = embedded median / dnsmasq median (target
+    >= 0.8 with the query log on). A sample of answers is parsed with dnspython as a check.
+    """
+    from dnsprobe.bench.nameserver import bench_nameserver as run_bench_nameserver
+
+    result = run_bench_nameserver(
+        seconds=seconds,
+        rounds=rounds,
+        querylog=querylog,
+        report=lambda line: out.print(line, markup=False, highlight=False),
+    )
+    out.print(f"ratio: {result.ratio:.3f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
     command = typer.main.get_command(app)
