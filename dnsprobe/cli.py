@@ -9,10 +9,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dnsprobe import __version__
@@ -57,6 +58,10 @@ def _root(
     """dnsprobe: DNS resolver diagnostics and load tests for Go services in containers."""
 
 
+if TYPE_CHECKING:
+    from dnsprobe.load.live import LiveSnapshot
+
+
 class _RichProgress:
     """The live display: one line per mode with its stage, a bar for the load phase, lookups so far."""
 
@@ -76,14 +81,15 @@ class _RichProgress:
         task = self._task(mode)
         self.progress.update(task, stage=f"[yellow]{text}[/]", total=1, completed=1)
 
-    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None:
-        rate = f"{lookups / elapsed:,.0f}/s" if elapsed > 0.5 else ""
+    def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None:
+        """Lookups so far, lookups/s and p99 over the last seconds, errors by class (red when any)."""
+        text = escape(live.describe())
         self.progress.update(
             self._task(mode),
             total=total,
             completed=min(elapsed, total),
             stage="load",
-            lookups=f"{lookups:,} lookups {rate}",
+            lookups=f"[red]{text}[/]" if live.failures else text,
         )
 
 

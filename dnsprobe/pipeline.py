@@ -23,7 +23,8 @@ from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares
 from dnsprobe.junit import write_junit
-from dnsprobe.load.runner import locust_argv, run_load
+from dnsprobe.load.live import LiveSnapshot
+from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.rules import diagnose
@@ -36,7 +37,7 @@ class Progress(Protocol):
 
     def stage(self, mode: str, text: str) -> None: ...
     def note(self, mode: str, text: str) -> None: ...
-    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None: ...
+    def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None: ...
 
 
 class QuietProgress:
@@ -46,7 +47,7 @@ class QuietProgress:
     def note(self, mode: str, text: str) -> None:
         pass
 
-    def load_tick(self, mode: str, elapsed: float, total: float, lookups: int) -> None:
+    def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None:
         pass
 
 
@@ -109,6 +110,9 @@ def run_scenario(
             "duration_s": seconds,
             "batch": scenario.load.batch,
             "concurrency": scenario.load.concurrency,
+            "shape": scenario.load.shape,
+            "rate": scenario.load.rate,
+            "processes": auto_processes(scenario.load),
         },
         "modes": [],
         "checks": [],
@@ -258,7 +262,8 @@ def _run_mode(
             seconds=seconds,
             records_path=records_path,
             log_path=pod_dir / "locust.log",
-            on_tick=lambda elapsed, n: progress.load_tick(mode.name, elapsed, seconds, n),
+            on_tick=lambda elapsed, live: progress.load_tick(mode.name, elapsed, seconds, live),
+            open_loop=scenario.load.shape == "open",
         )
     finally:
         for timer in changes:

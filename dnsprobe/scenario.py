@@ -97,10 +97,21 @@ class Load(_Strict):
     users: int = Field(default=4, ge=1, le=1000, description="Locust users, each sending batches")
     duration: float = Field(default=10.0, gt=0, le=24 * 3600, description="seconds of load per mode")
     quick_duration: float = Field(default=3.0, gt=0, le=600, description="seconds per mode with --quick")
-    batch: int = Field(default=25, ge=1, le=10_000, description="lookups per request to the probe")
+    batch: int = Field(default=200, ge=1, le=10_000, description="lookups per request to the probe")
     concurrency: int = Field(default=8, ge=1, le=10_000, description="lookups in flight per batch")
     timeout_ms: int = Field(default=30_000, ge=100, le=600_000, description="give up on one lookup")
     workloads: list[Workload] = Field(min_length=1)
+    shape: Literal["steady", "ramp", "spike", "open"] = Field(
+        default="steady",
+        description="steady users; ramp from 1 to users; spike to spike_users in the middle third; "
+        "open: a target rate of lookups, latency from each lookup's intended start",
+    )
+    ramp_seconds: float | None = Field(default=None, gt=0, description="ramp: seconds to reach users")
+    spike_users: int | None = Field(default=None, ge=1, le=10_000, description="spike: users at the peak")
+    rate: float | None = Field(default=None, gt=0, le=1e7, description="open: lookups per second, all users")
+    processes: int = Field(
+        default=0, ge=0, le=256, description="Locust processes (--processes); 0: a quarter of the cores"
+    )
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Load:
@@ -108,6 +119,12 @@ class Load(_Strict):
         for label in labels:
             if labels.count(label) > 1:
                 raise ValueError(f"workload label {label!r} is used twice")
+        if (self.rate is None) != (self.shape != "open"):
+            raise ValueError("shape = 'open' needs rate (lookups per second), and rate needs shape = 'open'")
+        if self.ramp_seconds is not None and self.shape != "ramp":
+            raise ValueError(f"ramp_seconds only applies to shape = 'ramp', not {self.shape!r}")
+        if self.spike_users is not None and self.shape != "spike":
+            raise ValueError(f"spike_users only applies to shape = 'spike', not {self.shape!r}")
         return self
 
 

@@ -80,6 +80,27 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument(
         "--dns-records", env_var="DNSPROBE_RECORDS", default="", help="SQLite file to append every lookup to"
     )
+    group.add_argument(
+        "--dns-shape",
+        env_var="DNSPROBE_SHAPE",
+        default="steady",
+        choices=["steady", "ramp", "spike"],
+        help="with dnsprobe/load/shapes.py: how the user count changes over the run",
+    )
+    group.add_argument(
+        "--dns-ramp-seconds",
+        env_var="DNSPROBE_RAMP_SECONDS",
+        type=float,
+        default=0.0,
+        help="ramp: seconds to --users",
+    )
+    group.add_argument(
+        "--dns-spike-users",
+        env_var="DNSPROBE_SPIKE_USERS",
+        type=int,
+        default=0,
+        help="spike: users in the middle third",
+    )
     group.add_argument("--dns-mode", env_var="DNSPROBE_MODE", default="probe", help="mode label for records")
     group.add_argument("--dns-run", env_var="DNSPROBE_RUN", default="", help="run id for records")
 

@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnsprobe import records
 from dnsprobe.errors import LoadError
+from dnsprobe.load.live import LiveSnapshot, LiveStats
 from dnsprobe.scenario import Load
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+SHAPES = Path(__file__).with_name("shapes.py")
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,34 @@ class LoadRun:
     returncode: int | None
 
 
+def auto_processes(load: Load, cpus: int | None = None) -> int:
+    """Locust processes for `processes = 0`: a quarter of the cores, at least one and at most one per user.
+    The probe and its nameserver share the machine and need the rest: one Locust process drives several
+    thousand lookups/s on well under a core (`dnsprobe bench fidelity` shows the cost)."""
+    if load.processes:
+        return min(load.processes, load.users)
+    return max(1, min(load.users, (cpus or os.cpu_count() or 1) // 4))
+
+
 def locust_argv(
-    *, address: str, load: Load, seconds: float, mode: str, run_id: str, records_path: Path, csv_prefix: Path
+    *,
+    address: str,
+    load: Load,
+    seconds: float,
+    mode: str,
+    run_id: str,
+    records_path: Path,
+    csv_prefix: Path,
+    processes: int | None = None,
 ) -> list[str]:
     workloads = [w.model_dump() for w in load.workloads]
-    return [
+    files = [LOCUSTFILE] + ([SHAPES] if load.shape in ("ramp", "spike") else [])
+    argv = [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        ",".join(str(f) for f in files),
         "--headless",
         "--only-summary",
         "--host",
@@ -70,6 +89,20 @@ def locust_argv(
         "--dns-run",
         run_id,
     ]
+    if load.shape in ("ramp", "spike"):
+        argv += ["--dns-shape", load.shape]
+        argv += [
+            "--dns-ramp-seconds",
+            str(load.ramp_seconds or 0),
+            "--dns-spike-users",
+            str(load.spike_users or 0),
+        ]
+    if load.shape == "open" and load.rate:
+        argv += ["--dns-user-rate", repr(load.rate / load.users)]
+    n = auto_processes(load) if processes is None else processes
+    if n > 1:
+        argv += ["--processes", str(n)]
+    return argv
 
 
 def run_load(
@@ -79,10 +112,12 @@ def run_load(
     seconds: float,
     records_path: Path,
     log_path: Path,
-    on_tick: Callable[[float, int], None] | None = None,
+    on_tick: Callable[[float, LiveSnapshot], None] | None = None,
+    open_loop: bool = False,
 ) -> LoadRun:
-    """Run Locust; `on_tick(elapsed, lookups_so_far)` about twice a second. Ctrl-C stops Locust cleanly
-    (it finishes the batches in flight, which get recorded) and re-raises KeyboardInterrupt."""
+    """Run Locust; `on_tick(elapsed, live figures of this mode)` about twice a second, read from the
+    records as they are appended. Ctrl-C stops Locust cleanly (it finishes the batches in flight, which
+    get recorded) and re-raises KeyboardInterrupt."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         locust = subprocess.Popen(
@@ -95,11 +130,12 @@ def run_load(
         )
     started = time.monotonic()
     limit = seconds + 120
+    live = LiveStats(records_path, mode, open_loop=open_loop)
     try:
         while locust.poll() is None:
             elapsed = time.monotonic() - started
             if on_tick:
-                on_tick(elapsed, records.count(records_path, mode))
+                on_tick(elapsed, live.poll())
             if elapsed > limit:
                 _stop(locust)
                 raise LoadError(f"Locust did not finish within {limit:.0f} s; see {log_path}")
