@@ -6,17 +6,29 @@ DockerError: no engine, an image that does not exist, a build that fails.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
+import json
 import os
 import posixpath
+import subprocess
+import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnsprobe.errors import DockerError
+from dnsprobe.errors import DockerError, SandboxError
+from dnsprobe.nameserver.group import group_spec
+from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
+from dnsprobe.sandbox.files import PodFiles
+from dnsprobe.sandbox.pod import PodStartFailure
+from dnsprobe.scenario import Nameserver as NameserverSpec
 
 _SOCKET_HINT = "start it (dockerd &, or systemctl start docker) or set DOCKER_HOST"
 
@@ -111,3 +123,260 @@ def _read_file(container: Any, path: str, hops: int = 8) -> bytes:
         if extracted is None:
             raise DockerError(f"{path}: not a regular file in the image")
         return extracted.read()
+
+
+RUNTIME_USER = "65532:65532"  # distroless's nonroot; the runtime stage never runs as root
+_DOCKERFILE = """\
+# The runtime stage of the usual multi-stage Go Dockerfile. The probe was built beforehand by dnsprobe
+# (no golang image can be pulled here), so the build stage is replaced by copying its output.
+FROM {base}
+COPY app /app
+USER {user}
+ENTRYPOINT ["/app"]
+"""
+
+
+def build_probe_image(client: Any, *, binary: Path, base_tag: str, mode: str, base: str) -> str:
+    """An image of the probe on a base (cached by the binary's and the base's identity); its tag."""
+    from docker.errors import APIError, BuildError, ImageNotFound
+
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:12]
+    base_id = get_image(client, base_tag).id.split(":")[-1][:12]
+    tag = f"dnsprobe-probe/{mode}:{base}-{digest}-{base_id}"
+    try:
+        client.images.get(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    dockerfile = _DOCKERFILE.format(base=base_tag, user=RUNTIME_USER).encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        tar.add(str(binary), arcname="app")
+    context.seek(0)
+    try:
+        client.images.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            pull=False,
+            labels={"dnsprobe.mode": mode, "dnsprobe.base": base},
+        )
+    except (BuildError, APIError) as exc:
+        raise DockerError(f"building {tag} failed: {exc}") from None
+    return tag
+
+
+@dataclass
+class DockerPod:
+    """A pod on the docker backend: the probe's image run with --network none, the pod's resolv.conf and
+    hosts bind-mounted, and its nameserver started inside the container's network namespace."""
+
+    mode: str
+    image: str
+    files: PodFiles
+    zone_text: str
+    workdir: Path
+    socket_dir: Path
+    godebug: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    nameserver: NameserverSpec | None = None
+    mount_nsswitch: bool = False  # Kubernetes leaves the image's own nsswitch.conf alone
+    start_timeout: float = 20.0
+    info: dict[str, Any] = field(default_factory=dict)
+    _client: Any = None
+    _container: Any = None
+    _server: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _dir(self) -> Path:
+        return self.socket_dir / f"d-{self.mode}"
+
+    @property
+    def socket_path(self) -> Path:
+        return self._dir / "probe.sock"
+
+    @property
+    def address(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @property
+    def querylog_path(self) -> Path:
+        return self.workdir / "queries.tsv"
+
+    @property
+    def trace_path(self) -> Path:
+        return self.workdir / "probe.stderr"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "pod.log"
+
+    def __enter__(self) -> DockerPod:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _volumes(self) -> dict[str, dict[str, str]]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        etc = {"resolv.conf": self.files.resolv_conf, "hosts": self.files.hosts}
+        if self.mount_nsswitch:
+            etc["nsswitch.conf"] = self.files.nsswitch_conf
+        volumes = {}
+        for name, text in etc.items():
+            (self.workdir / name).write_text(text, encoding="utf-8")
+            volumes[str(self.workdir / name)] = {"bind": f"/etc/{name}", "mode": "ro"}
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.chmod(0o777)  # the probe runs as 65532 and creates its socket here
+        volumes[str(self._dir)] = {"bind": "/run/dnsprobe", "mode": "rw"}
+        return volumes
+
+    def start(self) -> None:
+        if self.nameserver is not None and self.nameserver.kind == "external":
+            raise DockerError(
+                "the docker backend runs its own nameserver: kind = 'external' is not supported"
+            )
+        from docker.errors import APIError
+
+        volumes = self._volumes()
+        self.socket_path.unlink(missing_ok=True)
+        (self.workdir / "zone.txt").write_text(self.zone_text, encoding="utf-8")
+        self._client = connect()
+        environment = {**self.env, "GODEBUG": _godebug(self.env, self.godebug)}
+        try:
+            self._container = self._client.containers.create(
+                self.image,
+                command=["-listen", "unix:/run/dnsprobe/probe.sock", "-mode", self.mode],
+                environment=environment,
+                network_mode="none",
+                volumes=volumes,
+                labels={"dnsprobe.mode": self.mode},
+            )
+        except APIError as exc:
+            raise DockerError(f"{self.image}: cannot create a container: {exc.explanation or exc}") from None
+        try:
+            self._container.start()
+        except APIError as exc:
+            self.stop()
+            raise PodStartFailure(self.mode, str(exc.explanation or exc)) from None
+        self._container.reload()
+        pid = self._container.attrs["State"]["Pid"]
+        if not pid:
+            text = self._exit_text()
+            self.stop()
+            raise PodStartFailure(self.mode, text)
+        self._start_nameserver(pid)
+        self._wait_ready()
+
+    def _start_nameserver(self, pid: int) -> None:
+        ready = self.workdir / "nameserver.ready"
+        ready.unlink(missing_ok=True)
+        spec = {
+            "ready": str(ready),
+            "servers": group_spec(
+                self.nameserver,
+                zone_file=self.workdir / "zone.txt",
+                querylog=self.querylog_path,
+                workdir=self.workdir,
+            ),
+        }
+        spec_path = self.workdir / "nameserver.json"
+        spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        argv = [
+            "nsenter",
+            "-t",
+            str(pid),
+            "-n",
+            sys.executable,
+            "-m",
+            "dnsprobe.sandbox.netns_server",
+            str(spec_path),
+        ]
+        with self.log_path.open("ab") as log:
+            self._server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                self._container.reload()
+                if self._container.status not in ("created", "running"):
+                    text = self._exit_text()  # the probe died first: that is the result
+                    self.stop()
+                    raise PodStartFailure(self.mode, text)
+                self.stop()
+                raise SandboxError(
+                    f"the nameserver in the {self.mode} container did not start (see {self.log_path})"
+                )
+            time.sleep(0.02)
+
+    def _wait_ready(self) -> None:
+        client = ProbeClient(self.address, timeout=5)
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while True:
+                self._container.reload()
+                if self._container.status not in ("created", "running"):
+                    text = self._exit_text()
+                    self.stop()
+                    raise PodStartFailure(self.mode, text)
+                if self.socket_path.exists():
+                    try:
+                        self.info = client.info()
+                        return
+                    except ProbeUnavailable:
+                        pass
+                if time.monotonic() > deadline:
+                    text = self._exit_text()
+                    self.stop()
+                    raise PodStartFailure(self.mode, f"no answer within {self.start_timeout:g} s ({text})")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def _exit_text(self) -> str:
+        """What the container said (`exec /app: no such file or directory`), else its exit status."""
+        state = self._container.attrs.get("State", {})
+        logs: str = self._container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        lines = [
+            ln.strip() for ln in logs.splitlines() if ln.strip() and not ln.startswith("go package net:")
+        ]
+        if lines:
+            return lines[-1]
+        if state.get("Error"):
+            return str(state["Error"])
+        return f"exited with status {state.get('ExitCode')} and said nothing"
+
+    def stop(self) -> None:
+        from docker.errors import APIError, NotFound
+
+        if self._container is not None:
+            with contextlib.suppress(APIError, NotFound):
+                self._container.stop(timeout=5)
+            with contextlib.suppress(APIError, NotFound):
+                self.trace_path.write_bytes(self._container.logs(stdout=False, stderr=True))
+                (self.workdir / "probe.stdout").write_bytes(self._container.logs(stdout=True, stderr=False))
+            with contextlib.suppress(APIError, NotFound):
+                self._container.remove(force=True)
+            self._container = None
+        if self._server is not None:
+            if self._server.poll() is None:
+                self._server.terminate()
+                try:
+                    self._server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._server.kill()
+                    self._server.wait()
+            self._server = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.socket_path.unlink(missing_ok=True)
+
+
+def _godebug(env: Mapping[str, str], mode_godebug: str) -> str:
+    user = env.get("GODEBUG", "")
+    return f"{user},{mode_godebug}" if user else mode_godebug
