@@ -57,9 +57,9 @@ def dnsmasq_config(zone: Zone, address: str, port: int) -> list[str]:
         "no-hosts",  # nor /etc/hosts: the scenario's records only
         "no-poll",
         "no-negcache",
-        "keep-in-foreground",
-        "user=root",  # inside the pod's user namespace no other user exists to switch to
-        "group=root",
+        # no-daemon: foreground, and never setgroups/setgid/setuid, which a user namespace without
+        # setgroups permission (unshare --map-root-user) refuses even for root
+        "no-daemon",
         "pid-file=",
         f"listen-address={address}",
         "bind-interfaces",
