@@ -14,6 +14,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dnsprobe.cli import main
 from dnsprobe.errors import ScenarioError
@@ -234,3 +236,34 @@ def test_log_has_fault_column(zone: Zone, tmp_path: Path) -> None:
         ("A", None, "NOERROR"),
         ("AAAA", "nxdomain", "NXDOMAIN"),
     ]
+
+
+@pytest.fixture(scope="module")
+def faulty_server() -> Iterator[tuple[str, int]]:
+    """Every fault kind at once, chosen by name, so fuzzed packets go through the policy path too."""
+    specs = [
+        {"action": action, "name": f"*.{action.replace('_', '-')}.api.example.test"}
+        for action in ("garbage", "wrong_id", "wrong_question", "oversize", "truncate", "servfail")
+    ]
+    specs += [{"action": "conntrack_race"}, {"action": "ratelimit", "rate": 1000, "over": "refused"}]
+    policy = RulePolicy(rules(*specs), seed=5)
+    with NameserverThread(Zone.from_text(ZONE_TEXT), policy=policy) as ns:
+        yield ns.endpoints[0]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    label=st.sampled_from(
+        ["garbage", "wrong-id", "wrong-question", "oversize", "truncate", "servfail", "ok"]
+    ),
+    noise=st.binary(max_size=64),
+    cut=st.integers(min_value=0, max_value=80),
+)
+def test_fuzzed_packets_through_the_fault_path(
+    faulty_server: tuple[str, int], label: str, noise: bytes, cut: int
+) -> None:
+    wire = dns.message.make_query(f"x.{label}.api.example.test.", "A", use_edns=0).to_wire()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(wire[:cut] + noise, faulty_server)  # cut, padded, or random: never a crash
+    time.sleep(0.06)  # past the conntrack window of that port's next packet
+    assert ask(faulty_server, "fine.api.example.test.").answer  # still answering others
