@@ -1,0 +1,107 @@
+"""The series charts plot what the analysis computed from the records: checked on the data, not pixels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dnsprobe.bench.report import generate_run
+from dnsprobe.report.timecharts import (
+    failures_over_time_figure,
+    latency_cdf_figure,
+    latency_over_time_figure,
+    source_ports_figure,
+    throughput_figure,
+)
+from dnsprobe.timeline import Columns, build_timeline, grouped_percentiles, read_columns, timeout_peaks
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from dnsprobe.bench.report import build_report
+
+    run = tmp_path_factory.mktemp("run") / "series"
+    run.mkdir()
+    generate_run(run, 20_000)
+    build_report(run)
+    data: dict[str, Any] = json.loads((run / "summary.json").read_text())
+    data["records"] = str(run / "records.sqlite")
+    return data
+
+
+def mode(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in summary["modes"] if m["mode"] == name)
+
+
+def test_grouped_percentiles_match_numpy() -> None:
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 7, 5000)
+    values = rng.lognormal(0, 1, 5000)
+    got = grouped_percentiles(groups, values, 8, (50.0, 99.0))
+    for g in range(7):
+        assert got[:, g] == pytest.approx(np.percentile(values[groups == g], [50, 99]))
+    assert np.isnan(got[:, 7]).all()
+
+
+def test_timeline_counts_add_up(summary: dict[str, Any]) -> None:
+    for m in summary["modes"]:
+        tl = m["timeline"]
+        assert sum(tl["lookups"]) == m["lookups"]
+        assert sum(sum(v) for v in tl["failures"].values()) == m["lookups"] - m["ok"]
+
+
+def test_timeout_peaks_find_the_musl_waits(summary: dict[str, Any]) -> None:
+    musl = mode(summary, "musl")
+    assert [p["k"] for p in musl["timeout_peaks"]] == [1, 2]
+    cols = read_columns(Path(summary["records"]), "musl")
+    waited = int(((cols.latency_ns >= 0.98e9) & (cols.latency_ns < 2.2e9)).sum())
+    assert sum(p["lookups"] for p in musl["timeout_peaks"]) == waited
+    assert mode(summary, "go")["timeout_peaks"] == []
+    assert timeout_peaks(np.array([5_000_000_000, 10_010_000_000]), 5.0)[1]["k"] == 2
+
+
+def test_latency_over_time_lines_are_the_timeline(summary: dict[str, Any]) -> None:
+    fig = latency_over_time_figure(summary)
+    lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.get_lines()}
+    for m in summary["modes"]:
+        for p in ("p50", "p90", "p99"):
+            line = lines[f"{m['mode']}:{p}"]
+            assert list(line.get_xdata()) == m["timeline"]["start_s"]
+            assert list(line.get_ydata()) == pytest.approx(m["timeline"][p], nan_ok=True)
+        assert lines[f"{m['mode']}:timeout"].get_ydata()[0] == 1000.0  # resolv.conf timeout:1
+
+
+def test_cdf_is_log_scale_with_timeouts_marked(summary: dict[str, Any]) -> None:
+    fig = latency_cdf_figure(summary)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+    musl = lines["musl"]
+    assert list(musl.get_xdata()) == mode(summary, "musl")["latency_cdf"]["ms"]
+    assert musl.get_ydata()[-1] == pytest.approx(100.0)
+    marks = sorted(float(g.split(":")[1]) for g in lines if g.startswith("timeout:"))
+    assert marks[:2] == [1.0, 2.0]
+
+
+def test_failures_throughput_and_ports(summary: dict[str, Any]) -> None:
+    fig = failures_over_time_figure(summary)
+    timeouts = [r for ax in fig.axes for r in ax.patches if r.get_gid() == "musl:timeout"]
+    width = mode(summary, "musl")["timeline"]["bin_s"]
+    assert sum(r.get_height() * width for r in timeouts) == pytest.approx(
+        mode(summary, "musl")["failures"]["timeout"]
+    )
+    fig = throughput_figure(summary)
+    lines = {ln.get_gid(): ln for ln in fig.axes[0].get_lines()}
+    assert list(lines["cgo"].get_ydata()) == mode(summary, "cgo")["timeline"]["lookups_per_s"]
+    fig = source_ports_figure(summary)
+    bars = {r.get_gid(): r.get_height() for r in fig.axes[0].patches}
+    assert bars == {m["mode"]: m["wire"]["source_ports"] for m in summary["modes"]}
+
+
+def test_empty_columns_give_empty_series() -> None:
+    tl = build_timeline(Columns.empty())
+    assert tl["start_s"] == [] and tl["lookups"] == []
