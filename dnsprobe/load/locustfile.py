@@ -156,14 +156,13 @@ class DnsProbeUser(User):
         self.clients = [ProbeClient(self.host), ProbeClient(self.host)]
         self.turn = 0
         self.next_ns = time.time_ns() + int(OPEN_LOOP_LEAD_S * 1e9)
-        self.pending: gevent.Greenlet | None = None
+        self.inflight: list[gevent.Greenlet] = []  # oldest first; two at most
 
     def on_stop(self) -> None:
-        """The batch in flight is waited for and recorded: a stop loses no lookup the probe made."""
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
+        """Batches in flight are waited for and recorded: a stop loses no lookup the probe made."""
+        while self.inflight:
             with contextlib.suppress(StopUser):
-                self._finish(pending)
+                self._finish(self.inflight[0])
         for client in self.clients:
             client.close()
 
@@ -177,14 +176,13 @@ class DnsProbeUser(User):
             delay = (start_ns - time.time_ns()) / 1e9 - OPEN_LOOP_LEAD_S
             if delay > 0:
                 gevent.sleep(delay)
-        elif self.pending is not None:
-            self.pending.join()  # closed loop: the next batch starts when the last one is done
-        client = self.clients[self.turn]  # the pending batch, if any, uses the other one
+        elif self.inflight:
+            self.inflight[-1].join()  # closed loop: the next batch starts when the last one is done
+        client = self.clients[self.turn]  # the batch still in flight, if any, uses the other one
         self.turn ^= 1
-        started = gevent.spawn(self._ask, client, workload, start_ns)
-        previous, self.pending = self.pending, started
-        if previous is not None:
-            self._finish(previous)
+        self.inflight.append(gevent.spawn(self._ask, client, workload, start_ns))
+        if len(self.inflight) > 1:
+            self._finish(self.inflight[0])
 
     def _ask(
         self, client: ProbeClient, workload: dict[str, Any], start_ns: int
@@ -203,7 +201,9 @@ class DnsProbeUser(User):
         return workload, sent, client.batch_bytes(body)
 
     def _finish(self, greenlet: gevent.Greenlet) -> None:
+        """Wait for one batch, then report it; it leaves `inflight` only once reported (or failed)."""
         greenlet.join()
+        self.inflight.remove(greenlet)
         if greenlet.successful():
             workload, sent, data = greenlet.value
             self._report(workload, sent, decode_results(data))
