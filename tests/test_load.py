@@ -219,3 +219,42 @@ def test_ramp_shape_runs_under_locust(pod: Pod, tmp_path: Path) -> None:
     assert "ignored" not in done.stderr  # the shape reads --users and --run-time itself
     (recorded,) = rows(db)[0]
     assert locust_requests(tmp_path / "l.json")["svc"][0] == recorded > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"shape": "open"}, "needs rate"),
+        ({"rate": 100.0}, "needs rate"),
+        ({"shape": "steady", "ramp_seconds": 5.0}, "ramp_seconds only applies"),
+        ({"shape": "ramp", "spike_users": 5}, "spike_users only applies"),
+    ],
+)
+def test_load_shape_fields_are_checked(fields: dict[str, object], message: str) -> None:
+    from dnsprobe.errors import ScenarioError
+    from dnsprobe.scenario import parse_scenario
+
+    data = {
+        "name": "x",
+        "modes": ["go"],
+        "nameserver": {"zone": ZONE},
+        "load": {"workloads": [{"label": "svc", "query": "{rand}.web"}], **fields},
+    }
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(data)
+
+
+def test_open_loop_argv_shares_the_rate_among_users() -> None:
+    load = Load(users=4, shape="open", rate=1000.0, workloads=[Workload(label="svc", query="{rand}.web")])
+    argv = locust_argv(
+        address="unix:///x.sock",
+        load=load,
+        seconds=3,
+        mode="go",
+        run_id="r",
+        records_path=Path("r.sqlite"),
+        csv_prefix=Path("l"),
+        processes=1,
+    )
+    assert float(argv[argv.index("--dns-user-rate") + 1]) == 250.0
+    assert "--processes" not in argv and str(SHAPES) not in argv[argv.index("-f") + 1]
