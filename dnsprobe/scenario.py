@@ -139,6 +139,7 @@ FaultAction = Literal[
     "garbage",
     "wrong_id",
     "wrong_question",
+    "tc_bit",
     "conntrack_race",
     "outage",
     "ratelimit",

@@ -40,6 +40,7 @@ _FIXED: dict[str, Fault] = {
     "garbage": Fault("garbage", mangle="garbage"),
     "wrong_id": Fault("wrong_id", mangle="wrong_id"),
     "wrong_question": Fault("wrong_question", mangle="wrong_question"),
+    "tc_bit": Fault("tc_bit", mangle="tc_bit"),
     "conntrack_race": Fault("conntrack_race", drop=True),
 }
 

@@ -64,7 +64,7 @@ class Fault:
             raise ValueError(f"fault {self.name}: mangle must be one of {', '.join(MANGLES)}")
 
 
-MANGLES = ("garbage", "wrong_id", "wrong_question")
+MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit")
 
 
 class Policy(Protocol):
@@ -278,7 +278,10 @@ _GARBAGE = b"\xc0\x0c\x00\x01\x00\x01\xff\xff"  # an answer record cut inside it
 
 
 def _mangled(how: str, reply: bytes, query: Query) -> bytes:
-    """A reply a client must reject: unparseable, for another query ID, or for another question."""
+    """A reply a client must reject: unparseable, for another query ID, or for another question; or
+    (tc_bit) the whole answer with TC set anyway, as some proxies do even over TCP."""
+    if how == "tc_bit":
+        return reply[:2] + bytes([reply[2] | 0x02]) + reply[3:]
     if how == "wrong_id":
         return ((query.id + 0x5555) & 0xFFFF).to_bytes(2, "big") + reply[2:]
     if how == "wrong_question":
