@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import os
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -41,11 +43,39 @@ def bind_mount(source: str, target: str) -> None:
         raise SystemExit(f"dnsprobe-pod: cannot bind-mount {source} over {target}: {done.stderr.strip()}")
 
 
-def _limits(nofile: int | None) -> Callable[[], None] | None:
-    """The probe's own file-descriptor limit; the nameserver in this process keeps the default one."""
-    if nofile is None:
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
+
+
+def _in_child(nofile: int | None, root: Path | None) -> Callable[[], None] | None:
+    """Run in the probe's process before exec: its own file-descriptor limit (the nameserver in this
+    process keeps the default one) and its own root file system."""
+    if nofile is None and root is None:
         return None
-    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    def setup() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        if root is not None:
+            os.chroot(root)
+            os.chdir("/")
+
+    return setup
+
+
+def make_rootfs(kind: str, root: Path, binary: str, etc: dict[str, str], socket_dir: str) -> str:
+    """A minimal root file system like a base image's: `scratch` (the binary and the pod's /etc files
+    only) or `musl` (plus musl's loader, as on Alpine). Returns the binary's path inside it (/app)."""
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    for target, source in etc.items():
+        shutil.copyfile(source, root / target.lstrip("/"))
+    shutil.copy2(binary, root / "app")
+    if kind == "musl":
+        (root / "lib").mkdir(exist_ok=True)
+        shutil.copy2(MUSL_LOADER, root / "lib" / Path(MUSL_LOADER).name)
+    inside = root / socket_dir.lstrip("/")
+    inside.mkdir(parents=True, exist_ok=True)
+    bind_mount(socket_dir, str(inside))
+    return "/app"
 
 
 def set_sysctls(sysctls: dict[str, str]) -> None:
@@ -66,6 +96,7 @@ async def run_pod(spec: dict[str, Any]) -> int:
     server = ServerGroup(spec["servers"])  # embedded servers, dnsmasq/unbound, or none (external)
     await server.start()
     probe = spec["probe"]
+    root = spec.get("rootfs_dir")
     with Path(probe["stdout"]).open("wb") as out, Path(probe["stderr"]).open("wb") as err:
         try:
             child = await asyncio.create_subprocess_exec(
@@ -74,11 +105,12 @@ async def run_pod(spec: dict[str, Any]) -> int:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                preexec_fn=_limits(spec.get("nofile")),
+                preexec_fn=_in_child(spec.get("nofile"), Path(root) if root else None),
             )
         except OSError as exc:
             await server.stop()
-            print(f"dnsprobe-pod: cannot start {probe['argv'][0]}: {exc.strerror}", file=sys.stderr)
+            # the wording container runtimes use, so a person recognises it
+            print(f"exec {probe['argv'][0]}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
             return 127
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,6 +139,11 @@ def main(argv: list[str]) -> int:
         set_sysctls(spec.get("sysctls", {}))
     for target, source in spec["mounts"].items():
         bind_mount(source, target)
+    if spec.get("rootfs", "host") != "host":
+        probe = spec["probe"]
+        probe["argv"][0] = make_rootfs(
+            spec["rootfs"], Path(spec["rootfs_dir"]), probe["argv"][0], spec["mounts"], spec["socket_dir"]
+        )
     with contextlib.suppress(ImportError):
         import uvloop
 

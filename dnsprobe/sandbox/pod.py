@@ -62,6 +62,7 @@ class Pod:
     env: Mapping[str, str] = field(default_factory=dict)
     nofile: int | None = None  # RLIMIT_NOFILE of the probe
     port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
+    rootfs: str = "host"  # host | scratch | musl: what else the probe's file system holds
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +135,10 @@ class Pod:
         }
         if self.nofile is not None:
             spec["nofile"] = self.nofile
+        if self.rootfs != "host":
+            spec.update(
+                rootfs=self.rootfs, rootfs_dir=str(self.workdir / "rootfs"), socket_dir=str(self.socket_dir)
+            )
         if self.port_range is not None:
             spec["sysctls"] = {"net/ipv4/ip_local_port_range": f"{self.port_range[0]} {self.port_range[1]}"}
         path = self.workdir / "pod.json"
