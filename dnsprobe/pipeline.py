@@ -97,6 +97,7 @@ def run_scenario(
         "scenario": scenario.name,
         "scenario_file": scenario.source,
         "description": scenario.description,
+        "failure_mode": scenario.failure_mode.model_dump() if scenario.failure_mode else None,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": None,
         "finished": False,
@@ -229,6 +230,7 @@ def _run_mode(
         env=scenario.pod.env,
         nofile=scenario.pod.nofile,
         port_range=scenario.pod.port_range,
+        rootfs=scenario.pod.rootfs,
         nameserver=scenario.nameserver,
     )
     progress.stage(mode.name, "starting the pod")

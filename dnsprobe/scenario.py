@@ -54,6 +54,11 @@ class Pod(_Strict):
         default=None, description="ip_local_port_range in the pod's network namespace, e.g. [40000, 40063]"
     )
     changes: list[ResolvChange] = Field(default_factory=list, description="resolv.conf edits during the load")
+    rootfs: Literal["host", "scratch", "musl"] = Field(
+        default="host",
+        description="the probe's root file system: the host's, an empty one like scratch, or one with "
+        "musl's loader like alpine",
+    )
 
     @field_validator("port_range")
     @classmethod
