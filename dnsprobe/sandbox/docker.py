@@ -12,6 +12,7 @@ import io
 import json
 import os
 import posixpath
+import socket
 import subprocess
 import sys
 import tarfile
@@ -41,10 +42,17 @@ def connect(timeout: float = 60) -> Any:
     except ImportError:
         raise DockerError("the Docker SDK for Python is not installed (pip install docker)") from None
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if where.startswith("unix://"):
+        _probe_unix_socket(where)
+    client = None
     try:
-        client = docker.from_env(timeout=timeout)
+        # A fixed API version: "auto" would query the engine inside the constructor and leak the
+        # client's socket when no engine answers. 1.41 is Docker 20.10's; later engines accept it.
+        client = docker.from_env(timeout=timeout, version="1.41")
         client.ping()
     except DockerException as exc:
+        if client is not None:
+            client.close()
         text = str(exc)
         reason = next(
             (r for r in ("No such file", "Connection refused", "Permission denied") if r in text), ""
@@ -52,6 +60,18 @@ def connect(timeout: float = 60) -> Any:
         detail = f" ({reason.lower()})" if reason else ""
         raise DockerError(f"no Docker engine answers at {where}{detail}; {_SOCKET_HINT}") from None
     return client
+
+
+def _probe_unix_socket(where: str) -> None:
+    """Fail before docker-py does: its unix transport leaks the socket when the connect fails."""
+    path = where.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise DockerError(f"no Docker engine answers at {where} ({reason}); {_SOCKET_HINT}") from None
 
 
 def get_image(client: Any, reference: str) -> Any:
