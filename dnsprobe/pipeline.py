@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -115,6 +115,7 @@ def run_scenario(
             "rate": scenario.load.rate,
             "processes": auto_processes(scenario.load),
         },
+        "backend": scenario.backend,
         "modes": [],
         "checks": [],
     }
@@ -123,13 +124,16 @@ def run_scenario(
     records.connect(records_path).close()
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
-        for name in scenario.modes:
+        for name, base in _cells(scenario):
             entry = _mode_entry(resolve_mode(name))
+            if base is not None:
+                entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
             try:
                 _run_mode(
                     resolve_mode(name),
                     entry,
+                    base=base,
                     scenario=scenario,
                     run_dir=run_dir,
                     run_id=run_id,
@@ -183,10 +187,18 @@ def _mode_entry(mode: Mode) -> dict[str, Any]:
     }
 
 
+def _cells(scenario: Scenario) -> list[tuple[str, str | None]]:
+    """(mode, base image) in run order; the local backend has no base image."""
+    if scenario.backend == "local":
+        return [(name, None) for name in scenario.modes]
+    return [(name, base) for name in scenario.modes for base in scenario.base_images]
+
+
 def _run_mode(
     mode: Mode,
     entry: dict[str, Any],
     *,
+    base: str | None = None,
     scenario: Scenario,
     run_dir: Path,
     run_id: str,
@@ -218,21 +230,43 @@ def _run_mode(
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
     }
-    pod_dir = run_dir / "pods" / mode.name
-    pod = Pod(
-        mode=mode.name,
-        binary=binary.path,
-        files=files,
-        zone_text=scenario.nameserver.zone,
-        workdir=pod_dir,
-        socket_dir=socket_dir,
-        godebug=mode.godebug,
-        env=scenario.pod.env,
-        nofile=scenario.pod.nofile,
-        port_range=scenario.pod.port_range,
-        rootfs=scenario.pod.rootfs,
-        nameserver=scenario.nameserver,
-    )
+    pod_dir = run_dir / "pods" / entry["mode"]
+    pod: Any
+    if base is not None:
+        from dnsprobe.sandbox.docker import docker_cell
+
+        progress.stage(entry["mode"], "building the image")
+        pod, cell = docker_cell(
+            mode.name,
+            base,
+            binary.path,
+            files=files,
+            zone_text=scenario.nameserver.zone,
+            workdir=pod_dir,
+            socket_dir=socket_dir,
+            godebug=mode.godebug,
+            env=scenario.pod.env,
+            nameserver=scenario.nameserver,
+            mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
+        )
+        entry.update(cell)
+        entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
+        mode = replace(mode, name=entry["mode"])
+    else:
+        pod = Pod(
+            mode=mode.name,
+            binary=binary.path,
+            files=files,
+            zone_text=scenario.nameserver.zone,
+            workdir=pod_dir,
+            socket_dir=socket_dir,
+            godebug=mode.godebug,
+            env=scenario.pod.env,
+            nofile=scenario.pod.nofile,
+            port_range=scenario.pod.port_range,
+            rootfs=scenario.pod.rootfs,
+            nameserver=scenario.nameserver,
+        )
     progress.stage(mode.name, "starting the pod")
     try:
         pod.start()
@@ -321,10 +355,16 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
     expect = scenario.expect
     for m in summary["modes"]:
         name = m["mode"]
+        predicted = m.get("inspect")  # docker cells: inspect's verdict for this base image
         if m["status"] == "start_failure":
-            if not declares(scenario, name, "status"):
+            if predicted is not None:
+                reason = m["reason"] or ""
+                check(f"{name}: fails to start, as inspect predicted", not predicted["starts"], reason)
+            elif not declares(scenario, name, "status"):
                 check(f"{name}: probe started", False, m["reason"] or "")
             continue
+        if predicted is not None and m["status"] == "ran":
+            check(f"{name}: starts, as inspect predicted", predicted["starts"], predicted["why"])
         if m["status"] != "ran":
             continue
         orders = (

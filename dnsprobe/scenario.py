@@ -338,7 +338,30 @@ class Scenario(_Strict):
     expect: Expect = Field(default_factory=Expect)
     behaviour: list[Behaviour] = Field(default_factory=list)
     failure_mode: FailureMode | None = None
+    backend: Literal["local", "docker"] = Field(
+        default="local",
+        description="local: namespaced pods on this host; docker: each mode in real containers, once per "
+        "base image (offline stand-ins when no registry is reachable)",
+    )
+    base_images: list[str] = Field(
+        default_factory=lambda: ["scratch", "distroless-static", "distroless-base", "alpine", "debian-slim"],
+        description="the docker backend's runtime base images (the matrix is modes x base_images)",
+    )
     source: str = Field(default="", exclude=True)
+
+    @field_validator("base_images")
+    @classmethod
+    def _known_bases(cls, value: list[str]) -> list[str]:
+        from dnsprobe.binary.bases import BASES
+
+        if not value:
+            raise ValueError("name at least one base image")
+        for base in value:
+            if base not in BASES:
+                raise ValueError(f"unknown base image {base!r}; known: {', '.join(BASES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a base image is listed twice")
+        return value
 
     @model_validator(mode="after")
     def _behaviour_refers_to_the_scenario(self) -> Scenario:

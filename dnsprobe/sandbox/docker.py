@@ -400,3 +400,52 @@ class DockerPod:
 def _godebug(env: Mapping[str, str], mode_godebug: str) -> str:
     user = env.get("GODEBUG", "")
     return f"{user},{mode_godebug}" if user else mode_godebug
+
+
+def docker_cell(
+    mode: str,
+    base: str,
+    binary: Path,
+    *,
+    files: PodFiles,
+    zone_text: str,
+    workdir: Path,
+    socket_dir: Path,
+    godebug: str,
+    env: Mapping[str, str],
+    nameserver: NameserverSpec | None,
+    mount_nsswitch: bool,
+) -> tuple[DockerPod, dict[str, Any]]:
+    """The pod for one cell of the mode x base matrix, and what the summary says about it: the image,
+    the stand-in it was built on, and inspect's prediction (so the run can check it)."""
+    from dnsprobe.binary import inspect_binary
+    from dnsprobe.binary.bases import BASES
+    from dnsprobe.sandbox.standins import ensure_standins
+
+    client = connect()
+    try:
+        standin = ensure_standins(client, [base])[base]
+        tag = build_probe_image(client, binary=binary, base_tag=standin.tag, mode=mode, base=base)
+    finally:
+        client.close()
+    verdict = inspect_binary(binary).verdict(base)
+    pod = DockerPod(
+        mode=f"{mode}+{base}",
+        image=tag,
+        files=files,
+        zone_text=zone_text,
+        workdir=workdir,
+        socket_dir=socket_dir,
+        godebug=godebug,
+        env=env,
+        nameserver=nameserver,
+        mount_nsswitch=mount_nsswitch,
+    )
+    info = {
+        "base_image": base,
+        "image": tag,
+        "standin": standin.to_json(),
+        "stands_in_for": BASES[base].reference,
+        "inspect": {**verdict.to_json(), "starts": verdict.starts},
+    }
+    return pod, info
