@@ -83,3 +83,26 @@ def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
     )
     results = [r for r in results if r[1]]
     return all(ok for ok, _ in results), "; ".join(text for _, text in results)
+
+
+def failure_mode_finding(scenario: Scenario, checks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A catalog scenario's own explanation, as the report's first finding: the failure mode by name,
+    what each mode was seen doing (its behaviour checks), why, and what to change."""
+    failure = scenario.failure_mode
+    if failure is None:
+        return None
+    whys = {b.why for b in scenario.behaviour if b.why}
+    seen = [
+        f"{c['name']}: {c['detail']}" + ("" if c["passed"] else " (NOT as documented)")
+        for c in checks
+        if any(why in c["name"] for why in whys)
+    ]
+    modes = sorted({mode for b in scenario.behaviour for mode in b.modes})
+    return {
+        "rule": f"failure mode {failure.number}: {failure.title}",
+        "severity": "warning",
+        "modes": modes,
+        "seen": " · ".join(seen) or "nothing was measured",
+        "why": " ".join(failure.explanation.split()),
+        "fix": " ".join(failure.remedy.split()),
+    }

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from dnsprobe import analysis, records
 from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
-from dnsprobe.expectations import behaviour_checks, declares
+from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
 from dnsprobe.junit import write_junit
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
@@ -155,7 +155,8 @@ def run_scenario(
     summary["finished"] = not summary["interrupted"]
     summary["finished_at"] = clock().isoformat(timespec="seconds")
     summary["checks"] = evaluate_checks(scenario, summary)
-    summary["findings"] = diagnose(summary)
+    catalog = failure_mode_finding(scenario, summary["checks"])
+    summary["findings"] = ([catalog] if catalog else []) + diagnose(summary)
     write_json(run_dir / "summary.json", summary)
     write_junit(summary, run_dir / "junit.xml")
     progress.stage("", "writing the report")
