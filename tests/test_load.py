@@ -18,7 +18,7 @@ import pytest
 from dnsprobe.bench.fidelity import ZONE
 from dnsprobe.build import build_probe
 from dnsprobe.load.runner import LOCUSTFILE, SHAPES, auto_processes, locust_argv
-from dnsprobe.load.shapes import users_at
+from dnsprobe.load.users import users_at
 from dnsprobe.modes import MODES
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.scenario import Load, Workload
@@ -258,3 +258,13 @@ def test_open_loop_argv_shares_the_rate_among_users() -> None:
     )
     assert float(argv[argv.index("--dns-user-rate") + 1]) == 250.0
     assert "--processes" not in argv and str(SHAPES) not in argv[argv.index("-f") + 1]
+
+
+def test_the_harness_does_not_import_locust() -> None:
+    """import locust monkey-patches the standard library (gevent): only Locust's own processes may do it."""
+    code = (
+        "import sys, dnsprobe.pipeline, dnsprobe.load.runner, dnsprobe.load.users, dnsprobe.bench.fidelity, "
+        "dnsprobe.cli; print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
