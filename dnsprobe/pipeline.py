@@ -279,6 +279,9 @@ def _run_mode(
             writer.append([(run_id, mode.name, "-", "-", "-", now, now, 0, "start_failure", exc.text, 0)])
         entry.update(lookups=1, failures={"start_failure": 1})
         return
+    except BaseException:  # Ctrl-C while the pod starts: do not leave its processes behind
+        pod.stop()
+        raise
     entry["binary"]["go_version"] = pod.info.get("go_version")
     entry["status"] = "ran"
     argv = locust_argv(
