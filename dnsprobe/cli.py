@@ -135,10 +135,28 @@ def run(
         )
     out.print(comparison_table(result.summary))
     out.print(checks_table(result.summary))
+    _print_findings(result.summary.get("findings") or [])
     if result.summary["interrupted"]:
         console.print("[yellow]interrupted:[/] the report covers what was measured before the stop")
     out.print(f"report: {result.run_dir / 'report.html'}")
     raise typer.Exit(result.exit_code)
+
+
+def _print_findings(findings: list[dict[str, Any]], limit: int = 4) -> None:
+    """The likely causes worth reading first (the report has all of them, with the evidence)."""
+    serious = [f for f in findings if f.get("severity") in ("critical", "warning")]
+    if not serious:
+        return
+    out.print("[bold]Likely cause[/]")
+    colours = {"critical": "red", "warning": "yellow"}
+    for finding in serious[:limit]:
+        colour = colours[finding["severity"]]
+        out.print(f"  [{colour}]{finding['severity'].upper()}[/] [bold]{finding['rule']}[/]", highlight=False)
+        for label in ("seen", "fix"):
+            if finding.get(label):
+                out.print(f"    {label}: {finding[label]}", markup=False, highlight=False)
+    if len(serious) > limit:
+        out.print(f"  ... and {len(serious) - limit} more in the report")
 
 
 @app.command()
