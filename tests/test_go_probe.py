@@ -3,57 +3,33 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from dnsprobe.build import default_cache_dir, find_toolchain, probe_source_dir
 
 
-@pytest.fixture(scope="module")
-def go_env() -> tuple[Path, dict[str, str]]:
+def go_tool(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     toolchain = find_toolchain()
-    return toolchain.go, toolchain.env(default_cache_dir())
-
-
-def test_go_test(go_env: tuple[Path, dict[str, str]]) -> None:
-    go, env = go_env
-    done = subprocess.run(
-        [str(go), "test", "-count=1", "./..."],
+    return subprocess.run(
+        [str(toolchain.go.with_name(tool)), *args],
         cwd=probe_source_dir(),
-        env=env,
+        env=toolchain.env(default_cache_dir()),
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    "argv", [("go", "test", "-count=1", "./..."), ("go", "vet", "./...")], ids=["go-test", "go-vet"]
+)
+def test_go_passes(argv: tuple[str, ...]) -> None:
+    done = go_tool(*argv)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_go_vet(go_env: tuple[Path, dict[str, str]]) -> None:
-    go, env = go_env
-    done = subprocess.run(
-        [str(go), "vet", "./..."],
-        cwd=probe_source_dir(),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_gofmt_clean(go_env: tuple[Path, dict[str, str]]) -> None:
-    go, env = go_env
-    gofmt = go.with_name("gofmt")
-    done = subprocess.run(
-        [str(gofmt), "-l", "."],
-        cwd=probe_source_dir(),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_gofmt_clean() -> None:
+    done = go_tool("gofmt", "-l", ".")
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr

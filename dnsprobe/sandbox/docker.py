@@ -27,6 +27,7 @@ from typing import Any
 from dnsprobe.errors import DockerError, SandboxError
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
+from dnsprobe.sandbox.base import PodBase
 from dnsprobe.sandbox.files import PodFiles
 from dnsprobe.sandbox.pod import PodStartFailure
 from dnsprobe.scenario import Nameserver as NameserverSpec
@@ -191,7 +192,7 @@ def build_probe_image(client: Any, *, binary: Path, base_tag: str, mode: str, ba
 
 
 @dataclass
-class DockerPod:
+class DockerPod(PodBase):
     """A pod on the docker backend: the probe's image run with --network none, the pod's resolv.conf and
     hosts bind-mounted, and its nameserver started inside the container's network namespace."""
 
@@ -218,29 +219,6 @@ class DockerPod:
     @property
     def socket_path(self) -> Path:
         return self._dir / "probe.sock"
-
-    @property
-    def address(self) -> str:
-        return f"unix://{self.socket_path}"
-
-    @property
-    def querylog_path(self) -> Path:
-        return self.workdir / "queries.tsv"
-
-    @property
-    def trace_path(self) -> Path:
-        return self.workdir / "probe.stderr"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "pod.log"
-
-    def __enter__(self) -> DockerPod:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _volumes(self) -> dict[str, dict[str, str]]:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from dnsprobe import proc
 from dnsprobe.errors import SandboxError, ToolMissing
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
+from dnsprobe.sandbox.base import PodBase
 from dnsprobe.sandbox.files import PodFiles
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
@@ -49,7 +50,7 @@ def check_namespaces() -> None:
 
 
 @dataclass
-class Pod:
+class Pod(PodBase):
     """Context manager: starts the pod and waits until its probe answers /info; stops it on exit."""
 
     mode: str
@@ -73,34 +74,9 @@ class Pod:
         return self.socket_dir / f"{self.mode}.sock"
 
     @property
-    def address(self) -> str:
-        return f"unix://{self.socket_path}"
-
-    @property
     def host_network(self) -> bool:
         """An external nameserver is reached from the host's network namespace (shared, not a new one)."""
         return self.nameserver is not None and self.nameserver.kind == "external"
-
-    @property
-    def querylog_path(self) -> Path:
-        return self.workdir / "queries.tsv"
-
-    @property
-    def trace_path(self) -> Path:
-        return self.workdir / "probe.stderr"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "pod.log"
-
-    def __enter__(self) -> Pod:
-        self.start()
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _write_spec(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
