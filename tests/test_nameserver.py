@@ -327,6 +327,26 @@ def test_garbage_never_stops_the_udp_server(server: tuple[str, int], packet: byt
     assert reply.answer
 
 
+def test_a_burst_is_answered_whole(server: tuple[str, int]) -> None:
+    """More packets than one wake-up serves (see server._UDP_BURST), sent before any answer is read."""
+    count = 1500
+    queries = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        sock.settimeout(TIMEOUT)
+        for index in range(count):
+            query = dns.message.make_query(f"b{index}.default.svc.cluster.local.", "A")
+            query.id = index
+            queries[index] = query
+            sock.sendto(query.to_wire(), server)
+        answered = set()
+        while len(answered) < count:
+            reply = dns.message.from_wire(sock.recv(4096))
+            assert queries[reply.id].is_response(reply)
+            assert reply.answer
+            answered.add(reply.id)
+
+
 def test_garbage_never_stops_the_tcp_server(server: tuple[str, int]) -> None:
     probe = dns.message.make_query("web.default.svc.cluster.local.", "A")
     packets = [

@@ -10,6 +10,10 @@ is `-`.
 Lines are buffered and written at least every `FLUSH_INTERVAL` seconds (the server's timer calls
 `flush`) and on close, so a crash loses at most that much. The file is only ever appended to; a line
 cut by a crash is removed when the log is opened again.
+
+`record` runs once per packet on the server's hot path, so it only appends the packet's fields as they
+are (the name in wire form); `flush` turns a whole buffer into text at once, with one format string and
+a cache of names. Done per record, the text took about half of the server's time per query.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ HEADER = "\t".join(FIELDS)
 FLUSH_INTERVAL = 0.2
 _MAX_BUFFERED = 2000  # lines; a burst is written out before the timer comes round
 _NAME_CACHE = 4096  # names
+_LINE = "%.6f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n"
+_Row = tuple[float, str, tuple[str, int], int | None, bytes | None, int | None, int | None, str | None, str]
 
 
 class QueryLog:
@@ -37,7 +43,7 @@ class QueryLog:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
-        self._buffer: list[str] = []
+        self._buffer: list[_Row] = []
         self._names: dict[bytes, str] = {}  # wire -> text: a lookup's A, AAAA and retries share a name
         try:
             _drop_cut_line(path)
@@ -62,28 +68,41 @@ class QueryLog:
         outcome: str,
     ) -> None:
         """Log one packet; `qname` in wire form as received, `outcome` an rcode mnemonic, formerr or drop."""
-        name: str | None = "-"
-        if qname is not None:
-            name = self._names.get(qname)
-            if name is None:
-                if len(self._names) >= _NAME_CACHE:
-                    self._names.clear()
-                name = self._names[qname] = qname_text(qname)
-        self._buffer.append(
-            f"{self._clock():.6f}\t{proto}\t{client[0]}\t{client[1]}\t{'-' if qid is None else qid}\t"
-            f"{name}\t{'-' if qtype is None else qtype_text(qtype)}\t"
-            f"{'-' if edns is None else edns}\t{fault or '-'}\t{outcome}\n"
-        )
-        if len(self._buffer) >= _MAX_BUFFERED:
+        buffer = self._buffer
+        buffer.append((self._clock(), proto, client, qid, qname, qtype, edns, fault, outcome))
+        if len(buffer) >= _MAX_BUFFERED:
             self.flush()
 
     def flush(self) -> None:
         if not self._buffer:
             return
-        lines = "".join(self._buffer)
-        self._buffer.clear()
-        self._file.write(lines)
+        rows, self._buffer = self._buffer, []
+        self._file.write("".join(self._lines(rows)))
         self._file.flush()  # to the OS: a crash of this process no longer loses them
+
+    def _lines(self, rows: list[_Row]) -> Iterator[str]:
+        names = self._names
+        if len(names) >= _NAME_CACHE:
+            names.clear()
+        for when, proto, client, qid, qname, qtype, edns, fault, outcome in rows:
+            if qname is None:
+                name = "-"
+            else:
+                name = names.get(qname)  # type: ignore[assignment]
+                if name is None:
+                    name = names[qname] = qname_text(qname)
+            yield _LINE % (
+                when,
+                proto,
+                client[0],
+                client[1],
+                "-" if qid is None else qid,
+                name,
+                "-" if qtype is None else qtype_text(qtype),
+                "-" if edns is None else edns,
+                fault or "-",
+                outcome,
+            )
 
     def close(self) -> None:
         if not self._file.closed:
