@@ -38,6 +38,7 @@ from dnsprobe.records import RecordWriter
 
 DEFAULT_WORKLOADS = '[{"label": "external", "query": "{rand}.api.example.test", "kind": "host"}]'
 OPEN_LOOP_LEAD_S = 0.05  # an open-loop batch is sent this long before its first slot
+_REPORT_SLICE = 100  # lookups reported between two yields to the other users of this process
 
 
 @events.init_command_line_parser.add_listener
@@ -181,6 +182,7 @@ class DnsProbeUser(User):
         client = self.clients[self.turn]  # the batch still in flight, if any, uses the other one
         self.turn ^= 1
         self.inflight.append(gevent.spawn(self._ask, client, workload, start_ns))
+        gevent.sleep(0)  # the new batch's request goes out now, not after the last batch is reported
         if len(self.inflight) > 1:
             self._finish(self.inflight[0])
 
@@ -222,7 +224,9 @@ class DnsProbeUser(User):
         label = workload["label"]
         kind = workload.get("kind", "host")
         request_type = f"DNS {kind}"
-        for r in results:
+        for index, r in enumerate(results):
+            if index % _REPORT_SLICE == _REPORT_SLICE - 1:
+                gevent.sleep(0)  # another user whose batch is done sends its next one meanwhile
             outcome = r["outcome"]
             intended = r.get("intended_ns", 0)
             latency = r["latency_ns"] + (r["start_ns"] - intended if intended else 0)
