@@ -71,6 +71,7 @@ def summarise_mode(
     querylog: Path | None,
     trace: Path | None,
     resolv_conf: str = "",
+    open_loop: bool = False,
 ) -> dict[str, Any]:
     """The figures of one mode (the keys of summary.json's `modes[]` that come from measurement).
 
@@ -78,8 +79,13 @@ def summarise_mode(
     about a second. Besides the contract's figures this adds the series the charts plot ("timeline",
     "latency_cdf"), the timeout fingerprint ("timeout_peaks", against the pod's resolv.conf timeout) and
     the nameserver's view ("wire": rcodes, query types, source ports).
+
+    `open_loop`: latencies (and the charts' series) run from each lookup's intended start, and
+    "latency_from_start_ms" adds Go's own latency from the actual start; the timeout fingerprint uses the
+    latter, since it describes the resolver.
     """
-    cols = timeline.read_columns(records_path, mode)
+    cols = timeline.read_columns(records_path, mode, from_intended=open_loop)
+    resolver_ns = cols.latency_ns if cols.service_ns is None else cols.service_ns
     ok, failures = timeline.outcome_split(cols.outcome)
     span_s = 0.0
     if len(cols):
@@ -117,7 +123,7 @@ def summarise_mode(
             "order_counts": dict(report.order_counts),
         }
     resolv = timeline.resolv_options(resolv_conf)
-    return {
+    summary = {
         "resolver": trace_summary["resolver"],
         "lookups": len(cols),
         "ok": ok,
@@ -130,7 +136,11 @@ def summarise_mode(
         "trace": trace_summary,
         "resolv": resolv,
         "wire": wire.to_json(),
-        "timeout_peaks": timeline.timeout_peaks(cols.latency_ns, float(resolv["timeout_s"])),
+        "timeout_peaks": timeline.timeout_peaks(resolver_ns, float(resolv["timeout_s"])),
         "timeline": timeline.build_timeline(cols),
         "latency_cdf": timeline.latency_cdf(cols.latency_ns),
+        "latency_from": "intended_start" if open_loop else "start",
     }
+    if open_loop:
+        summary["latency_from_start_ms"] = latency_summary(resolver_ns)
+    return summary

@@ -318,6 +318,7 @@ def _run_mode(
                 querylog=pod.querylog_path,
                 trace=pod.trace_path,
                 resolv_conf=files.resolv_conf,
+                open_loop=scenario.load.shape == "open",
             )
         )
 

@@ -48,6 +48,9 @@ class Columns:
     outcome: npt.NDArray[np.int8]
     workload: npt.NDArray[np.int16]
     workloads: tuple[str, ...]
+    # Open loop (read with from_intended): start_ns and latency_ns count from each lookup's intended start,
+    # and this holds the latency from its actual start, as Go measured it. Otherwise None.
+    service_ns: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.start_ns.size)
@@ -59,8 +62,12 @@ class Columns:
         )
 
 
-def read_columns(path: Path, mode: str) -> Columns:
-    """Read one mode's lookups from records.sqlite; SQL maps the text columns to small integers."""
+def read_columns(path: Path, mode: str, *, from_intended: bool = False) -> Columns:
+    """Read one mode's lookups from records.sqlite; SQL maps the text columns to small integers.
+
+    `from_intended` (open-loop runs): latency runs from each lookup's intended start, so the time a lookup
+    waited behind a stalled generator or a full probe counts (no coordinated omission); Go's own latency
+    from the actual start is kept as `service_ns`."""
     if not path.exists():
         return Columns.empty()
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -75,11 +82,16 @@ def read_columns(path: Path, mode: str) -> Columns:
         # Labels go in as parameters: they come from the scenario file.
         workload_case = " ".join(f"WHEN ? THEN {i}" for i in range(len(labels))) or "WHEN NULL THEN 0"
         # Only constants and integers are formatted in; the labels are bound parameters.
+        times = "start_ns, latency_ns"
+        fields = [("s", np.int64), ("l", np.int64)]
+        if from_intended:
+            times = "intended_ns, latency_ns + MAX(0, start_ns - intended_ns), latency_ns"
+            fields.append(("g", np.int64))
         query = (
-            f"SELECT start_ns, latency_ns, CASE outcome {outcome_case} ELSE {len(OUTCOMES) - 1} END, "  # noqa: S608
+            f"SELECT {times}, CASE outcome {outcome_case} ELSE {len(OUTCOMES) - 1} END, "  # noqa: S608
             f"CASE workload {workload_case} ELSE 0 END FROM lookups WHERE mode = ?"
         )
-        dtype = np.dtype([("s", np.int64), ("l", np.int64), ("o", np.int8), ("w", np.int16)])
+        dtype = np.dtype([*fields, ("o", np.int8), ("w", np.int16)])
         table = np.fromiter(db.execute(query, (*labels, mode)), dtype=dtype)
     finally:
         db.close()
@@ -89,6 +101,7 @@ def read_columns(path: Path, mode: str) -> Columns:
         np.ascontiguousarray(table["o"]),
         np.ascontiguousarray(table["w"]),
         labels,
+        np.ascontiguousarray(table["g"]) if from_intended else None,
     )
 
 

@@ -105,3 +105,48 @@ def test_failures_throughput_and_ports(summary: dict[str, Any]) -> None:
 def test_empty_columns_give_empty_series() -> None:
     tl = build_timeline(Columns.empty())
     assert tl["start_s"] == [] and tl["lookups"] == []
+
+
+def test_open_loop_latency_runs_from_the_intended_start(tmp_path: Path) -> None:
+    """A generator that fell behind: each lookup started 40 ms after its slot and took 2 ms in Go. Open-loop
+    figures count the wait (no coordinated omission); Go's own figure stays beside them."""
+    from dnsprobe.analysis import summarise_mode
+    from dnsprobe.records import RecordWriter
+    from dnsprobe.scenario import Workload
+
+    path = tmp_path / "records.sqlite"
+    slot = 1_000_000_000_000
+    rows = [
+        (
+            "r",
+            "go",
+            "w",
+            "host",
+            f"{i}.web",
+            slot + i * 10**6,
+            slot + i * 10**6 + 40 * 10**6,
+            2 * 10**6,
+            "ok",
+            "",
+            1,
+        )
+        for i in range(200)
+    ]
+    with RecordWriter(path) as writer:
+        writer.append(rows)
+    args = {
+        "records_path": path,
+        "mode": "go",
+        "workloads": [Workload(label="w", query="{rand}.web")],
+        "search": [],
+        "querylog": None,
+        "trace": None,
+    }
+    open_loop = summarise_mode(**args, open_loop=True)
+    assert open_loop["latency_from"] == "intended_start"
+    assert open_loop["latency_ms"]["p50"] == pytest.approx(42.0)
+    assert open_loop["latency_from_start_ms"]["p50"] == pytest.approx(2.0)
+    closed = summarise_mode(**args)
+    assert closed["latency_from"] == "start"
+    assert closed["latency_ms"]["p50"] == pytest.approx(2.0)
+    assert "latency_from_start_ms" not in closed
