@@ -3,6 +3,7 @@ resolves through each, and neither has anywhere to forward to."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import dns.rcode
 import pytest
 
 from dnsprobe.build import build_probe
+from dnsprobe.errors import NameserverError
 from dnsprobe.modes import MODES
 from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.nameserver.real import RealServer
@@ -83,3 +85,47 @@ def test_go_probe_resolves_through_a_real_server_in_its_pod(
         client.close()
     assert [(r.outcome, r.answers) for r in results] == [("ok", 2)] * 3
     assert (tmp_path / "pod" / f"{kind}.conf").exists()
+
+
+def test_go_probe_uses_an_external_server_on_loopback(tmp_path: Path, probe_cache: Path) -> None:
+    """kind = "external": dnsprobe starts nothing and the pod shares the host's network namespace, so the
+    address must answer on port 53 there. Our own server on 127.0.0.77:53 plays the existing one; its
+    query log must hold every name the probe looked up (and nothing else reached it)."""
+    from dnsprobe.nameserver import NameserverThread, read_querylog
+
+    if os.geteuid() != 0:
+        pytest.skip("port 53 on the host's loopback needs root (CI runs as root)")
+    querylog = tmp_path / "external.tsv"
+    try:
+        existing = NameserverThread(Zone.from_text(ZONE), [("127.0.0.77", 53)], querylog)
+        existing.start()
+    except NameserverError as exc:
+        pytest.skip(f"127.0.0.77:53 is not free here: {exc}")
+    spec = NameserverSpec(kind="external", address="127.0.0.77")  # type: ignore[arg-type]
+    try:
+        pod = Pod(
+            mode="go",
+            binary=build_probe(MODES["go"], cache_dir=probe_cache).path,
+            files=render_pod_files(
+                PodSpec(search=[], ndots=1, timeout=1, attempts=1),
+                hostname="p",
+                nameservers=server_addresses(spec),
+            ),
+            zone_text=ZONE,
+            workdir=tmp_path / "pod",
+            socket_dir=tmp_path,
+            godebug="netdns=go+1",
+            nameserver=spec,
+        )
+        with pod:
+            client = ProbeClient(pod.address)
+            results = client.batch(
+                kind="host", name="{rand}.api.example.test.", count=4, concurrency=2, timeout_ms=5000
+            )
+            client.close()
+    finally:
+        existing.stop()
+    assert [(r.outcome, r.answers) for r in results] == [("ok", 2)] * 4
+    with querylog.open() as lines:
+        asked = {entry.qname.lower() for entry in read_querylog(lines)}
+    assert asked == {r.name.lower() for r in results}
