@@ -33,16 +33,32 @@ def latency_summary(latencies_ns: Sequence[int] | np.ndarray[Any, Any]) -> dict[
     return out
 
 
-def workload_pattern(query: str, search: Sequence[str]) -> re.Pattern[str]:
-    """A regex matching every wire query name one lookup of this workload can cause."""
+def _name_body(query: str) -> str:
+    """A regex (without anchors) for the names a workload's query template produces."""
     parts = re.split(r"(\{rand\}|\{seq\})", query.rstrip(".").lower())
-    body = "".join(
+    return "".join(
         "[0-9a-f]{16}" if part == "{rand}" else r"\d+" if part == "{seq}" else re.escape(part)
         for part in parts
     )
-    suffixes = "|".join(re.escape(s.rstrip(".").lower()) for s in search)
+
+
+def _suffixes(search: Sequence[str]) -> str:
+    return "|".join(re.escape(s.rstrip(".").lower()) for s in search)
+
+
+def workload_pattern(query: str, search: Sequence[str]) -> re.Pattern[str]:
+    """A regex matching every wire query name one lookup of this workload can cause."""
+    suffixes = _suffixes(search)
     tail = rf"(?:\.(?:{suffixes}))?" if suffixes and not query.endswith(".") else ""
-    return re.compile(rf"^{body}{tail}\.?$")
+    return re.compile(rf"^{_name_body(query)}{tail}\.?$")
+
+
+def search_walk_pattern(query: str, search: Sequence[str]) -> re.Pattern[str] | None:
+    """A regex matching this workload's names with a search domain appended (None: it never walks)."""
+    suffixes = _suffixes(search)
+    if not suffixes or query.endswith("."):
+        return None
+    return re.compile(rf"^{_name_body(query)}\.(?:{suffixes})\.?$")
 
 
 def count_wire_queries(
@@ -62,6 +78,22 @@ def count_wire_queries(
     return total, per
 
 
+def search_walk_after(
+    querylog_lines: Iterable[str], workloads: Sequence[Workload], search: Sequence[str], since: float
+) -> float:
+    """Seconds from `since` (unix time) to the last wire query that walked the search list (a workload's
+    name with a search domain appended); 0.0 when none came after `since`. After a resolv.conf change that
+    ends the walk, this is how long the resolver kept the old configuration."""
+    walks = [p for p in (search_walk_pattern(w.query, search) for w in workloads) if p is not None]
+    if not walks:
+        return 0.0
+    last = since
+    for entry in read_querylog(querylog_lines):
+        if entry.time > last and any(walk.match(entry.qname.lower()) for walk in walks):
+            last = entry.time
+    return round(last - since, 3)
+
+
 def summarise_mode(
     *,
     records_path: Path,
@@ -72,6 +104,7 @@ def summarise_mode(
     trace: Path | None,
     resolv_conf: str = "",
     open_loop: bool = False,
+    changes: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The figures of one mode (the keys of summary.json's `modes[]` that come from measurement).
 
@@ -79,6 +112,9 @@ def summarise_mode(
     about a second. Besides the contract's figures this adds the series the charts plot ("timeline",
     "latency_cdf"), the timeout fingerprint ("timeout_peaks", against the pod's resolv.conf timeout) and
     the nameserver's view ("wire": rcodes, query types, source ports).
+
+    `changes`: when resolv.conf was rewritten (unix times); each gets "search_walk_after_s" (see
+    `search_walk_after`), and the first one's figure is also the mode's "search_walk_after_change_s".
 
     `open_loop`: latencies (and the charts' series) run from each lookup's intended start, and
     "latency_from_start_ms" adds Go's own latency from the actual start; the timeout fingerprint uses the
@@ -143,4 +179,14 @@ def summarise_mode(
     }
     if open_loop:
         summary["latency_from_start_ms"] = latency_summary(resolver_ns)
+    if changes:
+        walks = []
+        for applied in changes:
+            after = 0.0
+            if querylog is not None and querylog.exists():
+                with querylog.open(encoding="utf-8", errors="replace") as lines:
+                    after = search_walk_after(lines, workloads, search, applied)
+            walks.append({"at": round(applied, 6), "search_walk_after_s": after})
+        summary["changes"] = walks
+        summary["search_walk_after_change_s"] = walks[0]["search_walk_after_s"]
     return summary

@@ -81,6 +81,14 @@ def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
     results.append(
         _band(figures.get("wire_queries_per_lookup"), behaviour.wire_queries_per_lookup, "wire q/lookup")
     )
+    results.append(
+        _band(
+            mode.get("search_walk_after_change_s"),
+            behaviour.search_walk_after_change_s,
+            "search list walked until",
+            " s after the change",
+        )
+    )
     results = [r for r in results if r[1]]
     return all(ok for ok, _ in results), "; ".join(text for _, text in results)
 

@@ -293,7 +293,8 @@ def _run_mode(
         records_path=records_path,
         csv_prefix=pod_dir / "locust",
     )
-    changes = _schedule_resolv_changes(pod, scenario, progress)
+    applied: list[float] = []  # when each resolv.conf change was written (unix time)
+    changes = _schedule_resolv_changes(pod, scenario, progress, applied)
     try:
         progress.stage(mode.name, "load")
         run_load(
@@ -319,12 +320,16 @@ def _run_mode(
                 trace=pod.trace_path,
                 resolv_conf=files.resolv_conf,
                 open_loop=scenario.load.shape == "open",
+                changes=applied,
             )
         )
 
 
-def _schedule_resolv_changes(pod: Pod, scenario: Scenario, progress: Progress) -> list[threading.Timer]:
-    """`[[pod.changes]]`: rewrite the running pod's resolv.conf at each change's time into the load."""
+def _schedule_resolv_changes(
+    pod: Pod, scenario: Scenario, progress: Progress, applied: list[float]
+) -> list[threading.Timer]:
+    """`[[pod.changes]]`: rewrite the running pod's resolv.conf at each change's time into the load;
+    `applied` gets the moment each change was written."""
     timers = []
     for change in scenario.pod.changes:
         spec = scenario.pod.changed(change)
@@ -332,6 +337,7 @@ def _schedule_resolv_changes(pod: Pod, scenario: Scenario, progress: Progress) -
 
         def apply(text: str = text, at: float = change.at_s) -> None:
             pod.rewrite_resolv_conf(text)
+            applied.append(time.time())
             progress.note(pod.mode, f"resolv.conf changed at {at:g} s")
 
         timer = threading.Timer(change.at_s, apply)

@@ -299,10 +299,14 @@ class Behaviour(_Strict):
     p50_ms: list[float] | None = Field(default=None, description="band for the median latency")
     p99_ms: list[float] | None = Field(default=None, description="band for the p99 latency")
     wire_queries_per_lookup: list[float] | None = None
+    search_walk_after_change_s: list[float] | None = Field(
+        default=None,
+        description="band for the seconds after the first [[pod.changes]] until the last search-list query",
+    )
     status: Literal["ran", "start_failure"] | None = None
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 
-    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup")
+    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s")
     @classmethod
     def _band(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):

@@ -150,3 +150,27 @@ def test_open_loop_latency_runs_from_the_intended_start(tmp_path: Path) -> None:
     assert closed["latency_from"] == "start"
     assert closed["latency_ms"]["p50"] == pytest.approx(2.0)
     assert "latency_from_start_ms" not in closed
+
+
+def test_search_walk_after_a_change_is_read_from_the_query_log() -> None:
+    from dnsprobe.analysis import search_walk_after
+    from dnsprobe.nameserver.querylog import HEADER
+    from dnsprobe.scenario import Workload
+
+    def line(when: float, name: str) -> str:
+        return f"{when:.6f}\tudp\t127.0.0.1\t5353\t1\t{name}\tA\t-\t-\tNXDOMAIN\n"
+
+    name = "0123456789abcdef.api.example.test"
+    log = [
+        HEADER + "\n",
+        line(99.0, f"{name}.svc.cluster.local."),  # before the change
+        line(101.5, f"{name}.cluster.local."),  # still walking 1.5 s after it
+        line(102.0, f"{name}."),  # the name as given: not a walk
+        line(103.0, "other.example.test.cluster.local."),  # not this workload
+    ]
+    workloads = [Workload(label="x", query="{rand}.api.example.test")]
+    search = ["svc.cluster.local", "cluster.local"]
+    assert search_walk_after(log, workloads, search, 100.0) == pytest.approx(1.5)
+    assert search_walk_after(log, workloads, search, 101.6) == 0.0
+    absolute = [Workload(label="x", query="{rand}.api.example.test.")]
+    assert search_walk_after(log, absolute, search, 98.0) == 0.0
