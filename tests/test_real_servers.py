@@ -18,7 +18,7 @@ from dnsprobe.modes import MODES
 from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.zone import Zone
-from dnsprobe.probe_client import ProbeClient
+from dnsprobe.probe_client import LookupResult, ProbeClient
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.scenario import Nameserver as NameserverSpec
 from dnsprobe.scenario import Pod as PodSpec
@@ -59,11 +59,8 @@ def test_real_server_on_loopback(kind: str, tmp_path: Path) -> None:
     assert "server=" not in config and "forward-zone" not in config
 
 
-@pytest.mark.parametrize("kind", ["dnsmasq", "unbound"])
-def test_go_probe_resolves_through_a_real_server_in_its_pod(
-    kind: str, tmp_path: Path, probe_cache: Path
-) -> None:
-    spec = NameserverSpec(kind=kind, zone=ZONE)  # type: ignore[arg-type]
+def go_lookups(spec: NameserverSpec, tmp_path: Path, probe_cache: Path, count: int) -> list[LookupResult]:
+    """`count` lookups of fresh external names by a go-mode probe in a pod using `spec`'s nameserver."""
     files = render_pod_files(
         PodSpec(search=[], ndots=1, timeout=1, attempts=2), hostname="p", nameservers=server_addresses(spec)
     )
@@ -74,15 +71,24 @@ def test_go_probe_resolves_through_a_real_server_in_its_pod(
         zone_text=ZONE,
         workdir=tmp_path / "pod",
         socket_dir=tmp_path,
-        godebug="netdns=1",
+        godebug="netdns=go+1",
         nameserver=spec,
     )
     with pod:
         client = ProbeClient(pod.address)
         results = client.batch(
-            kind="host", name="{rand}.api.example.test.", count=3, concurrency=1, timeout_ms=5000
+            kind="host", name="{rand}.api.example.test.", count=count, concurrency=2, timeout_ms=5000
         )
         client.close()
+    return results
+
+
+@pytest.mark.parametrize("kind", ["dnsmasq", "unbound"])
+def test_go_probe_resolves_through_a_real_server_in_its_pod(
+    kind: str, tmp_path: Path, probe_cache: Path
+) -> None:
+    spec = NameserverSpec(kind=kind, zone=ZONE)  # type: ignore[arg-type]
+    results = go_lookups(spec, tmp_path, probe_cache, 3)
     assert [(r.outcome, r.answers) for r in results] == [("ok", 2)] * 3
     assert (tmp_path / "pod" / f"{kind}.conf").exists()
 
@@ -103,26 +109,7 @@ def test_go_probe_uses_an_external_server_on_loopback(tmp_path: Path, probe_cach
         pytest.skip(f"127.0.0.77:53 is not free here: {exc}")
     spec = NameserverSpec(kind="external", address="127.0.0.77")  # type: ignore[arg-type]
     try:
-        pod = Pod(
-            mode="go",
-            binary=build_probe(MODES["go"], cache_dir=probe_cache).path,
-            files=render_pod_files(
-                PodSpec(search=[], ndots=1, timeout=1, attempts=1),
-                hostname="p",
-                nameservers=server_addresses(spec),
-            ),
-            zone_text=ZONE,
-            workdir=tmp_path / "pod",
-            socket_dir=tmp_path,
-            godebug="netdns=go+1",
-            nameserver=spec,
-        )
-        with pod:
-            client = ProbeClient(pod.address)
-            results = client.batch(
-                kind="host", name="{rand}.api.example.test.", count=4, concurrency=2, timeout_ms=5000
-            )
-            client.close()
+        results = go_lookups(spec, tmp_path, probe_cache, 4)
     finally:
         existing.stop()
     assert [(r.outcome, r.answers) for r in results] == [("ok", 2)] * 4
