@@ -174,3 +174,29 @@ def test_search_walk_after_a_change_is_read_from_the_query_log() -> None:
     assert search_walk_after(log, workloads, search, 101.6) == 0.0
     absolute = [Workload(label="x", query="{rand}.api.example.test.")]
     assert search_walk_after(log, absolute, search, 98.0) == 0.0
+
+
+def test_wire_view_counts_a_query_log() -> None:
+    from collections import Counter
+
+    from dnsprobe.analysis import workload_pattern
+    from dnsprobe.nameserver.querylog import HEADER
+    from dnsprobe.timeline import read_wire_view
+
+    name = "0123456789abcdef.api.example.test"
+    log = [
+        HEADER + "\n",
+        f"1.0\tudp\t127.0.0.1\t5000\t1\t{name}.cluster.local.\tA\t-\t-\tNXDOMAIN\n",
+        f"1.1\tudp\t127.0.0.1\t5000\t2\t{name.upper()}.\tAAAA\t1232\tdrop-aaaa\tdrop\n",
+        f"1.2\ttcp\t127.0.0.1\t5001\t3\t{name}.\tAAAA\t-\t-\tNOERROR\n",
+        "1.3\tudp\t127.0.0.1\t5002\t-\t-\t-\t-\t-\tformerr\n",
+        "1.4\tudp\t127.0.0.1\t50",  # cut by a crash: not counted
+    ]
+    wire = read_wire_view(log, [("ext", workload_pattern("{rand}.api.example.test", ["cluster.local"]))])
+    assert wire.queries == 4
+    assert wire.per_workload == Counter(ext=3)
+    assert wire.rcodes == Counter(NXDOMAIN=1, drop=1, NOERROR=1, formerr=1)
+    assert wire.qtypes == Counter(A=1, AAAA=2, **{"-": 1})
+    assert wire.protos == Counter(udp=3, tcp=1)
+    assert wire.faults == Counter({"drop-aaaa": 1})
+    assert wire.source_ports == 3
