@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dnsprobe import timeline
-from dnsprobe.nameserver.querylog import read_querylog
+from dnsprobe.nameserver.querylog import read_querylog, read_querylog_fields
 from dnsprobe.scenario import Workload
 from dnsprobe.trace import parse_trace
 
@@ -79,19 +79,23 @@ def count_wire_queries(
 
 
 def search_walk_after(
-    querylog_lines: Iterable[str], workloads: Sequence[Workload], search: Sequence[str], since: float
-) -> float:
-    """Seconds from `since` (unix time) to the last wire query that walked the search list (a workload's
-    name with a search domain appended); 0.0 when none came after `since`. After a resolv.conf change that
-    ends the walk, this is how long the resolver kept the old configuration."""
+    querylog_lines: Iterable[str],
+    workloads: Sequence[Workload],
+    search: Sequence[str],
+    since: Sequence[float],
+) -> list[float]:
+    """For each moment in `since` (unix times): seconds to the last wire query after it that walked the
+    search list (a workload's name with a search domain appended), 0.0 when none came after. After a
+    resolv.conf change that ends the walk, this is how long the resolver kept the old configuration.
+    One pass over the log, however many moments."""
     walks = [p for p in (search_walk_pattern(w.query, search) for w in workloads) if p is not None]
-    if not walks:
-        return 0.0
-    last = since
-    for entry in read_querylog(querylog_lines):
-        if entry.time > last and any(walk.match(entry.qname.lower()) for walk in walks):
-            last = entry.time
-    return round(last - since, 3)
+    last = 0.0  # the latest walking query seen
+    if walks:
+        for fields in read_querylog_fields(querylog_lines):
+            name = fields[5].lower()
+            if any(walk.match(name) for walk in walks):
+                last = max(last, float(fields[0]))
+    return [round(max(0.0, last - moment), 3) for moment in since]
 
 
 def summarise_mode(
@@ -180,13 +184,13 @@ def summarise_mode(
     if open_loop:
         summary["latency_from_start_ms"] = latency_summary(resolver_ns)
     if changes:
-        walks = []
-        for applied in changes:
-            after = 0.0
-            if querylog is not None and querylog.exists():
-                with querylog.open(encoding="utf-8", errors="replace") as lines:
-                    after = search_walk_after(lines, workloads, search, applied)
-            walks.append({"at": round(applied, 6), "search_walk_after_s": after})
-        summary["changes"] = walks
-        summary["search_walk_after_change_s"] = walks[0]["search_walk_after_s"]
+        walks = [0.0] * len(changes)
+        if querylog is not None and querylog.exists():
+            with querylog.open(encoding="utf-8", errors="replace") as lines:
+                walks = search_walk_after(lines, workloads, search, changes)
+        summary["changes"] = [
+            {"at": round(at, 6), "search_walk_after_s": after}
+            for at, after in zip(changes, walks, strict=True)
+        ]
+        summary["search_walk_after_change_s"] = walks[0]
     return summary

@@ -2,6 +2,7 @@
 
 Every external command goes through `run`, which logs the command line and, on failure, raises with the
 command and the tail of its stderr. Tests can swap the runner (`set_runner`) to record command lines.
+Long-running children (servers) are stopped with `terminate`.
 """
 
 from __future__ import annotations
@@ -78,3 +79,15 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Stop a child: SIGTERM, then SIGKILL if it is still running after `timeout` seconds; always reaped."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

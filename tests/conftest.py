@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from dnsprobe.bench.fidelity import ZONE
+from dnsprobe.build import build_probe
+from dnsprobe.modes import MODES
+from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.scenario import Pod as PodSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_SKIP = os.environ.get("DNSPROBE_NO_SKIP") == "1"
@@ -33,3 +41,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built probes are shared by the whole session (and across sessions via the user cache)."""
     return Path(os.environ.get("DNSPROBE_TEST_CACHE", str(Path.home() / ".cache" / "dnsprobe")))
+
+
+@contextlib.contextmanager
+def quickstart_pod(probe_cache: Path, prefix: str) -> Iterator[Pod]:
+    """A go-mode probe in a pod serving the quickstart's names (`{rand}.web` and friends), for load tests.
+    `prefix` names its temporary directory: keep it short, unix socket paths are limited."""
+    binary = build_probe(MODES["go"], cache_dir=probe_cache).path
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    pod = Pod(
+        mode="go",
+        binary=binary,
+        files=render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"]),
+        zone_text=ZONE,
+        workdir=work / "pod",
+        socket_dir=work,
+        godebug="netdns=2",
+    )
+    try:
+        with pod:
+            yield pod
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -4,22 +4,17 @@ the master's totals are the sum of both workers' lookups, and every lookup is in
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dnsprobe.bench.fidelity import ZONE
-from dnsprobe.build import build_probe
-from dnsprobe.modes import MODES
-from dnsprobe.sandbox import Pod, render_pod_files
-from dnsprobe.scenario import Pod as PodSpec
+from dnsprobe.sandbox import Pod
+from tests.conftest import quickstart_pod
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = '[{"label": "svc", "query": "{rand}.web", "kind": "host"}]'
@@ -29,20 +24,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pod(probe_cache: Path) -> Iterator[Pod]:
-    binary = build_probe(MODES["go"], cache_dir=probe_cache).path
-    work = Path(tempfile.mkdtemp(prefix="dp-dist-"))
-    the_pod = Pod(
-        mode="go",
-        binary=binary,
-        files=render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"]),
-        zone_text=ZONE,
-        workdir=work / "pod",
-        socket_dir=work,
-        godebug="netdns=2",
-    )
-    with the_pod:
+    with quickstart_pod(probe_cache, "dp-dist-") as the_pod:
         yield the_pod
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dnsprobe.bench.fidelity import ZONE
-from dnsprobe.build import build_probe
 from dnsprobe.load.runner import LOCUSTFILE, SHAPES, auto_processes, locust_argv
 from dnsprobe.load.users import users_at
-from dnsprobe.modes import MODES
-from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.sandbox import Pod
 from dnsprobe.scenario import Load, Workload
-from dnsprobe.scenario import Pod as PodSpec
+from tests.conftest import quickstart_pod
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = '[{"label": "svc", "query": "{rand}.web", "kind": "host"}]'
@@ -30,20 +26,8 @@ WORKLOADS = '[{"label": "svc", "query": "{rand}.web", "kind": "host"}]'
 
 @pytest.fixture(scope="module")
 def pod(probe_cache: Path) -> Iterator[Pod]:
-    binary = build_probe(MODES["go"], cache_dir=probe_cache).path
-    work = Path(tempfile.mkdtemp(prefix="dp-load-"))  # short: unix socket paths are limited
-    the_pod = Pod(
-        mode="go",
-        binary=binary,
-        files=render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"]),
-        zone_text=ZONE,
-        workdir=work / "pod",
-        socket_dir=work,
-        godebug="netdns=2",
-    )
-    with the_pod:
+    with quickstart_pod(probe_cache, "dp-load-") as the_pod:
         yield the_pod
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def locust(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:

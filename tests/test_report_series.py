@@ -170,10 +170,9 @@ def test_search_walk_after_a_change_is_read_from_the_query_log() -> None:
     ]
     workloads = [Workload(label="x", query="{rand}.api.example.test")]
     search = ["svc.cluster.local", "cluster.local"]
-    assert search_walk_after(log, workloads, search, 100.0) == pytest.approx(1.5)
-    assert search_walk_after(log, workloads, search, 101.6) == 0.0
+    assert search_walk_after(log, workloads, search, [100.0, 101.6]) == [pytest.approx(1.5), 0.0]
     absolute = [Workload(label="x", query="{rand}.api.example.test.")]
-    assert search_walk_after(log, absolute, search, 98.0) == 0.0
+    assert search_walk_after(log, absolute, search, [98.0]) == [0.0]
 
 
 def test_wire_view_counts_a_query_log() -> None:

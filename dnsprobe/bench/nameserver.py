@@ -167,12 +167,7 @@ def bench_nameserver(
                         report(f"round {round_number}: {label:<8} {qps:>10,.0f} qps  lost {lost}")
                 result.checked_answers = _check_answers(embedded_port, _SAMPLE)
         finally:
-            embedded.terminate()
-            try:
-                embedded.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                embedded.kill()
-                embedded.wait()
+            proc.terminate(embedded, timeout=10)
             server_log.close()
         if querylog:  # the server flushed its log when SIGTERM stopped it
             with log_path.open(encoding="utf-8") as lines:

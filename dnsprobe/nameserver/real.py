@@ -24,6 +24,7 @@ from types import TracebackType
 import dns.name
 import dns.rdatatype
 
+from dnsprobe import proc
 from dnsprobe.errors import NameserverError, ToolMissing
 from dnsprobe.nameserver.zone import Zone
 
@@ -216,14 +217,8 @@ class RealServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            proc.terminate(process)
 
     def __enter__(self) -> RealServer:
         self.start()

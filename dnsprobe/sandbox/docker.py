@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnsprobe import proc
 from dnsprobe.errors import DockerError, SandboxError
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
@@ -361,13 +362,7 @@ class DockerPod(PodBase):
                 self._container.remove(force=True)
             self._container = None
         if self._server is not None:
-            if self._server.poll() is None:
-                self._server.terminate()
-                try:
-                    self._server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._server.kill()
-                    self._server.wait()
+            proc.terminate(self._server, timeout=10)
             self._server = None
         if self._client is not None:
             self._client.close()
