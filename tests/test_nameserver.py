@@ -1,5 +1,7 @@
 """The embedded nameserver over real sockets on 127.0.0.1, its wire path, and its query log.
 
+Tests that take the `server` fixture run against both engines, Python and Go.
+
 Queries go only to the servers these tests start on loopback ports.
 """
 
@@ -38,6 +40,7 @@ from dnsprobe.nameserver import (
     Zone,
     read_querylog,
 )
+from dnsprobe.nameserver.goengine import GoNameserver
 from dnsprobe.nameserver.querylog import HEADER
 from dnsprobe.nameserver.wire import BadQuery, Responder, parse_query, qname_text
 
@@ -83,9 +86,11 @@ def zone() -> Zone:
     return Zone.from_text(ZONE_TEXT, "test zone")
 
 
-@pytest.fixture(scope="module")
-def server(zone: Zone) -> Iterator[tuple[str, int]]:
-    with NameserverThread(zone) as ns:
+@pytest.fixture(scope="module", params=["python", "go"])
+def server(zone: Zone, request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """The server on each engine: every test that asks it questions runs against both."""
+    engine = NameserverThread(zone) if request.param == "python" else GoNameserver(zone)
+    with engine as ns:
         yield ns.endpoints[0]
 
 

@@ -1,11 +1,12 @@
 """`dnsprobe bench nameserver`: dnsperf against the embedded nameserver and against dnsmasq serving the
 same records, alternating a few rounds in one run, so both see the same machine load.
 
-The embedded server runs as `dnsprobe serve` (its own process, uvloop, the query log on unless asked
-not to); dnsmasq runs from the configuration `dnsprobe.nameserver.real` writes. Both listen on loopback
-only. After the rounds, a sample of the embedded server's answers is parsed with dnspython's own parser,
-so speed never comes from a malformed answer. The result ends with `ratio: X`, the median embedded qps
-over the median dnsmasq qps (the CLI prints it).
+The embedded server runs as `dnsprobe serve` (its own process, the query log on unless asked not to),
+on the Go engine that pods without fault rules use, or with `engine="python"` on the Python engine
+(uvloop) that fault rules need; dnsmasq runs from the configuration `dnsprobe.nameserver.real` writes.
+Both listen on loopback only. After the rounds, a sample of the embedded server's answers is parsed
+with dnspython's own parser, so speed never comes from a malformed answer. The result ends with
+`ratio: X`, the median embedded qps over the median dnsmasq qps (the CLI prints it).
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def bench_nameserver(
     seconds: float = 5.0,
     rounds: int = 3,
     querylog: bool = True,
+    engine: str = "go",
     report: Callable[[str], None] = print,
 ) -> BenchResult:
     """Alternate dnsperf runs against the embedded server and dnsmasq; report each figure as it comes."""
@@ -144,6 +146,7 @@ def bench_nameserver(
         embedded_port, dnsmasq_port = _free_port(), _free_port()
         log_path = work / "queries.tsv"
         argv = [sys.executable, "-m", "dnsprobe", "serve", str(scenario), "--port", str(embedded_port)]
+        argv += ["--engine", engine]
         if querylog:
             argv += ["--querylog", str(log_path)]
         server_log = (work / "serve.log").open("wb")
@@ -153,8 +156,8 @@ def bench_nameserver(
                 raise NameserverError(f"bench: the embedded server did not start: {argv}")
             with RealServer("dnsmasq", Zone.from_text(ZONE), work / "dnsmasq", port=dnsmasq_port):
                 report(
-                    f"dnsperf -c 8 -q 200 -T 1, {seconds:g} s per run, {rounds} rounds, query log "
-                    f"{'on' if querylog else 'off'}"
+                    f"dnsperf -c 8 -q 200 -T 1, {seconds:g} s per run, {rounds} rounds, {engine} engine, "
+                    f"query log {'on' if querylog else 'off'}"
                 )
                 for round_number in range(1, rounds + 1):
                     for label, port, figures in (

@@ -2,7 +2,8 @@
 
 - `embedded`: one server per `[[nameserver.servers]]` on 127.0.0.1, 127.0.0.2, ... (all of 127.0.0.0/8 is
   the loopback interface), each with its own fault rules followed by the shared ones, all writing one
-  query log (wire queries per lookup count every server);
+  query log (wire queries per lookup count every server). Without fault rules one Go engine process
+  serves them all (`goengine`); with any, the Python engine does;
 - `dnsmasq` / `unbound`: the real server on 127.0.0.1:53, configured from the same records;
 - `external`: nothing to start; the pod shares the host's network namespace and its resolv.conf names
   the address.
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import policy_for
+from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
@@ -28,9 +32,10 @@ from dnsprobe.nameserver.zone import Zone
 from dnsprobe.scenario import FaultRule
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
-__all__ = ["ServerGroup", "group_spec", "serve_scenario", "server_addresses"]
+__all__ = ["ServerGroup", "group_spec", "nameserver_engine", "serve_scenario", "server_addresses"]
 
 PORT = 53
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def server_addresses(spec: NameserverSpec | None) -> list[str]:
@@ -46,9 +51,15 @@ def server_addresses(spec: NameserverSpec | None) -> list[str]:
 
 
 def group_spec(
-    spec: NameserverSpec | None, *, zone_file: Path, querylog: Path, workdir: Path
+    spec: NameserverSpec | None,
+    *,
+    zone_file: Path,
+    querylog: Path,
+    workdir: Path,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The JSON-able description of the pod's servers (None: one embedded server, no faults)."""
+    """The JSON-able description of the pod's servers (None: one embedded server, no faults). The Go
+    engine's binary is built here, outside the pod, when the servers use it (`cache_dir` keeps it)."""
     kind = "embedded" if spec is None else spec.kind
     addresses = server_addresses(spec)
     listen: list[dict[str, Any]] = []
@@ -57,13 +68,28 @@ def group_spec(
         if spec is not None and kind == "embedded":
             rules = [*spec.servers[index].faults, *spec.faults]
         listen.append({"address": address, "port": PORT, "faults": [r.model_dump() for r in rules]})
+    engine = None
+    go_binary = None
+    if kind == "embedded":
+        engine = engine_for("auto" if spec is None else spec.engine, any(e["faults"] for e in listen))
+        if engine == "go":
+            go_binary = str(go_engine_binary(cache_dir))
     return {
         "kind": kind,
+        "engine": engine,
+        "go_binary": go_binary,
         "zone_file": str(zone_file),
         "querylog": str(querylog),
         "workdir": str(workdir),
         "listen": listen,
     }
+
+
+def nameserver_engine(spec: NameserverSpec | None) -> str | None:
+    """The engine the pod's embedded servers run on (`go` or `python`), None for a real or external one."""
+    if spec is not None and spec.kind != "embedded":
+        return None
+    return engine_for("auto" if spec is None else spec.engine, spec is not None and spec.has_faults)
 
 
 class ServerGroup:
@@ -74,6 +100,7 @@ class ServerGroup:
         self._spec = spec
         self._servers: list[Nameserver] = []
         self._real: RealServer | None = None
+        self._go: GoNameserver | None = None
         self._log: QueryLog | None = None
 
     @property
@@ -90,6 +117,12 @@ class ServerGroup:
             first = spec["listen"][0]
             self._real = RealServer(self.kind, zone, Path(spec["workdir"]), first["address"], first["port"])
             await asyncio.get_running_loop().run_in_executor(None, self._real.start)
+            return
+        if spec.get("engine") == "go":
+            # Started from this (the main) thread: the Go process is told to exit when it ends.
+            addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
+            self._go = GoNameserver(zone, addresses, Path(spec["querylog"]), binary=Path(spec["go_binary"]))
+            self._go.start()
             return
         self._log = QueryLog(Path(spec["querylog"]))
         policies = []
@@ -112,6 +145,9 @@ class ServerGroup:
         for server in self._servers:
             await server.stop()
         self._servers.clear()
+        if self._go is not None:
+            self._go.stop()
+            self._go = None
         if self._real is not None:
             self._real.stop()
             self._real = None
@@ -127,10 +163,11 @@ def serve_scenario(
     port: int = 5353,
     allow_non_loopback: bool = False,
     querylog: Path | None = None,
+    engine: str | None = None,
     on_ready: Callable[[list[Endpoint]], None] | None = None,
 ) -> None:
     """`dnsprobe serve`: the scenario's first embedded server (records and fault rules) on address:port,
-    UDP and TCP, until SIGINT or SIGTERM."""
+    UDP and TCP, until SIGINT or SIGTERM. `engine` overrides the scenario's."""
     if spec.kind != "embedded":
         raise NameserverError(
             f"serve runs the embedded nameserver; this scenario's kind is {spec.kind!r} "
@@ -142,7 +179,11 @@ def serve_scenario(
             "network is yours to test on"
         )
     zone = Zone.from_text(spec.zone, source="nameserver.zone")
-    policy = policy_for([*spec.servers[0].faults, *spec.faults])
+    rules = [*spec.servers[0].faults, *spec.faults]
+    if engine_for(engine or spec.engine, bool(rules)) == "go":
+        _serve_go(zone, address, port, allow_non_loopback, querylog, on_ready)
+        return
+    policy = policy_for(rules)
     serve_forever(
         zone,
         [(address, port)],
@@ -151,6 +192,27 @@ def serve_scenario(
         policy=policy,
         on_ready=on_ready,
     )
+
+
+def _serve_go(
+    zone: Zone,
+    address: str,
+    port: int,
+    allow_non_loopback: bool,
+    querylog: Path | None,
+    on_ready: Callable[[list[Endpoint]], None] | None,
+) -> None:
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in _STOP_SIGNALS}
+    try:
+        with GoNameserver(zone, [(address, port)], querylog, allow_non_loopback=allow_non_loopback) as server:
+            if on_ready is not None:
+                on_ready(server.endpoints)
+            while not stop.wait(0.5) and server.running:
+                pass  # a Go engine that died is reported by stop(), with its last words
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _is_loopback(address: str) -> bool:

@@ -38,7 +38,17 @@ from dnsprobe.nameserver.querylog import FLUSH_INTERVAL, QueryLog
 from dnsprobe.nameserver.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
 from dnsprobe.nameserver.zone import Zone
 
-__all__ = ["MANGLES", "Endpoint", "Fault", "Nameserver", "NameserverThread", "Policy", "serve_forever"]
+__all__ = [
+    "MANGLES",
+    "Endpoint",
+    "Fault",
+    "Nameserver",
+    "NameserverThread",
+    "Policy",
+    "bind_sockets",
+    "check_address",
+    "serve_forever",
+]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +109,7 @@ class Nameserver:
         if not addresses:
             raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
         for host, port in addresses:
-            _check_address(host, port, allow_non_loopback)
+            check_address(host, port, allow_non_loopback)
         self._addresses = list(addresses)
         self._responder = Responder(zone)
         self._querylog_path = querylog
@@ -241,22 +251,7 @@ class Nameserver:
     # -- listening ---------------------------------------------------------------------------------------
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-        tcp_sock: socket.socket | None = None
-        for attempt in range(_PORT_ATTEMPTS if port == 0 else 1):
-            udp_sock = _open(family, socket.SOCK_DGRAM, host, port)
-            bound = udp_sock.getsockname()[1]
-            if not self._tcp:
-                break
-            try:
-                tcp_sock = _open(family, socket.SOCK_STREAM, host, bound)
-            except NameserverError as exc:
-                udp_sock.close()
-                taken = exc.__cause__ is not None and _errno(exc.__cause__) == errno.EADDRINUSE
-                if port == 0 and taken and attempt + 1 < _PORT_ATTEMPTS:
-                    continue  # the UDP port was free but its TCP twin is not: try another
-                raise
-            break
+        udp_sock, tcp_sock = bind_sockets(host, port, self._tcp)
         try:
             self._udp.append(_UdpListener(self, loop, udp_sock))
         except BaseException:
@@ -271,7 +266,7 @@ class Nameserver:
                 tcp_sock.close()
                 raise
             self._servers.append(server)
-        self._endpoints.append((host, bound))
+        self._endpoints.append((host, udp_sock.getsockname()[1]))
 
 
 _GARBAGE = b"\xc0\x0c\x00\x01\x00\x01\xff\xff"  # an answer record cut inside its TTL
@@ -448,7 +443,28 @@ class _TcpProtocol(asyncio.Protocol):
 # -- sockets ---------------------------------------------------------------------------------------------
 
 
-def _check_address(host: str, port: int, allow_non_loopback: bool) -> None:
+def bind_sockets(host: str, port: int, tcp: bool) -> tuple[socket.socket, socket.socket | None]:
+    """A non-blocking UDP socket bound to host:port and, with `tcp`, a TCP socket on the same port (not
+    yet listening). Port 0 picks a port free for both. NameserverError says why not."""
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    for attempt in range(_PORT_ATTEMPTS if port == 0 else 1):
+        udp_sock = _open(family, socket.SOCK_DGRAM, host, port)
+        if not tcp:
+            return udp_sock, None
+        bound = udp_sock.getsockname()[1]
+        try:
+            return udp_sock, _open(family, socket.SOCK_STREAM, host, bound)
+        except NameserverError as exc:
+            udp_sock.close()
+            taken = exc.__cause__ is not None and _errno(exc.__cause__) == errno.EADDRINUSE
+            if not (port == 0 and taken and attempt + 1 < _PORT_ATTEMPTS):
+                raise
+            # the UDP port was free but its TCP twin is not: try another
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def check_address(host: str, port: int, allow_non_loopback: bool) -> None:
+    """Raise NameserverError unless host is an IP address on loopback (or allowed off it)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

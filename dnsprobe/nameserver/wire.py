@@ -25,8 +25,11 @@ __all__ = [
     "EDNS_PAYLOAD",
     "TCP_LIMIT",
     "BadQuery",
+    "Encoded",
     "Query",
     "Responder",
+    "encode_resolution",
+    "name_wire",
     "parse_query",
     "qname_text",
     "qtype_text",
@@ -190,7 +193,7 @@ def parse_query(data: bytes) -> Query:
     return Query(qid, flags, qname, tuple(offsets), qtype, qclass, question, edns, edns_version)
 
 
-class _Encoded:
+class Encoded:
     """An answer's sections after the question, encoded once."""
 
     __slots__ = ("ancount", "body", "nscount", "rcode")
@@ -211,8 +214,8 @@ class _Node:
         self.name = name
         self.types = types
         self.chains = dns.rdatatype.CNAME in types  # every type but CNAME follows the chain
-        self.cache: dict[int, _Encoded] = {}
-        self.nodata: _Encoded | None = None  # shared by every type the node does not have
+        self.cache: dict[int, Encoded] = {}
+        self.nodata: Encoded | None = None  # shared by every type the node does not have
 
 
 class Responder:
@@ -221,10 +224,10 @@ class Responder:
     def __init__(self, zone: Zone) -> None:
         self._zone = zone
         self._index: dict[bytes, _Node] = {
-            _name_wire(name.canonicalize()): _Node(name, zone.types_at(name)) for name in zone.names()
+            name_wire(name.canonicalize()): _Node(name, zone.types_at(name)) for name in zone.names()
         }
-        self._nxdomain: dict[bytes, _Encoded] = {}  # by closest encloser
-        self._nothing = _Encoded(dns.rcode.NXDOMAIN, 0, 0, b"")  # an empty zone's answer to everything
+        self._nxdomain: dict[bytes, Encoded] = {}  # by closest encloser
+        self._nothing = Encoded(dns.rcode.NXDOMAIN, 0, 0, b"")  # an empty zone's answer to everything
         self._opt = _opt_record(0)
         self._badvers_opt = _opt_record(dns.rcode.BADVERS >> 4)
 
@@ -269,7 +272,7 @@ class Responder:
         flags = _QR | _RA | (query.flags & _COPIED)
         return _HEADER.pack(query.id, flags, 1, 0, 0, 1) + query.question + self._badvers_opt
 
-    def _answer(self, query: Query) -> _Encoded:
+    def _answer(self, query: Query) -> Encoded:
         key = query.key
         node = self._index.get(key)
         if node is None:
@@ -299,26 +302,26 @@ class Responder:
                 encoded = node.nodata = self._encode(node.name, qtype)
         return encoded
 
-    def _nxdomain_below(self, key: bytes, encloser: _Node) -> _Encoded:
+    def _nxdomain_below(self, key: bytes, encloser: _Node) -> Encoded:
         encoded = self._nxdomain.get(key)
         if encoded is None:
             resolution = Resolution(dns.rcode.NXDOMAIN, (), self._zone.soa_for(encloser.name))
-            encoded = self._nxdomain[key] = _encode_resolution(resolution)
+            encoded = self._nxdomain[key] = encode_resolution(resolution)
         return encoded
 
-    def _encode(self, name: dns.name.Name, qtype: int) -> _Encoded:
-        return _encode_resolution(self._zone.lookup(name, qtype))
+    def _encode(self, name: dns.name.Name, qtype: int) -> Encoded:
+        return encode_resolution(self._zone.lookup(name, qtype))
 
 
-def _encode_resolution(resolution: Resolution) -> _Encoded:
+def encode_resolution(resolution: Resolution) -> Encoded:
     parts: list[bytes] = []
     ancount = 0
     for owner, rrset in resolution.steps:
-        ancount += _encode_rrset(parts, _POINTER_TO_QNAME if owner is None else _name_wire(owner), rrset)
+        ancount += _encode_rrset(parts, _POINTER_TO_QNAME if owner is None else name_wire(owner), rrset)
     nscount = 0
     if resolution.soa is not None:
-        nscount = _encode_rrset(parts, _name_wire(resolution.soa.name), resolution.soa)
-    return _Encoded(resolution.rcode, ancount, nscount, b"".join(parts))
+        nscount = _encode_rrset(parts, name_wire(resolution.soa.name), resolution.soa)
+    return Encoded(resolution.rcode, ancount, nscount, b"".join(parts))
 
 
 def _encode_rrset(parts: list[bytes], owner: bytes, rrset: dns.rrset.RRset) -> int:
@@ -330,7 +333,7 @@ def _encode_rrset(parts: list[bytes], owner: bytes, rrset: dns.rrset.RRset) -> i
     return len(rrset)
 
 
-def _name_wire(name: dns.name.Name) -> bytes:
+def name_wire(name: dns.name.Name) -> bytes:
     wire = name.to_wire()
     assert wire is not None  # to_wire without a file returns the bytes
     return wire

@@ -206,6 +206,7 @@ class DockerPod(PodBase):
     godebug: str
     env: Mapping[str, str] = field(default_factory=dict)
     nameserver: NameserverSpec | None = None
+    cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
     mount_nsswitch: bool = False  # Kubernetes leaves the image's own nsswitch.conf alone
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
@@ -282,6 +283,7 @@ class DockerPod(PodBase):
                 zone_file=self.workdir / "zone.txt",
                 querylog=self.querylog_path,
                 workdir=self.workdir,
+                cache_dir=self.cache_dir,
             ),
         }
         spec_path = self.workdir / "nameserver.json"
@@ -388,6 +390,7 @@ def docker_cell(
     env: Mapping[str, str],
     nameserver: NameserverSpec | None,
     mount_nsswitch: bool,
+    cache_dir: Path | None = None,
 ) -> tuple[DockerPod, dict[str, Any]]:
     """The pod for one cell of the mode x base matrix, and what the summary says about it: the image,
     the stand-in it was built on, and inspect's prediction (so the run can check it)."""
@@ -413,6 +416,7 @@ def docker_cell(
         env=env,
         nameserver=nameserver,
         mount_nsswitch=mount_nsswitch,
+        cache_dir=cache_dir,
     )
     info = {
         "base_image": base,

@@ -65,6 +65,7 @@ class Pod(PodBase):
     port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
     rootfs: str = "host"  # host | scratch | musl: what else the probe's file system holds
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
+    cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = None
@@ -100,6 +101,7 @@ class Pod(PodBase):
                 zone_file=self.workdir / "zone.txt",
                 querylog=self.querylog_path,
                 workdir=self.workdir,
+                cache_dir=self.cache_dir,
             ),
             "querylog": str(self.querylog_path),
             "probe": {

@@ -1,0 +1,3 @@
+module dnsprobe/goserver
+
+go 1.21
