@@ -1,9 +1,13 @@
-"""The embedded nameserver: answers from a zone, logs every query, and (next) injects faults.
+"""The embedded nameserver: answers from a zone, logs every query, and injects faults.
 
 zone.py      records in master-file syntax and how a question is answered from them
 wire.py      the hot path: hand-rolled parsing, answers pre-encoded once per zone
 querylog.py  one TSV line per packet received, and its reader
-server.py    asyncio UDP + TCP listeners, `NameserverThread`, `serve_forever`, the `Policy` hook
+server.py    the Python engine: asyncio UDP + TCP listeners, `NameserverThread`, the `Policy` hook
+faults.py    the scenario's fault rules as a `Policy`
+goengine.py  the Go engine (goserver/): the records-only fast path, the same bytes at dnsmasq's pace
+group.py     a pod's servers (embedded on either engine, dnsmasq, unbound or external), `dnsprobe serve`
+real.py      dnsmasq and unbound configured from the same records
 """
 
 from dnsprobe.nameserver.querylog import QueryLog, QueryLogEntry, read_querylog

@@ -11,6 +11,8 @@ Lines are buffered and written at least every `FLUSH_INTERVAL` seconds (the serv
 `flush`) and on close, so a crash loses at most that much. The file is only ever appended to; a line
 cut by a crash is removed when the log is opened again.
 
+The Go engine (`goserver/querylog.go`) appends the same lines to a log this class opened.
+
 `record` runs once per packet on the server's hot path, so it only appends the packet's fields as they
 are (the name in wire form); `flush` turns a whole buffer into text at once, with one format string and
 a cache of names. Done per record, the text took about half of the server's time per query.

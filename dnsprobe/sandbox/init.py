@@ -118,16 +118,22 @@ async def run_pod(spec: dict[str, Any]) -> int:
         loop.add_signal_handler(signum, stop.set)
     waiter = asyncio.ensure_future(child.wait())
     stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if not waiter.done():
-        child.terminate()
-        try:
-            await asyncio.wait_for(waiter, 5)
-        except TimeoutError:
-            child.kill()
-            await waiter
-    stopper.cancel()
-    await server.stop()
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            # The pod's whole process group got the SIGTERM, so the probe may be gone already: it has
+            # exited but not yet been reaped, and terminate() then raises ProcessLookupError.
+            with contextlib.suppress(ProcessLookupError):
+                child.terminate()
+            try:
+                await asyncio.wait_for(waiter, 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await waiter
+        stopper.cancel()
+    finally:
+        await server.stop()  # writes out the query log, whatever happened above
     code = child.returncode or 0
     return 0 if stop.is_set() else code
 
