@@ -328,7 +328,7 @@ def serve(
 
     Example:  dnsprobe serve scenarios/quickstart.toml  then  dig @127.0.0.1 -p 5353 x.api.example.test
     """
-    from dnsprobe.nameserver.group import serve_scenario
+    from dnsprobe.nameserver.group import serve_engine, serve_scenario
     from dnsprobe.scenario import load_scenario
 
     _check_engine(engine)
@@ -336,7 +336,10 @@ def serve(
 
     def ready(endpoints: list[tuple[str, int]]) -> None:
         where = ", ".join(f"{host}:{bound}" for host, bound in endpoints)
-        out.print(f"serving {spec.name} on {where} (udp and tcp); Ctrl-C stops", markup=False)
+        chosen = serve_engine(spec.nameserver, engine)
+        out.print(
+            f"serving {spec.name} on {where} (udp and tcp, {chosen} engine); Ctrl-C stops", markup=False
+        )
 
     serve_scenario(
         spec.nameserver,

@@ -369,7 +369,7 @@ def test_dnsprobe_serve_runs_the_go_engine_until_sigterm(tmp_path: Path) -> None
     server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert server.stdout is not None
-        assert b"serving" in server.stdout.readline()
+        assert b"(udp and tcp, go engine)" in server.stdout.readline()
         reply = dns.query.udp(
             dns.message.make_query("x1.api.example.test.", "A"), "127.0.0.1", port=port, timeout=TIMEOUT
         )

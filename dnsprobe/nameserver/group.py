@@ -32,7 +32,14 @@ from dnsprobe.nameserver.zone import Zone
 from dnsprobe.scenario import FaultRule
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
-__all__ = ["ServerGroup", "group_spec", "nameserver_engine", "serve_scenario", "server_addresses"]
+__all__ = [
+    "ServerGroup",
+    "group_spec",
+    "nameserver_engine",
+    "serve_engine",
+    "serve_scenario",
+    "server_addresses",
+]
 
 PORT = 53
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -180,7 +187,7 @@ def serve_scenario(
         )
     zone = Zone.from_text(spec.zone, source="nameserver.zone")
     rules = [*spec.servers[0].faults, *spec.faults]
-    if engine_for(engine or spec.engine, bool(rules)) == "go":
+    if serve_engine(spec, engine) == "go":
         _serve_go(zone, address, port, allow_non_loopback, querylog, on_ready)
         return
     policy = policy_for(rules)
@@ -192,6 +199,11 @@ def serve_scenario(
         policy=policy,
         on_ready=on_ready,
     )
+
+
+def serve_engine(spec: NameserverSpec, engine: str | None = None) -> str:
+    """The engine `serve_scenario` runs: `engine`, else the scenario's, for its first server's rules."""
+    return engine_for(engine or spec.engine, bool(spec.servers[0].faults or spec.faults))
 
 
 def _serve_go(
