@@ -19,7 +19,15 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from dnsprobe.report import CHART_NAMES, OUTCOME_CLASSES, PALETTE, cell_text, comparison_rows, write_report
+from dnsprobe.report import (
+    CHART_NAMES,
+    OUTCOME_CLASSES,
+    PALETTE,
+    cell_text,
+    comparison_rows,
+    nameserver_text,
+    write_report,
+)
 from dnsprobe.report.charts import (
     ALL_WORKLOADS,
     latency_figure,
@@ -546,3 +554,13 @@ def test_terminal_marks_an_interrupted_run() -> None:
     console = Console(file=io.StringIO(), record=True, width=220)
     console.print(comparison_table(interrupted_summary()))
     assert "Interrupted" in console.export_text()
+
+
+def test_nameserver_line_names_the_engine() -> None:
+    embedded = {"kind": "embedded", "engine": "go", "endpoints": ["127.0.0.1:53", "127.0.0.2:53"]}
+    assert nameserver_text(embedded) == "embedded (go engine) 127.0.0.1:53, 127.0.0.2:53"
+    # a real server has no engine, and summaries from before engines existed have none either
+    assert nameserver_text({"kind": "dnsmasq", "engine": None, "endpoints": ["127.0.0.1:53"]}) == (
+        "dnsmasq 127.0.0.1:53"
+    )
+    assert nameserver_text({"kind": "embedded", "endpoints": ["127.0.0.1:53"]}) == "embedded 127.0.0.1:53"

@@ -237,6 +237,14 @@ def fmt_value(value: object) -> str:
     return str(value)
 
 
+def nameserver_text(nameserver: Mapping[str, Any]) -> str:
+    """`embedded (go engine) 127.0.0.1:53`: the summary's nameserver in one line."""
+    kind = fmt_value(nameserver.get("kind"))
+    if nameserver.get("engine"):
+        kind += f" ({nameserver['engine']} engine)"
+    return f"{kind} {fmt_value(nameserver.get('endpoints'))}"
+
+
 # --- tables as cells -----------------------------------------------------------------------------------
 
 Tone = Literal["", "bad", "good", "muted"]

@@ -34,6 +34,7 @@ from dnsprobe.report import (
     mode_name,
     mode_status,
     modes,
+    nameserver_text,
     postmortem,
     quick_note,
     run_banner,
@@ -159,10 +160,7 @@ def _header(summary: Mapping[str, Any]) -> str:
                 ("scenario file", summary.get("scenario_file")),
                 ("started", summary.get("started_at")),
                 ("finished", summary.get("finished_at") if summary.get("finished") else "did not finish"),
-                (
-                    "nameserver",
-                    " ".join(fmt_value(v) for v in (nameserver.get("kind"), nameserver.get("endpoints"))),
-                ),
+                ("nameserver", nameserver_text(nameserver)),
                 ("load", ", ".join(f"{k} {fmt_value(v)}" for k, v in load.items()) or None),
             ]
         )

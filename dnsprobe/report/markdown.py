@@ -30,6 +30,7 @@ from dnsprobe.report import (
     mode_name,
     mode_status,
     modes,
+    nameserver_text,
     postmortem,
     quick_note,
     run_banner,
@@ -92,7 +93,7 @@ def _header(summary: Mapping[str, Any]) -> list[str]:
         ("Scenario file", summary.get("scenario_file")),
         ("Started", summary.get("started_at")),
         ("Finished", summary.get("finished_at") if summary.get("finished") else "did not finish"),
-        ("Nameserver", " ".join(fmt_value(v) for v in (ns.get("kind"), ns.get("endpoints")))),
+        ("Nameserver", nameserver_text(ns)),
         ("Load", ", ".join(f"{k} {fmt_value(v)}" for k, v in load.items()) or None),
     ]
     out += [f"- **{k}:** {md(fmt_value(v))}" for k, v in facts]
