@@ -23,19 +23,21 @@ import select
 import socket
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 
 from dnsprobe import proc
 from dnsprobe.build import build_go_program
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.server import LOOPBACK, Endpoint, bind_sockets, check_address
-from dnsprobe.nameserver.wire import Encoded, encode_resolution, name_wire
+from dnsprobe.nameserver.wire import Encoded, RRsetMemo, encode_resolution, name_wire
 from dnsprobe.nameserver.zone import Resolution, Zone
 
 __all__ = ["ENGINES", "GoNameserver", "compile_zone", "engine_for", "go_engine_binary"]
@@ -76,23 +78,42 @@ def compile_zone(zone: Zone) -> dict[str, Any]:
             answers.append(encoded)
         return index
 
+    memo: RRsetMemo = {}
+
+    def encoded(name: dns.name.Name, rdtype: int) -> int:
+        return add(encode_resolution(zone.lookup(name, rdtype), memo))
+
+    # NODATA and NXDOMAIN at a node depend only on the SOA above it: encoded once per SOA.
+    negative: dict[tuple[int, int], int] = {}
+
+    def negative_answer(rcode: int, soa: dns.rrset.RRset | None) -> int:
+        key = (rcode, id(soa))  # the zone holds every SOA, so an id stays its own
+        if key not in negative:
+            negative[key] = add(encode_resolution(Resolution(dns.rcode.Rcode(rcode), (), soa), memo))
+        return negative[key]
+
     zone_types = {rdtype for name in zone.names() for rdtype in zone.types_at(name)}
-    # Any type the zone has nowhere gets the same answer at a node (NODATA, or the CNAME chain to NODATA):
-    # one of the private-use types stands for all of them.
+    # Any type the zone has nowhere gets the same answer at a CNAME node (the chain, then NODATA where it
+    # ends): one of the private-use types stands for all of them.
     other_type = next(t for t in range(65280, 65535) if t not in zone_types)
     nodes = []
     for name in zone.names():
         types = zone.types_at(name)
-        # A CNAME node answers every type by following its chain; other nodes have NODATA for the rest.
-        answered = zone_types if dns.rdatatype.CNAME in types else types
         soa = zone.soa_for(name)
+        nodata = negative_answer(dns.rcode.NOERROR, soa)
+        if dns.rdatatype.CNAME in types:  # every type follows the chain
+            answered: Iterable[int] = sorted(zone_types)
+            other = encoded(name, other_type)
+        else:  # the node's own types; NODATA for the rest
+            answered = sorted(types)
+            other = nodata
         nodes.append(
             {
                 "name": _b64(name_wire(name.canonicalize())),
-                "types": {str(t): add(encode_resolution(zone.lookup(name, t))) for t in sorted(answered)},
-                "any": add(encode_resolution(zone.lookup(name, dns.rdatatype.ANY))),
-                "other": add(encode_resolution(zone.lookup(name, other_type))),
-                "nx": add(encode_resolution(Resolution(dns.rcode.NXDOMAIN, (), soa))),
+                "types": {str(t): encoded(name, t) for t in answered},
+                "any": encoded(name, dns.rdatatype.ANY) if types else nodata,
+                "other": other,
+                "nx": negative_answer(dns.rcode.NXDOMAIN, soa),
             }
         )
     nothing = add(Encoded(dns.rcode.NXDOMAIN, 0, 0, b""))  # an empty zone's answer to everything

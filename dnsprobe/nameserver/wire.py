@@ -27,6 +27,7 @@ __all__ = [
     "BadQuery",
     "Encoded",
     "Query",
+    "RRsetMemo",
     "Responder",
     "encode_resolution",
     "name_wire",
@@ -313,24 +314,40 @@ class Responder:
         return encode_resolution(self._zone.lookup(name, qtype))
 
 
-def encode_resolution(resolution: Resolution) -> Encoded:
+RRsetMemo = dict[tuple[int, int], tuple[object, object, bytes]]
+"""Encoded RRsets by (id(rrset), id(owner)), each entry holding both objects so their ids stay theirs."""
+
+
+def encode_resolution(resolution: Resolution, memo: RRsetMemo | None = None) -> Encoded:
+    """The answer's sections as wire bytes; `memo` saves re-encoding RRsets shared by many answers (a
+    zone's CNAMEs and SOAs, when every answer is encoded up front)."""
     parts: list[bytes] = []
     ancount = 0
     for owner, rrset in resolution.steps:
-        ancount += _encode_rrset(parts, _POINTER_TO_QNAME if owner is None else name_wire(owner), rrset)
+        parts.append(_encode_rrset(owner, rrset, memo))
+        ancount += len(rrset)
     nscount = 0
     if resolution.soa is not None:
-        nscount = _encode_rrset(parts, name_wire(resolution.soa.name), resolution.soa)
+        parts.append(_encode_rrset(resolution.soa.name, resolution.soa, memo))
+        nscount = len(resolution.soa)
     return Encoded(resolution.rcode, ancount, nscount, b"".join(parts))
 
 
-def _encode_rrset(parts: list[bytes], owner: bytes, rrset: dns.rrset.RRset) -> int:
+def _encode_rrset(owner: dns.name.Name | None, rrset: dns.rrset.RRset, memo: RRsetMemo | None) -> bytes:
+    key = (id(rrset), id(owner))
+    if memo is not None and key in memo:
+        return memo[key][2]
+    owner_wire = _POINTER_TO_QNAME if owner is None else name_wire(owner)
+    parts = []
     for rdata in rrset:
         rdata_wire = rdata.to_wire()
         assert rdata_wire is not None
-        parts.append(owner + _RR_FIXED.pack(rrset.rdtype, rrset.rdclass, rrset.ttl, len(rdata_wire)))
+        parts.append(owner_wire + _RR_FIXED.pack(rrset.rdtype, rrset.rdclass, rrset.ttl, len(rdata_wire)))
         parts.append(rdata_wire)
-    return len(rrset)
+    wire = b"".join(parts)
+    if memo is not None:
+        memo[key] = (rrset, owner, wire)
+    return wire
 
 
 def name_wire(name: dns.name.Name) -> bytes:
