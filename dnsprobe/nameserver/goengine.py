@@ -135,8 +135,8 @@ def _b64(data: bytes) -> str:
 class GoNameserver:
     """The Go engine as a child process, with the interface of `NameserverThread`:
 
-    with GoNameserver(zone) as ns:
-        host, port = ns.endpoints[0]
+        with GoNameserver(zone) as ns:
+            host, port = ns.endpoints[0]
 
     The child gets SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG), so start it from a
     thread that outlives it, such as the main thread.
@@ -182,6 +182,7 @@ class GoNameserver:
         if self._querylog is not None:
             QueryLog(self._querylog).close()  # the header, and a line a crash cut removed
         sockets = []
+        endpoints = []
         try:
             for host, port in self._addresses:
                 udp, tcp = bind_sockets(host, port, self._tcp)
@@ -189,7 +190,7 @@ class GoNameserver:
                 if tcp is not None:
                     sockets.append(tcp)
                     tcp.listen(1024)
-                self._endpoints.append((host, udp.getsockname()[1]))
+                endpoints.append((host, udp.getsockname()[1]))
             config = {
                 "zone": compile_zone(self._zone),
                 "sockets": [
@@ -199,6 +200,7 @@ class GoNameserver:
                 "querylog": "" if self._querylog is None else str(self._querylog),
             }
             self._process = self._spawn(binary, config, [s.fileno() for s in sockets])
+            self._endpoints = endpoints
         finally:
             for sock in sockets:
                 sock.close()  # the child has its own copies
