@@ -26,6 +26,7 @@ from dnsprobe.junit import write_junit
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
+from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
@@ -222,6 +223,9 @@ def _run_mode(
     progress.stage(mode.name, "building the probe")
     try:
         binary = build_probe(mode, cache_dir=cache_dir)
+        if nameserver_engine(scenario.nameserver) == "go":
+            progress.stage(mode.name, "building the nameserver")
+            go_engine_binary(cache_dir)  # cached after the first mode; the pod would build it otherwise
     except BuildError as exc:
         entry.update(status="skipped", reason=f"build failed: {exc}")
         progress.note(mode.name, f"skipped: build failed: {exc}")
