@@ -36,7 +36,7 @@ from dnsprobe import proc
 from dnsprobe.build import build_go_program
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.querylog import QueryLog
-from dnsprobe.nameserver.server import LOOPBACK, Endpoint, bind_sockets, check_address
+from dnsprobe.nameserver.server import LOOPBACK, Endpoint, bind_sockets, check_addresses
 from dnsprobe.nameserver.wire import Encoded, RRsetMemo, encode_resolution, name_wire
 from dnsprobe.nameserver.zone import Resolution, Zone
 
@@ -153,12 +153,8 @@ class GoNameserver:
         binary: Path | None = None,
         workers: int | None = None,
     ) -> None:
-        if not addresses:
-            raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
-        for host, port in addresses:
-            check_address(host, port, allow_non_loopback)
+        self._addresses = check_addresses(addresses, allow_non_loopback)
         self._zone = zone
-        self._addresses = list(addresses)
         self._querylog = querylog
         self._tcp = tcp
         self._binary = binary

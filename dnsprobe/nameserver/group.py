@@ -75,12 +75,8 @@ def group_spec(
         if spec is not None and kind == "embedded":
             rules = [*spec.servers[index].faults, *spec.faults]
         listen.append({"address": address, "port": PORT, "faults": [r.model_dump() for r in rules]})
-    engine = None
-    go_binary = None
-    if kind == "embedded":
-        engine = engine_for("auto" if spec is None else spec.engine, any(e["faults"] for e in listen))
-        if engine == "go":
-            go_binary = str(go_engine_binary(cache_dir))
+    engine = nameserver_engine(spec)
+    go_binary = str(go_engine_binary(cache_dir)) if engine == "go" else None
     return {
         "kind": kind,
         "engine": engine,

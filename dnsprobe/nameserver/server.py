@@ -46,7 +46,7 @@ __all__ = [
     "NameserverThread",
     "Policy",
     "bind_sockets",
-    "check_address",
+    "check_addresses",
     "serve_forever",
 ]
 
@@ -106,11 +106,7 @@ class Nameserver:
     ) -> None:
         """`querylog`: a path this server opens and closes, or a `QueryLog` several servers share (its owner
         closes it)."""
-        if not addresses:
-            raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
-        for host, port in addresses:
-            check_address(host, port, allow_non_loopback)
-        self._addresses = list(addresses)
+        self._addresses = check_addresses(addresses, allow_non_loopback)
         self._responder = Responder(zone)
         self._querylog_path = querylog
         self._tcp = tcp
@@ -463,8 +459,17 @@ def bind_sockets(host: str, port: int, tcp: bool) -> tuple[socket.socket, socket
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def check_address(host: str, port: int, allow_non_loopback: bool) -> None:
-    """Raise NameserverError unless host is an IP address on loopback (or allowed off it)."""
+def check_addresses(addresses: Sequence[Endpoint], allow_non_loopback: bool) -> list[Endpoint]:
+    """The addresses to listen on, as a list; NameserverError for none, or one that is not an IP
+    address on loopback (unless allowed off it), or a port out of range."""
+    if not addresses:
+        raise NameserverError("nameserver: no address to listen on; give at least one, e.g. 127.0.0.1")
+    for host, port in addresses:
+        _check_address(host, port, allow_non_loopback)
+    return list(addresses)
+
+
+def _check_address(host: str, port: int, allow_non_loopback: bool) -> None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -293,7 +293,8 @@ func (z *zone) lookup(q *query) int {
 			if !exists {
 				continue
 			}
-			wildcard, exists := z.index["\x01*"+string(suffix)]
+			var wild [maxNameLen + 2]byte // "*." + the encloser, built on the stack: no allocation per query
+			wildcard, exists := z.index[string(append(append(wild[:0], 1, '*'), suffix...))]
 			if !exists {
 				return encloser.Nx
 			}
