@@ -18,6 +18,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from dnsprobe import proc
+from dnsprobe.bundled import probe_source_dir
 from dnsprobe.errors import BuildError, ToolMissing
 from dnsprobe.modes import Build, Mode
 
@@ -99,15 +100,6 @@ def pinned_toolchain(version: str, cache_dir: Path) -> Toolchain:
 
 def toolchain_for(mode: Mode, cache_dir: Path) -> Toolchain:
     return pinned_toolchain(mode.go_version, cache_dir) if mode.go_version else find_toolchain()
-
-
-def probe_source_dir() -> Path:
-    """go_probe/ beside the package (a source checkout or an editable install)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "go_probe", here / "_go_probe"):
-        if (candidate / "go.mod").exists():
-            return candidate
-    raise BuildError(f"the probe's Go source was not found next to {here} (expected go_probe/go.mod)")
 
 
 def default_cache_dir() -> Path:

@@ -19,8 +19,6 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from dnsprobe import __version__
 from dnsprobe.errors import DnsProbeError
 
-DEFAULT_SCENARIO = Path("scenarios/quickstart.toml")
-
 app = typer.Typer(
     name="dnsprobe",
     help="How does DNS behave for this kind of Go binary, in this kind of pod, under load?\n\n"
@@ -100,8 +98,13 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 @app.command()
 def run(
     scenario: Annotated[
-        Path, typer.Argument(help="Scenario file (TOML).", show_default=True)
-    ] = DEFAULT_SCENARIO,
+        str | None,
+        typer.Argument(
+            help="A scenario file (TOML), or the name of a bundled one such as 06-total-outage "
+            "(`dnsprobe scenarios` lists them). Default: the quickstart.",
+            show_default=False,
+        ),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for runs; each run gets a subdirectory.")
     ] = Path("runs"),
@@ -109,17 +112,39 @@ def run(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Where built probes are kept (default ~/.cache/dnsprobe).")
     ] = None,
+    modes: Annotated[
+        str | None, typer.Option("--modes", help="Run only these modes, comma-separated: --modes go,musl.")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Seconds of load per mode: 30, 30s, 5m, 1h.")
+    ] = None,
+    users: Annotated[
+        int | None, typer.Option("--users", min=1, max=1000, help="Locust users (each sends batches).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override any scenario key, validated like the file: --set load.rate=2000 "
+            "--set pod.ndots=2 (repeatable; `dnsprobe schema scenario` lists the keys).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
     Writes runs/<run-id>/ with report.html, report.md, summary.json, charts/*.png, records.sqlite (every
     lookup) and pods/<mode>/ (resolv.conf, the probe's resolver trace, the nameserver's query log).
+
+    Examples:  dnsprobe run  |  dnsprobe run 06-total-outage --quick  |  dnsprobe run my.toml --modes go,cgo
     """
+    from dnsprobe.bundled import resolve_scenario
+    from dnsprobe.overrides import Overrides
     from dnsprobe.pipeline import run_scenario
     from dnsprobe.report.terminal import checks_table, comparison_table
     from dnsprobe.scenario import load_scenario
 
-    spec = load_scenario(scenario)
+    overrides = Overrides.from_options(modes=modes, duration=duration, users=users, sets=sets)
+    spec = load_scenario(resolve_scenario(scenario), overrides)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),
@@ -426,6 +451,51 @@ def bench_nameserver(
 def _check_engine(engine: str | None) -> None:
     if engine not in (None, "auto", "go", "python"):
         raise DnsProbeError(f"--engine {engine}: not an engine; use go, python or auto")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenarios that ship with dnsprobe: the quickstart and the failure-mode catalog.
+
+    Run one by name:  dnsprobe run 06-total-outage
+    """
+    from dnsprobe.bundled import bundled_scenarios
+
+    found = bundled_scenarios()
+    width = max(len(s.name) for s in found)
+    for entry in found:
+        first = " ".join(entry.description.split()).split(". ")[0].rstrip(".")
+        out.print(
+            f"{entry.name:<{width}}  {first}",
+            markup=False,
+            highlight=False,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+
+schema_app = typer.Typer(
+    name="schema",
+    help="JSON Schemas of dnsprobe's files, generated from the models that read and write them.",
+    no_args_is_help=True,
+)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("scenario")
+def schema_scenario() -> None:
+    """The JSON Schema of a scenario file: every key, its type, default and meaning."""
+    from dnsprobe.scenario import Scenario
+
+    out.print_json(json.dumps(Scenario.model_json_schema(mode="validation")))
+
+
+@schema_app.command("summary")
+def schema_summary() -> None:
+    """The JSON Schema of runs/<run-id>/summary.json, the contract other tools can build on."""
+    from dnsprobe.summary import json_schema
+
+    out.print_json(json.dumps(json_schema()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dnsprobe.durations import parse_duration
 from dnsprobe.errors import ScenarioError
 from dnsprobe.modes import resolve_mode
+
+if TYPE_CHECKING:
+    from dnsprobe.overrides import Overrides
 
 K8S_SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 LOOKUP_KINDS = ("host", "ip", "ip4", "ip6", "cname", "srv", "txt", "mx", "ns", "ptr")
@@ -117,6 +121,12 @@ class Load(_Strict):
     processes: int = Field(
         default=0, ge=0, le=256, description="Locust processes (--processes); 0: a quarter of the cores"
     )
+
+    @field_validator("duration", "quick_duration", mode="before")
+    @classmethod
+    def _duration_text(cls, value: Any) -> Any:
+        """`duration = "30s"` (or "5m", "1h30m") as well as a number of seconds."""
+        return parse_duration(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Load:
@@ -417,16 +427,21 @@ class Scenario(_Strict):
         return min(self.load.quick_duration, self.load.duration) if quick else self.load.duration
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file; raise ScenarioError naming the file and field."""
+def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:
+    """Read and validate a scenario file, with the command line's overrides applied first; raise
+    ScenarioError naming the file and field."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ScenarioError(path, "", "no such file (scenarios live in scenarios/*.toml)") from None
+        raise ScenarioError(
+            path, "", "no such file (`dnsprobe scenarios` lists the bundled scenarios)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(path, "", f"cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
+    if overrides:
+        data = overrides.apply(data)
     return parse_scenario(data, source=str(path))
 
 
