@@ -483,11 +483,19 @@ app.add_typer(schema_app, name="schema")
 
 
 @schema_app.command("scenario")
-def schema_scenario() -> None:
+def schema_scenario(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The reference table (key, type, default, meaning) instead.")
+    ] = False,
+) -> None:
     """The JSON Schema of a scenario file: every key, its type, default and meaning."""
     from dnsprobe.scenario import Scenario
+    from dnsprobe.scenario_reference import markdown_reference
 
-    out.print_json(json.dumps(Scenario.model_json_schema(mode="validation")))
+    if markdown:
+        out.print(markdown_reference(), markup=False, highlight=False, soft_wrap=True, end="")
+    else:
+        out.print_json(json.dumps(Scenario.model_json_schema(mode="validation")))
 
 
 @schema_app.command("summary")
