@@ -407,7 +407,26 @@ def _dns_config(value: Any, where: str) -> dict[str, Any] | None:
                 f'so the API server rejects it; quote it: value: "{raw}"'
             )
         options.append((option["name"], raw))
-    return {"nameservers": lists["nameservers"], "searches": lists["searches"], "options": options}
+    # The API server's own checks on dnsConfig alone (validatePodDNSConfig); the kubelet's limits apply
+    # to the merged result.
+    rejects = f"{where}: the API server rejects this pod: dnsConfig"
+    if len(lists["nameservers"]) > MAX_DNS_NAMESERVERS:
+        raise ManifestError(f"{rejects}.nameservers has more than {MAX_DNS_NAMESERVERS} addresses")
+    for server in lists["nameservers"]:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ManifestError(f"{rejects}.nameservers: {server!r} is not an IP address") from None
+    searches = lists["searches"]
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        raise ManifestError(f"{rejects}.searches has more than {MAX_DNS_SEARCH_PATHS} domains")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_LIST_CHARS:
+        raise ManifestError(f"{rejects}.searches is longer than {MAX_DNS_SEARCH_LIST_CHARS} characters")
+    for domain in searches:
+        labels = domain.removesuffix(".").split(".")
+        if len(domain) > DNS1123_SUBDOMAIN_MAX_LENGTH or not all(_LABEL.match(label) for label in labels):
+            raise ManifestError(f"{rejects}.searches: {domain!r} is not a valid domain name")
+    return {"nameservers": lists["nameservers"], "searches": searches, "options": options}
 
 
 # --- pkg/kubelet/kubelet_pods.go ----------------------------------------------------------------------
