@@ -230,3 +230,165 @@ def test_cpu_limit_sets_gomaxprocs_unless_the_manifest_does() -> None:
     assert env("{name: a, env: [{name: PATH, value: /bin}, {name: RES_OPTIONS, value: 'ndots:1'}]}") == {
         "RES_OPTIONS": "ndots:1"
     }
+
+
+# --- [pod] manifest in a scenario -------------------------------------------------------------------
+
+ZONE = """
+$TTL 30
+cluster.local.                SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 30
+*.api.shop.svc.cluster.local. A   10.96.1.20
+example.test.                 SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 30
+*.example.test.               A   192.0.2.10
+"""
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      containers:
+        - name: sidecar
+          image: envoy
+        - name: api
+          image: myorg/api
+          env:
+            - {name: GODEBUG, value: "netedns0=1"}
+            - {name: RES_OPTIONS, value: "attempts:3"}
+"""
+
+
+def write_scenario(tmp_path: Path, pod: str, extra: str = "", deploy: str = DEPLOY) -> Path:
+    (tmp_path / "k8s").mkdir(exist_ok=True)
+    (tmp_path / "k8s" / "deploy.yaml").write_text(deploy)
+    path = tmp_path / "scenario.toml"
+    path.write_text(
+        f'name = "manifest"\nmodes = ["go", "cgo"]\n{extra}\n[pod]\n{pod}\n'
+        "[load]\nusers = 1\nduration = 2\nquick_duration = 2\nbatch = 50\nconcurrency = 4\n"
+        '[[load.workloads]]\nlabel = "service"\nquery = "{rand}.api"\n'
+        '[[load.workloads]]\nlabel = "external"\nquery = "{rand}.example.test"\n'
+        f'[nameserver]\nzone = """{ZONE}"""\n'
+    )
+    return path
+
+
+def test_scenario_manifest_is_relative_to_the_scenario_and_sets_the_pod(tmp_path: Path) -> None:
+    from dnsprobe.sandbox import render_pod_files
+    from dnsprobe.scenario import load_scenario
+
+    scenario = load_scenario(
+        write_scenario(tmp_path, 'manifest = "k8s/deploy.yaml"\ncontainer = "api"\nenv = {GODEBUG = "x=1"}')
+    )
+    pod = scenario.pod
+    assert pod.manifest == str(tmp_path / "k8s" / "deploy.yaml")
+    # what the analysis counts search-list queries against: the kubelet's list, not the default one
+    assert pod.search == [
+        "shop.svc.cluster.local",
+        "svc.cluster.local",
+        "cluster.local",
+        "node.example.internal",
+    ]
+    assert pod.ndots == 5
+    assert pod.env == {"GODEBUG": "x=1", "RES_OPTIONS": "attempts:3"}  # [pod] env overrides the manifest
+    files = render_pod_files(pod, hostname="ignored", nameservers=["127.0.0.1"])
+    assert files.resolv_conf == (
+        "search shop.svc.cluster.local svc.cluster.local cluster.local node.example.internal\n"
+        "nameserver 10.96.0.10\noptions ndots:5\n"
+    )
+    assert files.nameservers == ("10.96.0.10",)
+    assert files.hosts.endswith("10.244.0.5\tweb-6d8f9c7b5d-x7k2p\n")
+    assert files.as_dict()["manifest"]["container"] == "api"
+
+
+@pytest.mark.parametrize(
+    ("pod", "extra", "message"),
+    [
+        ('manifest = "k8s/deploy.yaml"\nndots = 2', "", "pod: ndots comes from the manifest"),
+        ('container = "api"', "", "pod: container only applies with manifest"),
+        ('manifest = "k8s/nosuch.yaml"', "", "pod.manifest: " + "{tmp}/k8s/nosuch.yaml: no such file"),
+        (
+            'manifest = "k8s/deploy.yaml"\ncontainer = "web"',
+            "",
+            "has no container 'web'; its containers: sidecar, api",
+        ),
+        ('manifest = "k8s/deploy.yaml"', 'backend = "docker"', "runs on the local backend only"),
+        ('manifest = "k8s/deploy.yaml"\ncluster_dns = ["10.96.0.x"]', "", "'10.96.0.x' is not an IP address"),
+    ],
+)
+def test_scenario_manifest_errors(tmp_path: Path, pod: str, extra: str, message: str) -> None:
+    from dnsprobe.errors import ScenarioError
+    from dnsprobe.scenario import load_scenario
+
+    path = write_scenario(tmp_path, pod, extra)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert message.format(tmp=tmp_path) in str(caught.value)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_more_servers_than_the_manifest_has_nameservers(tmp_path: Path) -> None:
+    from dnsprobe.errors import ScenarioError
+    from dnsprobe.scenario import load_scenario
+
+    path = write_scenario(tmp_path, 'manifest = "k8s/deploy.yaml"')
+    path.write_text(path.read_text() + "[[nameserver.servers]]\n[[nameserver.servers]]\n")
+    with pytest.raises(ScenarioError, match=r"nameserver.servers: 2 servers, but the manifest's pod has 1"):
+        load_scenario(path)
+
+
+def test_pod_address_is_refused_outside_a_pod_namespace() -> None:
+    """The host's network namespace has more than lo: the cluster DNS address is never added there."""
+    from dnsprobe.errors import NameserverError
+    from dnsprobe.nameserver.podnet import add_pod_address, namespace_interfaces
+
+    if namespace_interfaces() == ["lo"]:
+        pytest.skip("this test runs in a namespace with only lo")
+    with pytest.raises(NameserverError, match="not only lo, so it is not a pod's own"):
+        add_pod_address("10.96.0.10")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("engine", "modes"), [("auto", ["go", "cgo"]), ("python", ["go"])])
+def test_manifest_pod_queries_arrive_at_the_cluster_dns_inside_the_pod(
+    tmp_path: Path, engine: str, modes: list[str]
+) -> None:
+    """A quickstart-like run with a manifest: the probes read the kubelet's resolv.conf byte for byte, and
+    the nameserver on the pod's own 10.96.0.10 sees every query (the source address is 10.96.0.10 too:
+    the kernel picks the address on lo that the destination is)."""
+    import subprocess
+    import sys
+
+    from dnsprobe.nameserver.querylog import read_querylog
+
+    path = write_scenario(tmp_path, 'manifest = "k8s/deploy.yaml"\ncontainer = "api"')
+    text = path.read_text().replace('modes = ["go", "cgo"]', f"modes = {json.dumps(modes)}")
+    path.write_text(text.replace("[nameserver]\n", f'[nameserver]\nengine = "{engine}"\n'))
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "dnsprobe", "run", str(path), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = out.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["nameserver"]["endpoints"] == ["10.96.0.10:53"]
+    assert summary["pod"]["manifest"]["workload"] == "Deployment/web"
+    expected = (
+        "search shop.svc.cluster.local svc.cluster.local cluster.local node.example.internal\n"
+        "nameserver 10.96.0.10\noptions ndots:5\n"
+    )
+    for name in modes:
+        entry = next(m for m in summary["modes"] if m["mode"] == name)
+        assert entry["status"] == "ran", entry["reason"]
+        assert entry["ok"] > 0 and entry["ok"] == entry["lookups"]
+        assert (run_dir / "pods" / name / "resolv.conf").read_text() == expected
+        log_text = (run_dir / "pods" / name / "queries.tsv").read_text()
+        entries = list(read_querylog(log_text.splitlines()))
+        assert len(entries) >= entry["lookups"]
+        assert {e.client for e in entries} == {"10.96.0.10"}
+        # the kubelet's search list is walked: a service name is completed in the pod's namespace
+        assert any(e.qname.endswith(".api.shop.svc.cluster.local.") for e in entries)
