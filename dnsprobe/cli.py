@@ -468,8 +468,9 @@ def pod_render(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Print the pod's /etc/resolv.conf and /etc/hosts as the kubelet writes them, its DNS environment,
-    and the warnings the kubelet would log (limits exceeded, hostNetwork fallback, ...).
+    """Print a manifest's pod files (resolv.conf, hosts) and DNS env as the kubelet writes them.
+
+    Also the warnings the kubelet would log (limits exceeded, no cluster DNS) and what dnsprobe assumed.
 
     Follows the kubelet's own code (GetPodDNS, managedHostsFileContent, ...; see dnsprobe/sandbox/kubelet.py).
     """

@@ -392,3 +392,12 @@ def test_manifest_pod_queries_arrive_at_the_cluster_dns_inside_the_pod(
         assert {e.client for e in entries} == {"10.96.0.10"}
         # the kubelet's search list is walked: a service name is completed in the pod's namespace
         assert any(e.qname.endswith(".api.shop.svc.cluster.local.") for e in entries)
+
+
+def test_the_example_scenario_loads() -> None:
+    from dnsprobe.scenario import load_scenario
+
+    root = Path(__file__).resolve().parent.parent
+    pod = load_scenario(root / "scenarios" / "kubernetes.toml").pod
+    assert pod.manifest == str(root / "scenarios" / "kubernetes" / "deploy.yaml")
+    assert (pod.ndots, pod.search[0], pod.env) == (2, "shop.svc.cluster.local", {"GOMAXPROCS": "2"})
