@@ -19,7 +19,7 @@ import pytest
 
 from dnsprobe.cli import main
 from dnsprobe.errors import ManifestError
-from dnsprobe.sandbox import kubelet
+from dnsprobe.sandbox import kubedns, kubepods
 from dnsprobe.sandbox.kubelet import KubeletConfig, render_pod
 from dnsprobe.sandbox.manifest import read_manifest
 
@@ -166,19 +166,19 @@ def test_missing_manifest_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 def test_parse_resolv_conf_last_search_and_options_win() -> None:
     """parseResolvConf: nameservers accumulate, the last search/options line wins, trailing dots go."""
     text = (DATA / "node-resolv.conf").read_text()
-    assert kubelet.parse_resolv_conf(text, "node") == (
+    assert kubedns.parse_resolv_conf(text, "node") == (
         ["10.0.0.2", "10.0.0.3"],
         ["eu-west-1.compute.internal", "corp.example.test"],
         ["timeout:2", "attempts:3", "rotate"],
     )
     with pytest.raises(ManifestError, match="line 2: 'nameserver' without an address"):
-        kubelet.parse_resolv_conf("nameserver 10.0.0.2\nnameserver\n", "node")
+        kubedns.parse_resolv_conf("nameserver 10.0.0.2\nnameserver\n", "node")
 
 
 def test_merge_dns_options_replaces_by_name() -> None:
     """mergeDNSOptions: `name:value` split at the first colon; a pod option replaces one of its name;
     an option without a value loses the old value."""
-    merged = kubelet.merge_dns_options(
+    merged = kubedns.merge_dns_options(
         ["ndots:5", "timeout:2", "rotate"], [("timeout", "1"), ("ndots", None)]
     )
     assert merged == ["ndots", "timeout:1", "rotate"]
@@ -190,17 +190,17 @@ def test_search_line_limit_is_2048_characters_inclusive() -> None:
     exact = [domain] * 10 + ["x" * (2048 - 10 * 192)]  # 10 * (191 + 1 space) + the rest = 2048
     assert len(" ".join(exact)) == 2048
     warnings: list[str] = []
-    assert kubelet.form_dns_search_fits_limits(list(exact), warnings) == exact
+    assert kubedns.form_dns_search_fits_limits(list(exact), warnings) == exact
     assert warnings == []
     longer = [*exact[:-1], exact[-1] + "y"]
-    assert kubelet.form_dns_search_fits_limits(longer, warnings) == exact[:-1]
+    assert kubedns.form_dns_search_fits_limits(longer, warnings) == exact[:-1]
     assert len(warnings) == 1
 
 
 def test_env_expansion() -> None:
     """makeEnvironmentVariables' $(VAR) expansion: known names replaced, unknown kept, $$ escapes."""
     known = {"A": "1"}.get
-    assert kubelet.expand("x=$(A),y=$(B),z=$$(A),w=$x", known) == "x=1,y=$(B),z=$(A),w=$x"
+    assert kubepods.expand("x=$(A),y=$(B),z=$$(A),w=$x", known) == "x=1,y=$(B),z=$(A),w=$x"
 
 
 def test_hostname_longer_than_63_is_truncated() -> None:
