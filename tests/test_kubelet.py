@@ -401,3 +401,25 @@ def test_the_example_scenario_loads() -> None:
     pod = load_scenario(root / "scenarios" / "kubernetes.toml").pod
     assert pod.manifest == str(root / "scenarios" / "kubernetes" / "deploy.yaml")
     assert (pod.ndots, pod.search[0], pod.env) == (2, "shop.svc.cluster.local", {"GOMAXPROCS": "2"})
+
+
+def test_kubectl_list_and_the_default_container_annotation() -> None:
+    """`kubectl get -o yaml` gives a List; kubectl's default-container annotation picks the container."""
+    text = """\
+apiVersion: v1
+kind: List
+items:
+  - kind: ConfigMap
+    metadata: {name: settings}
+  - kind: Deployment
+    metadata: {name: api}
+    spec:
+      template:
+        metadata:
+          annotations: {kubectl.kubernetes.io/default-container: app}
+        spec:
+          containers: [{name: proxy}, {name: app}]
+"""
+    template = read_manifest(text, "list.yaml")
+    assert (template.title, template.container_name) == ("Deployment/api", "app")
+    assert any("kubectl.kubernetes.io/default-container" in note for note in template.notes)
