@@ -506,6 +506,67 @@ def schema_summary() -> None:
     out.print_json(json.dumps(json_schema()))
 
 
+# --- dnsprobe pod: the pod as Kubernetes writes it ---------------------------------------------------
+
+pod_app = typer.Typer(
+    name="pod",
+    help="Pods as Kubernetes writes them: resolv.conf, hosts and DNS environment from a manifest.",
+    no_args_is_help=True,
+)
+app.add_typer(pod_app, name="pod")
+
+
+@pod_app.command("render")
+def pod_render(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="A Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, "
+            "Job or CronJob (YAML, several documents allowed)."
+        ),
+    ],
+    container: Annotated[
+        str | None, typer.Option("--container", help="The container (default: the first).")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="The namespace (default: the manifest's, else default).")
+    ] = None,
+    cluster_domain: Annotated[
+        str, typer.Option("--cluster-domain", help="The kubelet's --cluster-domain.")
+    ] = "cluster.local",
+    cluster_dns: Annotated[
+        str, typer.Option("--cluster-dns", help="The kubelet's --cluster-dns (comma-separated; '' for none).")
+    ] = "10.96.0.10",
+    node_resolv_conf: Annotated[
+        Path | None,
+        typer.Option("--node-resolv-conf", help="The node's resolv.conf (default: a fixed sample)."),
+    ] = None,
+    node_hosts: Annotated[
+        Path | None, typer.Option("--node-hosts", help="The node's /etc/hosts, for hostNetwork pods.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print a manifest's pod files (resolv.conf, hosts) and DNS env as the kubelet writes them.
+
+    Also the warnings the kubelet would log (limits exceeded, no cluster DNS) and what dnsprobe assumed.
+
+    Follows the kubelet's own code (GetPodDNS, managedHostsFileContent, ...; see dnsprobe/sandbox/kubelet.py).
+    """
+    from dnsprobe.sandbox.kubelet import format_render, kubelet_config, render_manifest
+
+    config = kubelet_config(
+        cluster_domain=cluster_domain,
+        cluster_dns=cluster_dns,
+        node_resolv_conf=node_resolv_conf,
+        node_hosts=node_hosts,
+    )
+    rendered = render_manifest(manifest, container=container, namespace=namespace, config=config)
+    if as_json:
+        out.print_json(json.dumps(rendered.to_json()))
+    else:
+        sys.stdout.write(format_render(rendered))  # the files byte for byte: no rich markup or wrapping
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (commands end with typer.Exit(code); usage errors exit 2)."""
     command = typer.main.get_command(app)

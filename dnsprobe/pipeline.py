@@ -92,6 +92,7 @@ def run_scenario(
     run_id = run_dir.name
     addresses = server_addresses(scenario.nameserver)
     files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses)
+    addresses = list(files.nameservers) or addresses  # a manifest's pod: the cluster DNS it names
     seconds = scenario.load_seconds(quick)
     summary: dict[str, Any] = {
         "run_id": run_id,

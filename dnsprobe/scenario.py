@@ -63,6 +63,39 @@ class Pod(_Strict):
         description="the probe's root file system: the host's, an empty one like scratch, or one with "
         "musl's loader like alpine",
     )
+    # A Kubernetes manifest instead of a hand-written pod: the kubelet's resolv.conf, hosts and DNS env.
+    manifest: str | None = Field(
+        default=None, description="a Pod, Deployment, ... (YAML; relative to the scenario file)"
+    )
+    container: str | None = Field(default=None, description="manifest: the container (default: the first)")
+    namespace: str | None = Field(default=None, description="manifest: the namespace (default: its own)")
+    cluster_domain: str = Field(
+        default="cluster.local", description="manifest: the kubelet's --cluster-domain"
+    )
+    cluster_dns: list[str] = Field(
+        default_factory=lambda: ["10.96.0.10"], description="manifest: the kubelet's --cluster-dns"
+    )
+    node_resolv_conf: str | None = Field(
+        default=None, description="manifest: the node's resolv.conf (relative; default: a fixed sample)"
+    )
+
+    @model_validator(mode="after")
+    def _manifest_or_by_hand(self) -> Pod:
+        given = self.model_fields_set
+        if self.manifest is None:
+            needs = sorted(
+                given & {"container", "namespace", "cluster_domain", "cluster_dns", "node_resolv_conf"}
+            )
+            if needs:
+                raise ValueError(f"{needs[0]} only applies with manifest (a Kubernetes manifest)")
+            return self
+        clash = sorted(given & {"search", "ndots", "timeout", "attempts", "options", "hosts", "changes"})
+        if clash:
+            raise ValueError(
+                f"{clash[0]} comes from the manifest (its dnsPolicy, dnsConfig, hostAliases); remove "
+                f"{clash[0]} or the manifest"
+            )
+        return self
 
     @field_validator("port_range")
     @classmethod
@@ -453,7 +486,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
     except ValidationError as exc:
         raise ScenarioError(source, *_describe(exc.errors()[0])) from None
     _check_zone(scenario, source)
-    return scenario
+    return _with_manifest(scenario, source)
 
 
 def _check_zone(scenario: Scenario, source: str) -> None:
@@ -511,3 +544,50 @@ def _toml_path(loc: list[str]) -> list[str]:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _with_manifest(scenario: Scenario, source: str) -> Scenario:
+    """`[pod] manifest`: paths made absolute, the pod's search list, options and DNS env taken from what
+    the kubelet would write (the files themselves come from `dnsprobe.sandbox.files`)."""
+    pod = scenario.pod
+    if pod.manifest is None:
+        return scenario
+    from dnsprobe.errors import ManifestError
+    from dnsprobe.sandbox.files import render_manifest_pod
+
+    if scenario.backend != "local":
+        raise ScenarioError(source, "pod.manifest", "runs on the local backend only (remove backend)")
+    if scenario.nameserver.kind != "embedded":
+        raise ScenarioError(
+            source,
+            "pod.manifest",
+            "needs kind = 'embedded' (its nameserver listens on the cluster DNS address)",
+        )
+    base = Path(source).parent
+    paths = {
+        key: str(base / value) for key in ("manifest", "node_resolv_conf") if (value := getattr(pod, key))
+    }
+    pod = pod.model_copy(update=paths)
+    try:
+        rendered = render_manifest_pod(pod)
+    except ManifestError as exc:
+        raise ScenarioError(source, "pod.manifest", str(exc)) from None
+    servers = len(scenario.nameserver.servers)
+    if servers > len(rendered.nameservers):
+        raise ScenarioError(
+            source,
+            "nameserver.servers",
+            f"{servers} servers, but the manifest's pod has {len(rendered.nameservers)} nameserver(s) "
+            f"({', '.join(rendered.nameservers) or 'none'}); list at most that many",
+        )
+    options = list(rendered.dns.options)
+    values = {name: value for name, _, value in (option.partition(":") for option in options)}
+    update: dict[str, Any] = {
+        "search": list(rendered.dns.searches),
+        "ndots": int(values["ndots"]) if values.get("ndots", "").isdigit() else 1,  # Go's default: 1
+        "timeout": int(values["timeout"]) if values.get("timeout", "").isdigit() else None,
+        "attempts": int(values["attempts"]) if values.get("attempts", "").isdigit() else None,
+        "options": [o for o in options if o.partition(":")[0] not in ("ndots", "timeout", "attempts")],
+        "env": {**rendered.env, **pod.env},  # [pod] env overrides the manifest's
+    }
+    return scenario.model_copy(update={"pod": pod.model_copy(update=update)})

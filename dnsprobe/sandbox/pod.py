@@ -102,6 +102,7 @@ class Pod(PodBase):
                 querylog=self.querylog_path,
                 workdir=self.workdir,
                 cache_dir=self.cache_dir,
+                addresses=list(self.files.nameservers) or None,  # a manifest's cluster DNS
             ),
             "querylog": str(self.querylog_path),
             "probe": {
