@@ -109,6 +109,16 @@ def run(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Where built probes are kept (default ~/.cache/dnsprobe).")
     ] = None,
+    like: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--like",
+            metavar="PATH_OR_IMAGE",
+            help="Run a twin of your Go binary (or of a local image's entrypoint) instead of the scenario's "
+            "modes: the probe built with its Go release, CGO_ENABLED, libc, linkage, tags and GODEBUG "
+            "settings. Repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -120,6 +130,10 @@ def run(
     from dnsprobe.scenario import load_scenario
 
     spec = load_scenario(scenario)
+    if like:
+        from dnsprobe.twin import with_twins
+
+        spec = with_twins(spec, like, Path.cwd())
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dnsprobe import analysis, records
-from dnsprobe.build import build_probe, find_toolchain, missing_tool
+from dnsprobe.binary.inspection import inspect_binary
+from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
 from dnsprobe.junit import write_junit
@@ -31,6 +32,7 @@ from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
+from dnsprobe.twin import TwinPlan, file_name, plan_twin, twin_checks
 
 
 class Progress(Protocol):
@@ -81,6 +83,7 @@ def run_scenario(
     progress = progress or QuietProgress()
     check_namespaces()
     toolchain = find_toolchain()
+    twins = plan_twins(scenario, cache_dir or default_cache_dir(), progress)  # bad targets: exit 2 here
     started = clock()
     run_id = new_run_id(scenario, started)
     run_dir = out_dir / run_id
@@ -130,13 +133,18 @@ def run_scenario(
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name, base in _cells(scenario):
-            entry = _mode_entry(resolve_mode(name))
+            twin = twins.get(name)
+            entry = _mode_entry(twin.mode if twin else resolve_mode(name))
+            if twin:
+                entry["twin"] = twin.rows()
+                entry["twin_of"] = {"target": twin.target.spelled, "image": twin.target.image}
+                entry["rootfs"] = twin.mode.rootfs
             if base is not None:
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
             try:
                 _run_mode(
-                    resolve_mode(name),
+                    twin.mode if twin else resolve_mode(name),
                     entry,
                     base=base,
                     scenario=scenario,
@@ -148,6 +156,7 @@ def run_scenario(
                     socket_dir=socket_dir,
                     cache_dir=cache_dir,
                     progress=progress,
+                    twin=twin,
                 )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
@@ -214,6 +223,7 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    twin: TwinPlan | None = None,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -239,14 +249,17 @@ def _run_mode(
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
     }
-    pod_dir = run_dir / "pods" / entry["mode"]
+    if twin is not None:
+        entry["twin"] = twin.rows(inspect_binary(binary.path))
+        entry["binary"].update(pie=mode.build.pie, godebug_lines=list(mode.build.godebug))
+    pod_dir = run_dir / "pods" / file_name(entry["mode"])
     pod: Any
     if base is not None:
         from dnsprobe.sandbox.docker import docker_cell
 
         progress.stage(entry["mode"], "building the image")
         pod, cell = docker_cell(
-            mode.name,
+            file_name(mode.name),
             base,
             binary.path,
             files=files,
@@ -263,8 +276,10 @@ def _run_mode(
         entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
         mode = replace(mode, name=entry["mode"])
     else:
+        if mode.rootfs:  # the hook for image root file systems: the pod does not provide one yet
+            progress.note(mode.name, f"{mode.rootfs} asked for; running on rootfs = {scenario.pod.rootfs!r}")
         pod = Pod(
-            mode=mode.name,
+            mode=file_name(mode.name),
             binary=binary.path,
             files=files,
             zone_text=scenario.nameserver.zone,
@@ -415,4 +430,24 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 p99 is not None and p99 <= gates.max_p99_ms,
                 f"p99 was {p99:g} ms",
             )
-    return checks + behaviour_checks(scenario, summary)
+    return checks + behaviour_checks(scenario, summary) + twin_checks(summary)
+
+
+def plan_twins(scenario: Scenario, cache_dir: Path, progress: Progress) -> dict[str, TwinPlan]:
+    """Read every `like:` mode's target and settle its twin's build before anything runs."""
+    base_dir = Path(scenario.source).parent if scenario.source else Path.cwd()
+    plans = {}
+    for name in scenario.modes:
+        mode = resolve_mode(name)
+        if mode.like is None:
+            continue
+        progress.stage(name, "reading the target")
+        plans[name] = plan_twin(
+            mode,
+            base_dir=base_dir,
+            cache_dir=cache_dir,
+            pod_env=dict(scenario.pod.env),
+            nsswitch_hosts=scenario.pod.nsswitch_hosts,
+            resolv_options=tuple(scenario.pod.options),
+        )
+    return plans
