@@ -81,13 +81,18 @@ class TwinPlan:
     differences: dict[str, str]  # fact -> why the twin cannot match it
 
     def rows(self, twin: Inspection | None = None) -> list[dict[str, Any]]:
-        """The twin table: each fact of the target beside the twin's (as built, or as read by inspect)."""
+        """The twin table: each fact of the target beside the twin's (as planned, or as read by the twin's
+        own inspect after the build)."""
         target = facts(self.target.inspection, self.net_settings, self.target.image_godebug)
-        built = facts(twin, self.net_settings, self.target.image_godebug) if twin else self._intended()
+        built = facts(twin, self.net_settings) if twin else self._intended()
+        if self.target.image_godebug:
+            built["GODEBUG (image env)"] = self.mode.godebug  # what the twin's pod runs with
         rows = []
         for fact, value in target.items():
             theirs = built.get(fact, "(none)")
             matched = theirs == value
+            if fact == "GODEBUG (image env)":
+                matched = _same_run_settings(value, theirs)
             why = ""
             if not matched:
                 why = self.differences.get(fact) or (
@@ -97,9 +102,29 @@ class TwinPlan:
         return rows
 
     def _intended(self) -> dict[str, str]:
-        own = facts(self.target.inspection, self.net_settings, self.target.image_godebug)
+        """The facts the twin is built to have: the target's, but for its release, machine and the
+        DefaultGODEBUG settings its toolchain knows."""
+        own = facts(self.target.inspection, self.net_settings)
         own["go release"] = self.toolchain.version
+        own["machine"] = _MACHINES.get(platform.machine(), platform.machine())
+        carried = godebug_settings(",".join(self.mode.build.godebug))
+        for key in self.net_settings:
+            own[f"DefaultGODEBUG {key}"] = carried.get(key, "(default)")
+        own["DefaultGODEBUG"] = ",".join(sorted(self.mode.build.godebug)) or "(none)"
         return own
+
+
+def _same_run_settings(wanted: str, running: str) -> bool:
+    """Every setting of `wanted` is in effect in `running` (netdns compared by its resolver choice: the
+    harness raises the trace level)."""
+    have = godebug_settings(running)
+    for key, value in godebug_settings(wanted).items():
+        if key == "netdns":
+            if netdns_choice(value) != netdns_choice(have.get("netdns")):
+                return False
+        elif have.get(key) != value:
+            return False
+    return True
 
 
 def facts(report: Inspection, net_settings: tuple[str, ...], env_godebug: str = "") -> dict[str, str]:

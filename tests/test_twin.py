@@ -356,8 +356,14 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     context.seek(0)
     tag = "dnsprobe-test/twin-app:1"
     client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)  # type: ignore[attr-defined]
+    scenario = tmp_path / "twin.toml"
+    scenario.write_text(SCENARIO)
+    runs = tmp_path / "runs"
     try:
         plan = plan_twin(resolve_mode(f"like:image:{tag}"), base_dir=tmp_path, cache_dir=cache)
+        code = main(
+            ["run", str(scenario), "--quick", "--out", str(runs), "--cache", str(cache), "--like", tag]
+        )
     finally:
         client.images.remove(tag, force=True)  # type: ignore[attr-defined]
         client.close()  # type: ignore[attr-defined]
@@ -366,8 +372,17 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     assert plan.mode.netdns == "cgo" and plan.mode.expected_resolver == "cgo"
     assert plan.mode.godebug == "netedns0=0,netdns=cgo+2"
     rows = {r["fact"]: r for r in plan.rows()}
-    assert rows["GODEBUG (image env)"]["target"] == "netdns=cgo,netedns0=0"
+    image_env = rows["GODEBUG (image env)"]
+    assert (image_env["target"], image_env["twin"]) == ("netdns=cgo,netedns0=0", "netedns0=0,netdns=cgo+2")
+    assert image_env["matched"]
     assert rows["libc"]["target"] == "glibc"
+    # The run: the image's GODEBUG makes Go use glibc's getaddrinfo, and the trace shows it.
+    assert code == 0
+    (run_dir,) = runs.iterdir()
+    (entry,) = json.loads((run_dir / "summary.json").read_text())["modes"]
+    assert entry["mode"] == f"like:image:{tag}"
+    assert (entry["status"], entry["resolver"], entry["rootfs"]) == ("ran", "cgo", f"image:{tag}")
+    assert entry["twin_of"] == {"target": f"image:{tag}", "image": tag}
 
 
 @pytest.mark.docker
@@ -381,3 +396,23 @@ def test_missing_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "no such local image" in err
+
+
+def test_a_setting_the_release_does_not_know_is_stated(cache: Path, tmp_path: Path) -> None:
+    """A target whose DefaultGODEBUG carries a setting the twin's toolchain lacks (as a later patch's
+    backported setting would be): the twin leaves it out, builds, and the table says why."""
+    real = build_target("1.27.3", "pie", cache)
+    data = real.read_bytes()
+    assert b"multipathtcp=0" in data
+    fake = tmp_path / "api"
+    fake.write_bytes(data.replace(b"multipathtcp=0", b"multipathtcX=0"))
+    plan = plan_twin(resolve_mode(f"like:{fake}"), base_dir=tmp_path, cache_dir=cache)
+    assert "multipathtcX=0" not in plan.mode.build.godebug and plan.mode.build.godebug
+    twin = build_probe(plan.mode, cache_dir=cache)
+    rows = {r["fact"]: r for r in plan.rows(inspect_binary(twin.path))}
+    assert not rows["DefaultGODEBUG"]["matched"]
+    assert "go1.27.3 does not know the GODEBUG setting multipathtcX" in rows["DefaultGODEBUG"]["why"]
+    assert "multipathtcX" not in rows["DefaultGODEBUG"]["twin"]
+    assert rows["buildmode"]["matched"] and rows["DefaultGODEBUG netdns"]["matched"]
+    (check,) = twin_checks({"modes": [{"mode": "x", "status": "ran", "twin": list(rows.values())}]})
+    assert check["passed"], check
