@@ -194,6 +194,11 @@ def build(
     width = max(len(name) for name in names)
     for name in names:
         mode = resolve_mode(name)
+        if mode.like is not None:  # like:TARGET: read the target and build its twin
+            from dnsprobe.build import default_cache_dir
+            from dnsprobe.twin import plan_twin
+
+            mode = plan_twin(mode, base_dir=Path.cwd(), cache_dir=cache_dir or default_cache_dir()).mode
         reason = missing_tool(mode.build)
         if reason:
             out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {reason}", soft_wrap=True)
