@@ -251,7 +251,7 @@ def _run_mode(
     }
     if twin is not None:
         entry["twin"] = twin.rows(inspect_binary(binary.path))
-        entry["binary"].update(pie=mode.build.pie, godebug_lines=list(mode.build.godebug))
+        entry["binary"]["pie"] = mode.build.pie
     pod_dir = run_dir / "pods" / file_name(entry["mode"])
     pod: Any
     if base is not None:

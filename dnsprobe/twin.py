@@ -164,10 +164,20 @@ def read_godebug_table(goroot: Path) -> dict[str, str]:
     """{setting: package} from the release's own `src/internal/godebugs/table.go`; {} when it is absent."""
     path = goroot / "src" / "internal" / "godebugs" / "table.go"
     try:
-        text = path.read_text(encoding="utf-8")
+        return parse_godebug_table(path.read_text(encoding="utf-8").splitlines())
     except OSError:
         return {}
-    return dict(re.findall(r'\{Name:\s*"([^"]+)",\s*Package:\s*"([^"]+)"', text))
+
+
+def parse_godebug_table(lines: list[str]) -> dict[str, str]:
+    """{setting: package} from the lines of internal/godebugs/table.go (`{Name: "netdns", Package: "net",
+    Opaque: true},` and the like)."""
+    out = {}
+    for line in lines:
+        found = re.search(r'\{Name:\s*"([^"]+)",\s*Package:\s*"([^"]+)"', line)
+        if found:
+            out[found[1]] = found[2]
+    return out
 
 
 def netdns_choice(value: str | None) -> str | None:
@@ -252,11 +262,20 @@ def plan_twin(
         godebug=tuple(directives),
         go_line=f"{major}.{minor}",
     )
+    # GODEBUG's precedence in a container: the pod's env over the image's env over DefaultGODEBUG. The
+    # pod's own GODEBUG comes first in the run's value (the pod adds it), so the image's settings leave
+    # out the keys it sets; netdns is decided here, since the harness's netdns entry comes last.
+    pod_settings = godebug_settings((pod_env or {}).get("GODEBUG", ""))
     env_settings = godebug_settings(target.image_godebug)
-    netdns = netdns_choice(env_settings.get("netdns")) or netdns_choice(
-        godebug_settings(go.default_godebug).get("netdns")
+    netdns = next(
+        (
+            choice
+            for source in (pod_settings, env_settings, godebug_settings(go.default_godebug))
+            if (choice := netdns_choice(source.get("netdns")))
+        ),
+        None,
     )
-    extra = ",".join(f"{k}={v}" for k, v in env_settings.items() if k != "netdns")
+    extra = ",".join(f"{k}={v}" for k, v in env_settings.items() if k != "netdns" and k not in pod_settings)
     expected = expected_resolver(
         report, netdns, env=pod_env or {}, nsswitch_hosts=nsswitch_hosts, resolv_options=resolv_options
     )

@@ -35,6 +35,7 @@ from dnsprobe.twin import (
     file_name,
     godebug_settings,
     netdns_choice,
+    parse_godebug_table,
     plan_twin,
     read_godebug_table,
     twin_checks,
@@ -164,6 +165,13 @@ def test_release_choice() -> None:
         choose_release("go1.19.5", available)
     assert parse_go_release("go1.20") == (1, 20, 0)
     assert parse_go_release("devel go1.23-abc") is None
+
+
+def test_godebug_table_parsing() -> None:
+    lines = (DATA / "table.go.txt").read_text().splitlines()
+    table = parse_godebug_table(lines)
+    assert table["netdns"] == "net" and table["netedns0"] == "net" and table["panicnil"] == "runtime"
+    assert {k for k, pkg in table.items() if pkg == "net"} == {"multipathtcp", "netdns", "netedns0"}
 
 
 def test_godebug_table_of_each_release(cache: Path) -> None:
@@ -361,6 +369,12 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     try:
         plan = plan_twin(resolve_mode(f"like:image:{tag}"), base_dir=tmp_path, cache_dir=cache)
+        overridden = plan_twin(
+            resolve_mode(f"like:image:{tag}"),
+            base_dir=tmp_path,
+            cache_dir=cache,
+            pod_env={"GODEBUG": "netdns=go,netedns0=1"},
+        ).mode
         code = main(
             ["run", str(scenario), "--quick", "--out", str(runs), "--cache", str(cache), "--like", tag]
         )
@@ -371,6 +385,8 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     assert plan.mode.rootfs == f"image:{tag}"
     assert plan.mode.netdns == "cgo" and plan.mode.expected_resolver == "cgo"
     assert plan.mode.godebug == "netedns0=0,netdns=cgo+2"
+    # The pod's own GODEBUG (a container's env) wins over the image's, and over the compiled-in value.
+    assert (overridden.netdns, overridden.godebug_extra, overridden.expected_resolver) == ("go", "", "go")
     rows = {r["fact"]: r for r in plan.rows()}
     image_env = rows["GODEBUG (image env)"]
     assert (image_env["target"], image_env["twin"]) == ("netdns=cgo,netedns0=0", "netedns0=0,netdns=cgo+2")
