@@ -57,6 +57,7 @@ class Recipe:
     cc: str | None = None
     tags: str = ""
     pie: bool = False
+    static: bool = False  # cgo linked statically (-extldflags=-static)
 
 
 RECIPES = {
@@ -67,6 +68,14 @@ RECIPES = {
     "godebug-cgo": Recipe("cgodebug", cgo=True, libc="glibc", resolver="cgo"),
     "pie": Recipe("app", cgo=False, pie=True, resolver="go"),
 }
+# More shapes, built with one release only (each is two more builds).
+MORE_RECIPES = {
+    "musl-static": Recipe("app", cgo=True, libc="musl", cc="musl-gcc", static=True, resolver="go"),
+    "glibc-static": Recipe("app", cgo=True, libc="glibc", static=True, resolver="go"),
+    "glibc-pie": Recipe("app", cgo=True, libc="glibc", pie=True, resolver="go"),
+    "netcgo-osusergo": Recipe("app", cgo=True, libc="glibc", tags="netcgo,osusergo", resolver="cgo"),
+}
+ALL_RECIPES = {**RECIPES, **MORE_RECIPES}
 
 
 def toolchain_of(release: str, cache: Path) -> Toolchain:
@@ -76,7 +85,7 @@ def toolchain_of(release: str, cache: Path) -> Toolchain:
 
 def build_target(release: str, variant: str, cache: Path) -> Path:
     """Build one target with the toolchain directly (not through dnsprobe's build code); cached."""
-    recipe = RECIPES[variant]
+    recipe = ALL_RECIPES[variant]
     if recipe.cc and shutil.which(recipe.cc) is None:
         pytest.skip(f"{recipe.cc} not found (apt-get install musl-tools)")
     src = DATA / recipe.program
@@ -88,9 +97,9 @@ def build_target(release: str, variant: str, cache: Path) -> Path:
     env = toolchain.env(cache)
     env["CGO_ENABLED"] = "1" if recipe.cgo else "0"
     argv = [str(toolchain.go), "build", "-trimpath", "-buildvcs=false"]
-    if recipe.cc:
-        env["CC"] = recipe.cc
-        argv += ["-ldflags=-linkmode=external"]
+    if recipe.cc or recipe.static:
+        env["CC"] = recipe.cc or "gcc"
+        argv += ["-ldflags=-linkmode=external" + (" -extldflags=-static" if recipe.static else "")]
     if recipe.tags:
         argv += ["-tags", recipe.tags]
     if recipe.pie:
@@ -108,9 +117,9 @@ def cache(probe_cache: Path) -> Path:
 
 
 CASES = [
-    pytest.param(r, v, id=f"go{r}-{v}", marks=[pytest.mark.musl] if v == "musl" else [])
-    for r in RELEASES
-    for v in RECIPES
+    pytest.param(r, v, id=f"go{r}-{v}", marks=[pytest.mark.musl] if ALL_RECIPES[v].cc else [])
+    for r, variants in ((RELEASES[0], RECIPES), (RELEASES[1], ALL_RECIPES))
+    for v in variants
 ]
 
 
@@ -118,7 +127,7 @@ CASES = [
 @pytest.mark.parametrize(("release", "variant"), CASES)
 def test_twin_inspect_matches_the_target(cache: Path, release: str, variant: str, tmp_path: Path) -> None:
     target = build_target(release, variant, cache)
-    recipe = RECIPES[variant]
+    recipe = ALL_RECIPES[variant]
     plan = plan_twin(resolve_mode(f"like:{target}"), base_dir=tmp_path, cache_dir=cache)
     assert plan.toolchain.version == f"go{release}"
     assert plan.mode.expected_resolver == recipe.resolver
