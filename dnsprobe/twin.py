@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dnsprobe.binary.bases import resolver_kind
 from dnsprobe.binary.inspection import Inspection, inspect_binary
 from dnsprobe.build import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
 from dnsprobe.errors import InspectError, ScenarioError
@@ -267,14 +266,11 @@ def plan_twin(
     # out the keys it sets; netdns is decided here, since the harness's netdns entry comes last.
     pod_settings = godebug_settings((pod_env or {}).get("GODEBUG", ""))
     env_settings = godebug_settings(target.image_godebug)
-    netdns = next(
-        (
-            choice
-            for source in (pod_settings, env_settings, godebug_settings(go.default_godebug))
-            if (choice := netdns_choice(source.get("netdns")))
-        ),
-        None,
-    )
+    netdns = None  # the first source that sets netdns decides, even without a choice (netdns=1)
+    for source in (pod_settings, env_settings, godebug_settings(go.default_godebug)):
+        if "netdns" in source:
+            netdns = netdns_choice(source["netdns"])
+            break
     extra = ",".join(f"{k}={v}" for k, v in env_settings.items() if k != "netdns" and k not in pod_settings)
     expected = expected_resolver(
         report, netdns, env=pod_env or {}, nsswitch_hosts=nsswitch_hosts, resolv_options=resolv_options
@@ -322,22 +318,26 @@ def expected_resolver(
 ) -> Resolver:
     """The resolver the target would use in this pod, by net/conf.go's rules: no cgo, the netgo tag or
     netdns=go -> Go; the netcgo tag or netdns=cgo -> cgo; otherwise Go unless LOCALDOMAIN is set,
-    RES_OPTIONS or HOSTALIASES is not empty, nsswitch.conf's hosts line has a source other than files and
-    dns (or an action), or resolv.conf has an option Go does not know."""
-    kind = resolver_kind(report.elf, report.go)
-    go = report.go
+    RES_OPTIONS or HOSTALIASES is not empty, nsswitch.conf's hosts line has a source Go does not handle
+    itself (resolve, compat, ...) or an action, or resolv.conf has an option Go does not know.
+    `netdns` is the choice in effect (the run's GODEBUG over the compiled-in one), so DefaultGODEBUG is
+    not read again here."""
+    go, elf = report.go, report.elf
     if go.cgo_enabled is False or "netgo" in go.tags or netdns == "go":
+        return "go"
+    if elf.libc is None:  # no C library linked in: the cgo resolver is not there to choose
         return "go"
     if netdns == "cgo" or "netcgo" in go.tags:
         return "cgo"
-    if kind == "go":
-        return "go"
-    if kind == "cgo":
-        return "cgo"
     if "LOCALDOMAIN" in env or env.get("RES_OPTIONS") or env.get("HOSTALIASES"):
         return "cgo"
-    if "[" in nsswitch_hosts or any(s not in ("files", "dns") for s in nsswitch_hosts.split()):
-        return "cgo"
+    # myhostname and mdns* only take over for the local hostname and .local names (net/conf.go), which
+    # a load's names are not; any `[STATUS=action]` is taken as non-standard, which hands over to libc.
+    for source in nsswitch_hosts.split():
+        if source.startswith("[") or not (
+            source in ("files", "dns", "myhostname") or source.startswith("mdns")
+        ):
+            return "cgo"
     for option in resolv_options:
         if option.split(":", 1)[0] not in _GO_RESOLV_OPTIONS:
             return "cgo"

@@ -202,6 +202,16 @@ def test_expected_resolver_of_a_build_that_lets_go_choose(cache: Path) -> None:
     )
     assert (
         expected_resolver(report, None, env={}, nsswitch_hosts="files myhostname dns", resolv_options=())
+        == "go"
+    )
+    assert (
+        expected_resolver(report, None, env={}, nsswitch_hosts="files resolve dns", resolv_options=())
+        == "cgo"
+    )
+    assert (
+        expected_resolver(
+            report, None, env={}, nsswitch_hosts="files dns [NOTFOUND=return]", resolv_options=()
+        )
         == "cgo"
     )
     assert (
