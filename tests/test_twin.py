@@ -451,3 +451,46 @@ def test_a_setting_the_release_does_not_know_is_stated(cache: Path, tmp_path: Pa
     assert rows["buildmode"]["matched"] and rows["DefaultGODEBUG netdns"]["matched"]
     (check,) = twin_checks({"modes": [{"mode": "x", "status": "ran", "twin": list(rows.values())}]})
     assert check["passed"], check
+
+
+def test_the_pods_godebug_decides_netdns(cache: Path, tmp_path: Path) -> None:
+    """GODEBUG in the pod's environment replaces the compiled-in netdns, as it would for the target."""
+    target = build_target("1.27.3", "godebug-cgo", cache)
+    compiled = plan_twin(resolve_mode(f"like:{target}"), base_dir=tmp_path, cache_dir=cache).mode
+    assert (compiled.netdns, compiled.godebug, compiled.expected_resolver) == ("cgo", "netdns=cgo+2", "cgo")
+    level_only = plan_twin(
+        resolve_mode(f"like:{target}"), base_dir=tmp_path, cache_dir=cache, pod_env={"GODEBUG": "netdns=1"}
+    ).mode
+    assert (level_only.netdns, level_only.expected_resolver) == (None, "go")
+
+
+@pytest.mark.slow
+def test_a_pod_that_hands_lookups_to_libc(cache: Path, tmp_path: Path) -> None:
+    """A default cgo build lets Go choose at start-up: LOCALDOMAIN in the pod's environment makes it
+    choose glibc, and the twin's trace says so."""
+    target = build_target("1.27.3", "glibc", cache)
+    scenario = tmp_path / "twin.toml"
+    scenario.write_text(
+        SCENARIO.replace("ndots = 1\n", 'ndots = 1\nenv = { LOCALDOMAIN = "svc.cluster.local" }\n')
+    )
+    runs = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "run",
+                str(scenario),
+                "--quick",
+                "--out",
+                str(runs),
+                "--cache",
+                str(cache),
+                "--like",
+                str(target),
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = runs.iterdir()
+    (entry,) = json.loads((run_dir / "summary.json").read_text())["modes"]
+    assert (entry["expected_resolver"], entry["resolver"]) == ("cgo", "cgo")
+    assert entry["ok"] > 0
