@@ -32,7 +32,7 @@ from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
-from dnsprobe.twin import TwinPlan, file_name, plan_twin, twin_checks
+from dnsprobe.twin import TwinPlan, file_name, plan_twins, twin_checks
 
 
 class Progress(Protocol):
@@ -431,23 +431,3 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 f"p99 was {p99:g} ms",
             )
     return checks + behaviour_checks(scenario, summary) + twin_checks(summary)
-
-
-def plan_twins(scenario: Scenario, cache_dir: Path) -> dict[str, TwinPlan]:
-    """Read every `like:` mode's target and settle its twin's build before anything runs (no progress
-    line: a bad target ends the run with one line of its own)."""
-    base_dir = Path(scenario.source).parent if scenario.source else Path.cwd()
-    plans = {}
-    for name in scenario.modes:
-        mode = resolve_mode(name)
-        if mode.like is None:
-            continue
-        plans[name] = plan_twin(
-            mode,
-            base_dir=base_dir,
-            cache_dir=cache_dir,
-            pod_env=dict(scenario.pod.env),
-            nsswitch_hosts=scenario.pod.nsswitch_hosts,
-            resolv_options=tuple(scenario.pod.options),
-        )
-    return plans

@@ -35,7 +35,7 @@ from typing import Any
 from dnsprobe.binary.inspection import Inspection, inspect_binary
 from dnsprobe.build import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
 from dnsprobe.errors import InspectError, ScenarioError
-from dnsprobe.modes import IMAGE_PREFIX, LIKE_PREFIX, Build, Mode, Resolver
+from dnsprobe.modes import IMAGE_PREFIX, LIKE_PREFIX, Build, Mode, Resolver, resolve_mode
 from dnsprobe.scenario import Scenario
 
 # Go's resolv.conf options (net/dnsconfig_unix.go); any other one makes a cgo-capable build choose cgo.
@@ -412,3 +412,23 @@ def twin_checks(summary: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return checks
+
+
+def plan_twins(scenario: Scenario, cache_dir: Path) -> dict[str, TwinPlan]:
+    """Read every `like:` mode's target and settle its twin's build before anything runs (no progress
+    line: a bad target ends the run with one line of its own)."""
+    base_dir = Path(scenario.source).parent if scenario.source else Path.cwd()
+    plans = {}
+    for name in scenario.modes:
+        mode = resolve_mode(name)
+        if mode.like is None:
+            continue
+        plans[name] = plan_twin(
+            mode,
+            base_dir=base_dir,
+            cache_dir=cache_dir,
+            pod_env=dict(scenario.pod.env),
+            nsswitch_hosts=scenario.pod.nsswitch_hosts,
+            resolv_options=tuple(scenario.pod.options),
+        )
+    return plans
