@@ -125,7 +125,9 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("release", "variant"), CASES)
-def test_twin_inspect_matches_the_target(cache: Path, release: str, variant: str, tmp_path: Path) -> None:
+def test_twin_inspect_matches_the_target(
+    cache: Path, release: str, variant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = build_target(release, variant, cache)
     recipe = ALL_RECIPES[variant]
     plan = plan_twin(resolve_mode(f"like:{target}"), base_dir=tmp_path, cache_dir=cache)
@@ -148,6 +150,24 @@ def test_twin_inspect_matches_the_target(cache: Path, release: str, variant: str
     assert {"DefaultGODEBUG netedns0", "DefaultGODEBUG multipathtcp"} <= set(by_fact)
     checks = twin_checks({"modes": [{"mode": "x", "status": "ran", "twin": rows}]})
     assert [c["passed"] for c in checks] == [True]
+    # And through the command line: `dnsprobe inspect --json` on both, field by field.
+    seen = {}
+    for name, path in (("target", target), ("twin", twin.path)):
+        assert main(["inspect", str(path), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        go = data["go"]
+        seen[name] = (
+            data["linkage"],
+            data["interpreter"],
+            data["libc"],
+            data["resolver"],
+            go["go_version"],
+            go["cgo_enabled"],
+            go["tags"],
+            go["default_godebug"],
+            go["settings"].get("-buildmode"),
+        )
+    assert seen["twin"] == seen["target"]
 
 
 def test_netdns_and_godebug_parsing() -> None:
