@@ -1,7 +1,8 @@
 """Resolver modes: the ways of building and running the probe (DESIGN.md, "Vocabulary").
 
 A mode is a build (cgo or not, build tags, which C compiler and libc, static or dynamic) plus how it is
-run (a GODEBUG=netdns override). Modes that share a build share the cached binary.
+run (a GODEBUG=netdns override). Modes that share a build share the cached binary. `like:PATH` and
+`like:image:REF` are twins of the user's own binary: their build is read from the target (dnsprobe.twin).
 """
 
 from __future__ import annotations
