@@ -129,6 +129,16 @@ def run(
             "--set pod.ndots=2 (repeatable; `dnsprobe schema scenario` lists the keys).",
         ),
     ] = None,
+    like: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--like",
+            metavar="PATH_OR_IMAGE",
+            help="Run a twin of your Go binary (or of a local image's entrypoint) instead of the scenario's "
+            "modes: the probe built with its Go release, CGO_ENABLED, libc, linkage, tags and GODEBUG "
+            "settings. Repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -145,6 +155,10 @@ def run(
 
     overrides = Overrides.from_options(modes=modes, duration=duration, users=users, sets=sets)
     spec = load_scenario(resolve_scenario(scenario), overrides)
+    if like:
+        from dnsprobe.twin import with_twins
+
+        spec = with_twins(spec, like, Path.cwd())
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),
@@ -205,6 +219,11 @@ def build(
     width = max(len(name) for name in names)
     for name in names:
         mode = resolve_mode(name)
+        if mode.like is not None:  # like:TARGET: read the target and build its twin
+            from dnsprobe.build import default_cache_dir
+            from dnsprobe.twin import plan_twin
+
+            mode = plan_twin(mode, base_dir=Path.cwd(), cache_dir=cache_dir or default_cache_dir()).mode
         reason = missing_tool(mode.build)
         if reason:
             out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {reason}", soft_wrap=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dnsprobe import analysis, records
-from dnsprobe.build import build_probe, find_toolchain, missing_tool
+from dnsprobe.binary.inspection import inspect_binary
+from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
 from dnsprobe.junit import write_junit
@@ -31,6 +32,7 @@ from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
+from dnsprobe.twin import TwinPlan, file_name, plan_twins, twin_checks
 
 
 class Progress(Protocol):
@@ -81,6 +83,7 @@ def run_scenario(
     progress = progress or QuietProgress()
     check_namespaces()
     toolchain = find_toolchain()
+    twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
     started = clock()
     run_id = new_run_id(scenario, started)
     run_dir = out_dir / run_id
@@ -131,13 +134,18 @@ def run_scenario(
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name, base in _cells(scenario):
-            entry = _mode_entry(resolve_mode(name))
+            twin = twins.get(name)
+            entry = _mode_entry(twin.mode if twin else resolve_mode(name))
+            if twin:
+                entry["twin"] = twin.rows()
+                entry["twin_of"] = {"target": twin.target.spelled, "image": twin.target.image}
+                entry["rootfs"] = twin.mode.rootfs
             if base is not None:
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
             try:
                 _run_mode(
-                    resolve_mode(name),
+                    twin.mode if twin else resolve_mode(name),
                     entry,
                     base=base,
                     scenario=scenario,
@@ -149,6 +157,7 @@ def run_scenario(
                     socket_dir=socket_dir,
                     cache_dir=cache_dir,
                     progress=progress,
+                    twin=twin,
                 )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
@@ -215,6 +224,7 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    twin: TwinPlan | None = None,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -240,14 +250,17 @@ def _run_mode(
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
     }
-    pod_dir = run_dir / "pods" / entry["mode"]
+    if twin is not None:
+        entry["twin"] = twin.rows(inspect_binary(binary.path))
+        entry["binary"]["pie"] = mode.build.pie
+    pod_dir = run_dir / "pods" / file_name(entry["mode"])
     pod: Any
     if base is not None:
         from dnsprobe.sandbox.docker import docker_cell
 
         progress.stage(entry["mode"], "building the image")
         pod, cell = docker_cell(
-            mode.name,
+            file_name(mode.name),
             base,
             binary.path,
             files=files,
@@ -264,8 +277,10 @@ def _run_mode(
         entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
         mode = replace(mode, name=entry["mode"])
     else:
+        if mode.rootfs:  # the hook for image root file systems: the pod does not provide one yet
+            progress.note(mode.name, f"{mode.rootfs} asked for; running on rootfs = {scenario.pod.rootfs!r}")
         pod = Pod(
-            mode=mode.name,
+            mode=file_name(mode.name),
             binary=binary.path,
             files=files,
             zone_text=scenario.nameserver.zone,
@@ -416,4 +431,4 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 p99 is not None and p99 <= gates.max_p99_ms,
                 f"p99 was {p99:g} ms",
             )
-    return checks + behaviour_checks(scenario, summary)
+    return checks + behaviour_checks(scenario, summary) + twin_checks(summary)
