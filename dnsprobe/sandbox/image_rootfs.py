@@ -1,0 +1,565 @@
+"""An image's own root file system for the local backend, unpacked from its layers without a daemon.
+
+`[pod] rootfs = "image:REF"` takes the image from the local Docker engine (`image.save()`, nothing is
+pulled); `rootfs = "oci:PATH.tar"` takes a tarball: `docker save` output (any Docker release; 25+
+writes an OCI layout too) or an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`).
+The layers are applied in order with Python's tarfile, the way a container runtime stacks them:
+
+- `.wh.NAME` deletes NAME from the layers below; `.wh..wh..opq` empties its directory of what the
+  layers below put there (OCI image spec, "Whiteouts");
+- every path is resolved inside the root, symlinks in its parents included (a layer cannot write
+  through `lib -> /` or `../..`), hard links must point inside the root;
+- device nodes and FIFOs are skipped (an unprivileged pod could not use them anyway), set-uid bits
+  dropped, owners not kept (the pod's root is the invoking user);
+- each uncompressed layer is checked against the `diff_id` the image's config lists, and the whole
+  root is capped in bytes and entries (`Limits`).
+
+The result is cached under `<cache>/rootfs/<image id>/` and never written to again: the pod mounts it
+as the lower layer of an overlay, so what a program writes stays in its own pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from dnsprobe.errors import DockerError, SandboxError
+
+LAYOUT_VERSION = "1"  # bump when the unpacking rules change: old cached roots are not reused
+_JSON_LIMIT = 16 * 1024 * 1024  # bytes of a manifest or config
+_MAX_SYMLINK_HOPS = 40  # as Linux's own limit (ELOOP)
+_WHITEOUT = ".wh."
+_OPAQUE = ".wh..wh..opq"
+
+
+class ImageError(SandboxError):
+    """An image or tarball that cannot be used as a root file system (what, where, how to fix)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one image may unpack to; a bigger image is refused in one line."""
+
+    max_bytes: int = 8 * 1024**3
+    max_entries: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image root comes from: `image:REF` (the local engine) or `oci:PATH` (a tarball)."""
+
+    kind: str  # "image" or "oci"
+    ref: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}:{self.ref}"
+
+
+def parse_rootfs(value: str) -> ImageSource | None:
+    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl).
+    Raises ValueError with a sentence for anything else."""
+    if value in ("host", "scratch", "musl"):
+        return None
+    kind, sep, ref = value.partition(":")
+    if sep and kind in ("image", "oci") and ref.strip():
+        return ImageSource(kind, ref.strip())
+    raise ValueError(
+        f"{value!r} is not a root file system; use host, scratch, musl, image:REF (a local Docker image) "
+        "or oci:PATH.tar (a `docker save` or OCI layout tarball)"
+    )
+
+
+@dataclass(frozen=True)
+class ImageRoot:
+    """An unpacked image: its root directory (read-only by convention) and the config that matters."""
+
+    path: Path
+    source: str
+    image_id: str  # sha256:<hex> of the image's config
+    layers: tuple[str, ...]  # diff_ids, bottom first
+    config: dict[str, Any] = field(default_factory=dict)  # the config's "config": Env, Entrypoint, ...
+    skipped: tuple[str, ...] = ()  # entries not unpacked (device nodes, FIFOs), as "path (why)"
+
+    @property
+    def env(self) -> dict[str, str]:
+        items = self.config.get("Env") or []
+        return dict(str(item).split("=", 1) for item in items if "=" in str(item))
+
+    @property
+    def argv(self) -> list[str]:
+        return [str(a) for a in (self.config.get("Entrypoint") or [])] + [
+            str(a) for a in (self.config.get("Cmd") or [])
+        ]
+
+    @property
+    def workdir(self) -> str:
+        return str(self.config.get("WorkingDir") or "/")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "image_id": self.image_id,
+            "layers": list(self.layers),
+            "path": str(self.path),
+            "entrypoint": self.argv,
+            "skipped": list(self.skipped),
+        }
+
+
+def prepare_image_root(value: str, cache_dir: Path, limits: Limits | None = None) -> ImageRoot:
+    """The cached root of `image:REF` or `oci:PATH.tar`, unpacked on first use."""
+    source = parse_rootfs(value)
+    if source is None:
+        raise ValueError(f"{value!r} is not an image root")
+    limits = limits or Limits()
+    store = cache_dir / "rootfs"
+    store.mkdir(parents=True, exist_ok=True)
+    if source.kind == "oci":
+        path = Path(source.ref).expanduser()
+        if not path.is_file():
+            raise ImageError(
+                f"rootfs = {source.text!r}: no such file; write it with `docker save REF -o {path.name}` "
+                "(or any OCI image layout tarball), or use image:REF for an image in the local engine"
+            )
+        return _root_from_tarball(path, source.text, store, limits)
+    return _root_from_engine(source.ref, store, limits)
+
+
+def missing_image_message(ref: str) -> str:
+    return (
+        f"{ref}: no such image in the local Docker engine, and nothing is pulled: load it into the "
+        f'engine (`docker load -i FILE.tar`, or build it), or pass rootfs = "oci:PATH.tar" '
+        f"(`docker save {ref} -o PATH.tar` on a machine that has it)"
+    )
+
+
+def _root_from_engine(ref: str, store: Path, limits: Limits) -> ImageRoot:
+    from dnsprobe.sandbox.docker import connect
+
+    try:
+        client = connect(timeout=120)
+    except DockerError as exc:
+        raise DockerError(f"image:{ref} needs the local Docker engine: {exc}; or pass oci:PATH.tar") from None
+    try:
+        from docker.errors import APIError, ImageNotFound
+
+        try:
+            image = client.images.get(ref)
+        except ImageNotFound:
+            raise DockerError(missing_image_message(ref)) from None
+        except APIError as exc:
+            raise DockerError(f"{ref}: the engine refused: {exc.explanation or exc}") from None
+        cached = _cached(store, str(image.id), f"image:{ref}")
+        if cached is not None:
+            return cached
+        with tempfile.NamedTemporaryFile(dir=store, prefix=".save-", suffix=".tar") as saved:
+            try:
+                for chunk in image.save(named=False):
+                    saved.write(chunk)
+            except APIError as exc:
+                raise DockerError(f"{ref}: `docker save` failed: {exc.explanation or exc}") from None
+            saved.flush()
+            return _root_from_tarball(Path(saved.name), f"image:{ref}", store, limits)
+    finally:
+        client.close()
+
+
+def _cached(store: Path, image_id: str, source: str) -> ImageRoot | None:
+    key = _key(image_id)
+    meta = store / f"{key}.json"
+    if not meta.exists() or not (store / key).is_dir():
+        return None
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    return ImageRoot(
+        path=store / key,
+        source=source,
+        image_id=data["image_id"],
+        layers=tuple(data["layers"]),
+        config=data["config"],
+        skipped=tuple(data["skipped"]),
+    )
+
+
+def _key(image_id: str) -> str:
+    return f"{LAYOUT_VERSION}-{image_id.removeprefix('sha256:')[:32]}"
+
+
+# --- reading the archive ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layer:
+    member: str  # the layer's path inside the outer tarball
+    diff_id: str  # sha256:<hex> of the uncompressed layer, from the config
+    media_type: str  # OCI media type, "" for docker save's layer.tar
+
+
+def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> ImageRoot:
+    try:
+        outer = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with block below
+    except (OSError, tarfile.TarError) as exc:
+        raise ImageError(f"{source}: not a tar archive ({exc})") from None
+    with outer:
+        members = {_clean(m.name): m for m in outer.getmembers() if m.isfile()}
+        config_bytes, layers = _read_manifest(outer, members, source)
+        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+        cached = _cached(store, image_id, source)
+        if cached is not None:
+            return cached
+        config = _load_json(config_bytes, source, "the image config")
+        key = _key(image_id)
+        staging = Path(tempfile.mkdtemp(dir=store, prefix=f".{key}."))
+        try:
+            unpacker = _Unpacker(staging, limits, source)
+            for layer in layers:
+                member = members.get(layer.member)
+                if member is None:
+                    raise ImageError(f"{source}: layer {layer.member} is listed but not in the tarball")
+                blob = outer.extractfile(member)
+                if blob is None:
+                    raise ImageError(f"{source}: layer {layer.member} is not a file")
+                unpacker.apply(blob, layer)
+            meta: dict[str, Any] = {
+                "image_id": image_id,
+                "layers": [layer.diff_id for layer in layers],
+                "config": config.get("config") or {},
+                "skipped": unpacker.skipped,
+            }
+            target = store / key
+            try:
+                staging.rename(target)
+            except OSError:  # another pod unpacked the same image meanwhile: theirs is as good
+                if not target.is_dir():
+                    raise
+            else:
+                staging = target
+            meta_tmp = store / f".{key}.json.{os.getpid()}"
+            meta_tmp.write_text(json.dumps(meta), encoding="utf-8")
+            meta_tmp.replace(store / f"{key}.json")
+        finally:
+            if staging != store / key:
+                _remove_tree(staging)
+    return ImageRoot(
+        path=store / key,
+        source=source,
+        image_id=image_id,
+        layers=tuple(meta["layers"]),
+        config=meta["config"],
+        skipped=tuple(meta["skipped"]),
+    )
+
+
+def _read_manifest(
+    outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], source: str
+) -> tuple[bytes, list[_Layer]]:
+    """The config's bytes and the layers, bottom first, from `manifest.json` (docker save) or
+    `index.json` (OCI layout)."""
+    if "manifest.json" in members:
+        manifest = _load_json(_read(outer, members, "manifest.json", source), source, "manifest.json")
+        if not isinstance(manifest, list) or not manifest:
+            raise ImageError(f"{source}: manifest.json lists no image")
+        if len(manifest) > 1:
+            tags = ", ".join(",".join(m.get("RepoTags") or ["<untagged>"]) for m in manifest)
+            raise ImageError(f"{source}: the tarball holds {len(manifest)} images ({tags}); save one only")
+        entry = manifest[0]
+        config_bytes = _read(outer, members, _clean(str(entry["Config"])), source)
+        diff_ids = _diff_ids(config_bytes, source)
+        paths = [_clean(str(p)) for p in entry.get("Layers") or []]
+        if len(paths) != len(diff_ids):
+            raise ImageError(f"{source}: {len(paths)} layers but the config lists {len(diff_ids)}")
+        return config_bytes, [_Layer(p, d, "") for p, d in zip(paths, diff_ids, strict=True)]
+    if "index.json" in members:
+        return _read_oci(outer, members, source)
+    raise ImageError(
+        f"{source}: neither manifest.json (docker save) nor index.json (OCI image layout) is in the tarball"
+    )
+
+
+def _read_oci(
+    outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], source: str
+) -> tuple[bytes, list[_Layer]]:
+    index = _load_json(_read(outer, members, "index.json", source), source, "index.json")
+    manifests: dict[str, dict[str, Any]] = {}
+    pending = list(index.get("manifests") or [])
+    for _ in range(64):  # an index may point at nested indexes (multi-platform images)
+        if not pending:
+            break
+        descriptor = pending.pop(0)
+        media = str(descriptor.get("mediaType", ""))
+        platform = descriptor.get("platform") or {}
+        if platform.get("architecture", "amd64") != "amd64" or platform.get("os", "linux") != "linux":
+            continue
+        if media.endswith("index.v1+json") or media.endswith("manifest.list.v2+json"):
+            nested = _load_json(_blob(outer, members, descriptor, source), source, "an image index")
+            pending += list(nested.get("manifests") or [])
+        elif media.endswith("manifest.v1+json") or media.endswith("manifest.v2+json"):
+            manifests[str(descriptor.get("digest"))] = descriptor
+    if not manifests:
+        raise ImageError(f"{source}: index.json names no linux/amd64 image manifest")
+    if len(manifests) > 1:
+        raise ImageError(f"{source}: index.json lists {len(manifests)} images; the tarball must hold one")
+    (descriptor,) = manifests.values()
+    manifest = _load_json(_blob(outer, members, descriptor, source), source, "the image manifest")
+    config_bytes = _blob(outer, members, manifest["config"], source)
+    diff_ids = _diff_ids(config_bytes, source)
+    layers = list(manifest.get("layers") or [])
+    if len(layers) != len(diff_ids):
+        raise ImageError(f"{source}: {len(layers)} layers but the config lists {len(diff_ids)}")
+    return config_bytes, [
+        _Layer(_blob_path(d, source), diff, str(d.get("mediaType", "")))
+        for d, diff in zip(layers, diff_ids, strict=True)
+    ]
+
+
+def _diff_ids(config_bytes: bytes, source: str) -> list[str]:
+    config = _load_json(config_bytes, source, "the image config")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids")
+    if not isinstance(diff_ids, list):
+        raise ImageError(f"{source}: the image config has no rootfs.diff_ids")
+    return [str(d) for d in diff_ids]
+
+
+def _blob_path(descriptor: dict[str, Any], source: str) -> str:
+    algorithm, _, digest = str(descriptor.get("digest", "")).partition(":")
+    if algorithm != "sha256" or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ImageError(f"{source}: {descriptor.get('digest')!r} is not a sha256 digest")
+    return f"blobs/sha256/{digest}"
+
+
+def _blob(
+    outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], descriptor: dict[str, Any], source: str
+) -> bytes:
+    data = _read(outer, members, _blob_path(descriptor, source), source)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor["digest"]:
+        raise ImageError(
+            f"{source}: blob {descriptor['digest']} does not match its digest (damaged tarball?)"
+        )
+    return data
+
+
+def _read(outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str, source: str) -> bytes:
+    member = members.get(name)
+    if member is None:
+        raise ImageError(f"{source}: {name} is missing from the tarball")
+    if member.size > _JSON_LIMIT:
+        raise ImageError(f"{source}: {name} is {member.size} bytes, more than a manifest or config has")
+    handle = outer.extractfile(member)
+    assert handle is not None  # members holds regular files only
+    return handle.read()
+
+
+def _load_json(data: bytes, source: str, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ImageError(f"{source}: {what} is not JSON ({exc})") from None
+
+
+def _clean(name: str) -> str:
+    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
+
+
+# --- applying layers -------------------------------------------------------------------------------
+
+
+class _HashingReader(io.RawIOBase):
+    """A read-only stream that hashes what passes through it (the uncompressed layer)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.sha.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> str:
+        while self.raw.read(1 << 20):
+            pass  # read() above hashes; the loop only pulls the rest (tar's zero padding)
+        return "sha256:" + self.sha.hexdigest()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read() if size is None or size < 0 else self.raw.read(size)
+        self.sha.update(data)
+        return data
+
+
+class _Unpacker:
+    def __init__(self, root: Path, limits: Limits, source: str) -> None:
+        self.root = root
+        self.limits = limits
+        self.source = source
+        self.bytes = 0
+        self.entries = 0
+        self.skipped: list[str] = []
+
+    def apply(self, blob: IO[bytes], layer: _Layer) -> None:
+        head = blob.read(4)
+        rest = io.BufferedReader(_Prefixed(head, blob))
+        if "zstd" in layer.media_type or head == b"\x28\xb5\x2f\xfd":
+            raise ImageError(
+                f"{self.source}: layer {layer.diff_id[:19]} is zstd-compressed, which Python's tarfile "
+                "cannot read; save the image with gzip or uncompressed layers"
+            )
+        stream: IO[bytes] = gzip.GzipFile(fileobj=rest) if head[:2] == b"\x1f\x8b" else rest  # type: ignore[assignment]
+        hasher = _HashingReader(stream)
+        created: set[str] = set()  # paths this layer wrote: its own opaque marker must not delete them
+        try:
+            with tarfile.open(fileobj=hasher, mode="r|") as tar:
+                for member in tar:
+                    self._entry(tar, member, created)
+            digest = hasher.drain()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            if isinstance(exc, ImageError):
+                raise
+            raise ImageError(f"{self.source}: layer {layer.member} is damaged ({exc})") from None
+        if digest != layer.diff_id:
+            raise ImageError(
+                f"{self.source}: layer {layer.member} is {digest[:19]}..., but the config says "
+                f"{layer.diff_id[:19]}... (damaged or edited tarball)"
+            )
+
+    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, created: set[str]) -> None:
+        name = _clean(member.name)
+        if name in (".", ""):
+            return
+        if name.startswith("../") or name == "..":
+            raise ImageError(f"{self.source}: layer entry {member.name!r} points outside the root; refused")
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise ImageError(f"{self.source}: more than {self.limits.max_entries} entries; refused")
+        parent, base = posixpath.split(name)
+        if base == _OPAQUE:
+            directory = self._resolve(parent, follow_last=True)
+            if directory.is_dir() and not directory.is_symlink():
+                for child in directory.iterdir():
+                    if posixpath.join(parent, child.name) not in created:
+                        _remove(child)
+            return
+        if base.startswith(_WHITEOUT):
+            _remove(self._resolve(posixpath.join(parent, base[len(_WHITEOUT) :])))
+            return
+        target = self._resolve(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        created.add(name)
+        if member.ischr() or member.isblk() or member.isfifo():
+            kind = "character device" if member.ischr() else "block device" if member.isblk() else "FIFO"
+            self.skipped.append(f"/{name} ({kind})")
+            return
+        if member.isdir():
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                _remove(target)
+            target.mkdir(exist_ok=True)
+            target.chmod((member.mode & 0o1777) | 0o700)
+            return
+        if target.is_symlink() or target.exists():
+            _remove(target)
+        if member.issym():
+            target.symlink_to(member.linkname)
+        elif member.islnk():
+            source = self._resolve(_clean(member.linkname))
+            if not os.path.lexists(source) or (source.is_dir() and not source.is_symlink()):
+                raise ImageError(f"{self.source}: hard link /{name} -> {member.linkname}: no such file")
+            os.link(source, target, follow_symlinks=False)
+        elif member.isreg():
+            self.bytes += member.size
+            if self.bytes > self.limits.max_bytes:
+                raise ImageError(
+                    f"{self.source}: unpacks to more than {self.limits.max_bytes} bytes; refused"
+                )
+            data = tar.extractfile(member)
+            assert data is not None
+            with target.open("wb") as out:
+                shutil.copyfileobj(data, out, 1 << 20)
+            target.chmod(member.mode & 0o777 | 0o600)
+        else:
+            self.skipped.append(f"/{name} (tar type {member.type!r})")
+
+    def _resolve(self, name: str, *, follow_last: bool = False) -> Path:
+        """`name` inside the root, its parents' symlinks followed as the kernel would inside a chroot
+        (absolute targets and `..` stay under the root). The last component is not followed."""
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = self.root.joinpath(*resolved, part)
+            if (parts or follow_last) and candidate.is_symlink():
+                hops += 1
+                if hops > _MAX_SYMLINK_HOPS:
+                    raise ImageError(f"{self.source}: /{name}: too many levels of symbolic links")
+                link = str(candidate.readlink())
+                if link.startswith("/"):
+                    resolved = []
+                parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+                continue
+            resolved.append(part)
+        return self.root.joinpath(*resolved)
+
+
+class _Prefixed(io.RawIOBase):
+    """The bytes already read to sniff the compression, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head = head
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        _remove_tree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that first makes directories writable (an image may ship 0555 ones)."""
+    for dirpath, _dirs, _files in os.walk(path):
+        with contextlib.suppress(OSError):
+            Path(dirpath).chmod(stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def iter_tree(root: Path) -> Iterator[str]:
+    """Every path under `root`, relative and sorted (for tests and the report)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, root)
+        for entry in sorted(dirnames + filenames):
+            yield entry if rel == "." else f"{rel}/{entry}"
