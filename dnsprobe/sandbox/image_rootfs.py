@@ -563,3 +563,60 @@ def iter_tree(root: Path) -> Iterator[str]:
         rel = os.path.relpath(dirpath, root)
         for entry in sorted(dirnames + filenames):
             yield entry if rel == "." else f"{rel}/{entry}"
+
+
+# --- inside the pod --------------------------------------------------------------------------------
+
+PROGRAM_DIR = "/.dnsprobe"  # where a host program (the probe) is copied inside an image root
+_DEVICES = ("null", "zero", "random", "urandom")
+
+
+def mount_image_root(image: dict[str, Any], merged: Path, program: str, socket_dir: str) -> str:
+    """Run by the pod's init, as root of its user and mount namespaces: mount the cached root as the
+    lower layer of an overlay at `merged` (writes go to the pod's own upper layer), bind the pod's
+    resolv.conf and hosts over the image's, the host's /dev/null & co., and the socket directory.
+    Returns the program's path inside the root (a host program is copied to /.dnsprobe/)."""
+    for key in ("upper", "work"):
+        Path(image[key]).mkdir(parents=True, exist_ok=True)
+    merged.mkdir(parents=True, exist_ok=True)
+    options = f"lowerdir={image['lower']},upperdir={image['upper']},workdir={image['work']}"
+    _mount(["-t", "overlay", "overlay", "-o", options, str(merged)], "the image root (overlayfs)")
+    for target, source in image["etc"].items():
+        inside = merged / target.lstrip("/")
+        if inside.is_symlink() or (os.path.lexists(inside) and not inside.is_file()):
+            _remove(inside)  # e.g. resolv.conf -> /run/systemd/resolve/stub-resolv.conf
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        inside.touch()
+        _mount(["--bind", source, str(inside)], target)
+    dev = merged / "dev"
+    if dev.is_symlink():
+        _remove(dev)
+    dev.mkdir(exist_ok=True)
+    for name in _DEVICES:
+        node = dev / name
+        if os.path.lexists(node) and not node.is_symlink() and node.is_file():
+            pass
+        elif os.path.lexists(node):
+            _remove(node)
+        node.touch()
+        _mount(["--bind", f"/dev/{name}", str(node)], f"/dev/{name}")
+    inside_sockets = merged / socket_dir.lstrip("/")
+    inside_sockets.mkdir(parents=True, exist_ok=True)
+    _mount(["--bind", socket_dir, str(inside_sockets)], "the socket directory")
+    if image.get("program_in_root"):
+        return program
+    target = merged / PROGRAM_DIR.lstrip("/") / Path(program).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copy2(program, target)
+    except OSError as exc:
+        raise SystemExit(f"exec {program}: {(exc.strerror or str(exc)).lower()}") from None
+    return f"{PROGRAM_DIR}/{target.name}"
+
+
+def _mount(args: list[str], what: str) -> None:
+    import subprocess
+
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"dnsprobe-pod: cannot mount {what}: {done.stderr.strip()}")
