@@ -120,6 +120,12 @@ def run(
     from dnsprobe.scenario import load_scenario
 
     spec = load_scenario(scenario)
+    from dnsprobe.build import default_cache_dir
+    from dnsprobe.sandbox.image_rootfs import check_rootfs
+
+    check_rootfs(
+        spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir()
+    )  # before the progress display
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),

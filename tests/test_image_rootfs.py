@@ -10,11 +10,26 @@ import io
 import json
 import shutil
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import need_tool
 
+from dnsprobe.binary.bases import BASES, MUSL_LOADER
+from dnsprobe.build import build_probe
+from dnsprobe.cli import main
+from dnsprobe.errors import DockerError
+from dnsprobe.modes import MODES
+from dnsprobe.probe_client import ProbeClient
+from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.sandbox.docker import connect
 from dnsprobe.sandbox.image_rootfs import ImageError, Limits, iter_tree, parse_rootfs, prepare_image_root
+from dnsprobe.sandbox.standins import assemble
+from dnsprobe.scenario import Pod as PodSpec
+from dnsprobe.trace import parse_trace, trace_file_lines
 
 Entry = tuple[str, object]  # (path, bytes | "->link" | "dir" | "hard:target" | "chr" | "fifo")
 
@@ -226,3 +241,218 @@ def test_bad_sources_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "x.tar").write_bytes(b"not a tar")
     with pytest.raises(ImageError, match="not a tar archive"):
         prepare_image_root(f"oci:{tmp_path / 'x.tar'}", tmp_path / "cache")
+
+
+# --- probes inside image roots -----------------------------------------------------------------------
+
+ZONE = "*.example.test. 30 IN A 192.0.2.1\n"
+# Go's resolver cannot follow `resolve` or a [!UNAVAIL=return] action, so a default cgo build hands every
+# name to glibc; with the pod's own "files dns" it would use its own resolver.
+CGO_NSSWITCH = b"passwd: files\ngroup: files\nhosts: files resolve [!UNAVAIL=return] dns\n"
+
+
+def glibc_layers() -> list[bytes]:
+    """A distroless/base-like root (the host's glibc), then a layer that replaces its nsswitch.conf and
+    deletes a file of the first one (a whiteout)."""
+    base, _missing = assemble(BASES["distroless-base"])
+    with tarfile.open(fileobj=io.BytesIO(base)) as tar:
+        assert "etc/nsswitch.conf" in tar.getnames()
+    return [base, layer([("etc/nsswitch.conf", CGO_NSSWITCH), ("etc/.wh.group", b"")])]
+
+
+def alpine_layers() -> list[bytes]:
+    base, _missing = assemble(BASES["alpine"])
+    return [base]
+
+
+def image_pod(tmp_path: Path, mode: str, rootfs: str, cache: Path) -> Pod:
+    socket_dir = Path(tempfile.mkdtemp(prefix="dp-img-"))  # unix socket paths must stay short
+    return Pod(
+        mode=mode,
+        binary=build_probe(MODES[mode], cache_dir=cache).path,
+        files=render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"]),
+        zone_text=ZONE,
+        workdir=tmp_path / f"pod-{mode}",
+        socket_dir=socket_dir,
+        godebug="netdns=2",
+        rootfs=rootfs,
+        cache_dir=cache,
+    )
+
+
+def lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
+    """Three lookups; their outcomes and what the trace says."""
+    with pod:
+        client = ProbeClient(pod.address, timeout=20)
+        try:
+            results = client.batch(
+                kind="host", name="{rand}.example.test.", count=3, concurrency=1, timeout_ms=5000
+            )
+        finally:
+            client.close()
+        pid = pod.info["pid"]
+        root = Path(f"/proc/{pid}/root")
+        seen = {
+            "nsswitch": (root / "etc/nsswitch.conf").read_text()
+            if (root / "etc/nsswitch.conf").exists()
+            else None,
+            "resolv": (root / "etc/resolv.conf").read_text(),
+            "maps": [
+                line.split()[-1]
+                for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                if ".so" in line
+            ],
+            "group": (root / "etc/group").exists(),
+        }
+    report = parse_trace(trace_file_lines(pod.trace_path.read_bytes()))
+    seen["resolver"] = report.resolver
+    seen["orders"] = report.order_counts
+    return [r.outcome for r in results], seen
+
+
+def test_image_nsswitch_makes_go_choose_cgo_from_an_oci_layout(tmp_path: Path, probe_cache: Path) -> None:
+    tarball = oci_layout_tarball(tmp_path / "api.tar", glibc_layers())
+    outcomes, seen = lookups_in(image_pod(tmp_path, "cgo-dynamic", f"oci:{tarball}", probe_cache))
+    assert outcomes == ["ok", "ok", "ok"]
+    assert seen["nsswitch"] == CGO_NSSWITCH.decode()  # the image's, not the pod's
+    assert "nameserver 127.0.0.1" in str(seen["resolv"])  # the pod's, as the kubelet writes it
+    assert seen["group"] is False  # the second layer's whiteout
+    assert seen["resolver"] == "cgo" and seen["orders"] == {"cgo": 3}
+    maps = seen["maps"]
+    assert isinstance(maps, list) and any(m.endswith("/rootfs/lib/x86_64-linux-gnu/libc.so.6") for m in maps)
+    # the same binary with the pod's own files on the host's root: Go's resolver
+    outcomes, seen = lookups_in(image_pod(tmp_path / "host", "cgo-dynamic", "host", probe_cache))
+    assert outcomes == ["ok", "ok", "ok"] and seen["resolver"] == "go"
+
+
+@pytest.mark.musl
+def test_musl_binary_runs_on_an_alpine_like_image(tmp_path: Path, probe_cache: Path) -> None:
+    need_tool("musl-gcc", "apt-get install musl-tools")
+    tarball = oci_layout_tarball(tmp_path / "alpine.tar", alpine_layers(), gzipped=False)
+    outcomes, seen = lookups_in(image_pod(tmp_path, "musl", f"oci:{tarball}", probe_cache))
+    assert outcomes == ["ok", "ok", "ok"]
+    assert seen["resolver"] == "cgo"
+    maps = seen["maps"]
+    assert isinstance(maps, list) and any(
+        m.endswith("/rootfs" + MUSL_LOADER) or "/rootfs/lib/" in m for m in maps
+    )
+
+
+# --- images in the local Docker engine ---------------------------------------------------------------
+
+TEST_IMAGE = "dnsprobe-test/glibc-nss:1"
+
+
+@pytest.fixture(scope="module")
+def engine_image() -> Iterator[str]:
+    """A two-layer image built FROM scratch in the local engine from the glibc stand-in (no registry)."""
+    try:
+        client = connect(timeout=60)
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    layers = glibc_layers()
+    layers[1] = layer([("etc/nsswitch.conf", CGO_NSSWITCH)])  # docker's ADD would not read a whiteout
+    dockerfile = b"FROM scratch\nADD base.tar /\nADD nss.tar /\nENV IMAGE_VAR=1\n"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("base.tar", layers[0]), ("nss.tar", layers[1])):
+            _add(tar, name, data)
+    context.seek(0)
+    try:
+        client.images.build(fileobj=context, custom_context=True, tag=TEST_IMAGE, rm=True, pull=False)
+        yield TEST_IMAGE
+    finally:
+        client.close()
+
+
+SCENARIO = """\
+name = "image-root"
+modes = ["cgo-dynamic"]
+backend = "{backend}"
+[pod]
+rootfs = "{rootfs}"
+[load]
+users = 1
+duration = 2
+quick_duration = 1
+batch = 4
+concurrency = 2
+[[load.workloads]]
+label = "svc"
+query = "{{rand}}.api.example.test."
+[nameserver]
+zone = \"\"\"
+$TTL 30
+example.test.         SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 30
+*.api.example.test.   A     192.0.2.10
+\"\"\"
+"""
+
+
+def run_scenario_file(
+    tmp_path: Path, cache: Path, backend: str, rootfs: str
+) -> tuple[int, dict[str, Any] | None]:
+    path = tmp_path / f"{backend}.toml"
+    path.write_text(SCENARIO.format(backend=backend, rootfs=rootfs))
+    out = tmp_path / f"runs-{backend}"
+    code = main(["run", str(path), "--quick", "--out", str(out), "--cache", str(cache)])
+    runs = list(out.iterdir()) if out.exists() else []
+    summary = json.loads((runs[0] / "summary.json").read_text()) if runs else None
+    return code, summary
+
+
+@pytest.mark.docker
+def test_engine_image_and_its_docker_save_share_one_root(
+    tmp_path: Path, probe_cache: Path, engine_image: str
+) -> None:
+    cache = tmp_path / "cache"
+    from_engine = prepare_image_root(f"image:{engine_image}", cache)
+    saved = tmp_path / "saved.tar"
+    client = connect()
+    try:
+        with saved.open("wb") as fh:
+            for chunk in client.images.get(engine_image).save(named=True):
+                fh.write(chunk)
+    finally:
+        client.close()
+    from_tarball = prepare_image_root(f"oci:{saved}", cache)
+    assert from_tarball.path == from_engine.path and from_tarball.image_id == from_engine.image_id
+    assert len(from_engine.layers) == 2 and from_engine.env["IMAGE_VAR"] == "1"
+    assert (from_engine.path / "etc/nsswitch.conf").read_bytes() == CGO_NSSWITCH
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_run_inside_the_image_on_both_backends(
+    tmp_path: Path, probe_cache: Path, engine_image: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, summary = run_scenario_file(tmp_path, probe_cache, backend, f"image:{engine_image}")
+    assert summary is not None, capsys.readouterr().err
+    (entry,) = summary["modes"]
+    # cgo-dynamic expects Go's resolver on the pod's own files: the image's nsswitch.conf overrules it
+    assert entry["status"] == "ran", entry["reason"]
+    assert entry["resolver"] == "cgo", entry["trace"]
+    assert entry["ok"] > 0 and entry["lookups"] == entry["ok"] + sum(entry["failures"].values())
+    assert entry["image_rootfs"]["source"] == f"image:{engine_image}"
+    assert entry["mode"] == ("cgo-dynamic" if backend == "local" else "cgo-dynamic+image")
+    # the mode's own expectation (Go's resolver, on the pod's files) fails, and the rules say why
+    assert code == 1
+    assert summary["pod"]["nsswitch"] == CGO_NSSWITCH.decode() and summary["pod"]["nsswitch_from"] == "image"
+    (finding,) = [f for f in summary["findings"] if f["rule"] == "nsswitch_forces_cgo"]
+    assert "resolve" in finding["seen"] and entry["mode"] in finding["modes"]
+
+
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_missing_image_is_one_line(
+    tmp_path: Path, probe_cache: Path, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        connect(timeout=30).close()
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    code, _summary = run_scenario_file(tmp_path, probe_cache, backend, "image:dnsprobe-test/absent:0")
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert "dnsprobe-test/absent:0: no such image" in err and "docker load" in err and "oci:PATH.tar" in err

@@ -393,8 +393,8 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
     def drain(self) -> str:
-        while self.raw.read(1 << 20):
-            pass  # read() above hashes; the loop only pulls the rest (tar's zero padding)
+        while self.read(1 << 20):
+            pass  # tarfile stops at the end-of-archive blocks; the padding after them counts too
         return "sha256:" + self.sha.hexdigest()
 
     def read(self, size: int = -1) -> bytes:
@@ -620,3 +620,28 @@ def _mount(args: list[str], what: str) -> None:
     done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"dnsprobe-pod: cannot mount {what}: {done.stderr.strip()}")
+
+
+def check_rootfs(rootfs: str, backend: str, cache_dir: Path) -> ImageRoot | None:
+    """Fail early, in one line, when a scenario's image root cannot be had: before any build or pod.
+    The image is unpacked now (cached for the pods): its files are facts for the report on either
+    backend. The docker backend needs it in the engine, since it runs the image itself."""
+    source = parse_rootfs(rootfs)
+    if source is None:
+        return None
+    if backend != "local" and source.kind == "oci":
+        raise DockerError(
+            f"rootfs = {rootfs!r}: the docker backend runs images from the local engine; load the "
+            f'tarball (docker load -i {source.ref}) and use image:REF, or use backend = "local"'
+        )
+    return prepare_image_root(rootfs, cache_dir)
+
+
+def read_image_file(root: ImageRoot, path: str, limit: int = 1 << 20) -> str | None:
+    """A text file of the image (symlinks followed inside its root), or None when it has none."""
+    try:
+        resolved = _Unpacker(root.path, Limits(), root.source)._resolve(path, follow_last=True)
+        with resolved.open("rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except (OSError, ImageError):
+        return None
