@@ -637,11 +637,21 @@ def check_rootfs(rootfs: str, backend: str, cache_dir: Path) -> ImageRoot | None
     return prepare_image_root(rootfs, cache_dir)
 
 
+def read_image_path(root: ImageRoot, path: str) -> Path | None:
+    """Where `path` of the image is in its unpacked root (symlinks followed inside the root)."""
+    try:
+        return _Unpacker(root.path, Limits(), root.source)._resolve(path, follow_last=True)
+    except ImageError:
+        return None
+
+
 def read_image_file(root: ImageRoot, path: str, limit: int = 1 << 20) -> str | None:
     """A text file of the image (symlinks followed inside its root), or None when it has none."""
+    resolved = read_image_path(root, path)
+    if resolved is None:
+        return None
     try:
-        resolved = _Unpacker(root.path, Limits(), root.source)._resolve(path, follow_last=True)
         with resolved.open("rb") as fh:
             return fh.read(limit).decode("utf-8", "replace")
-    except (OSError, ImageError):
+    except OSError:
         return None
