@@ -24,7 +24,7 @@ from dnsprobe.cli import main
 from dnsprobe.errors import DockerError
 from dnsprobe.modes import MODES
 from dnsprobe.probe_client import ProbeClient
-from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.sandbox import Pod, PodStartFailure, render_pod_files
 from dnsprobe.sandbox.docker import connect
 from dnsprobe.sandbox.image_rootfs import ImageError, Limits, iter_tree, parse_rootfs, prepare_image_root
 from dnsprobe.sandbox.standins import assemble
@@ -456,3 +456,11 @@ def test_missing_image_is_one_line(
     assert code == 2
     assert len(err.splitlines()) == 1, err
     assert "dnsprobe-test/absent:0: no such image" in err and "docker load" in err and "oci:PATH.tar" in err
+
+
+def test_glibc_probe_on_an_alpine_like_image_does_not_start(tmp_path: Path, probe_cache: Path) -> None:
+    """Catalog 1 in the image's own root: the loader the binary names is not in the image."""
+    tarball = oci_layout_tarball(tmp_path / "alpine.tar", alpine_layers())
+    with pytest.raises(PodStartFailure) as caught, image_pod(tmp_path, "cgo", f"oci:{tarball}", probe_cache):
+        pass
+    assert caught.value.text == "exec /.dnsprobe/probe: no such file or directory"
