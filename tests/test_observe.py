@@ -16,7 +16,8 @@ from dnsprobe import proc
 from dnsprobe.build import find_toolchain
 from dnsprobe.cli import main
 from dnsprobe.errors import BuildError, DockerError
-from dnsprobe.observe import analyse, observed_godebug, resolve_program, selection_reason
+from dnsprobe.observation import analyse, selection_reason
+from dnsprobe.observe import observed_godebug, resolve_program
 from dnsprobe.sandbox.docker import connect
 
 DATA = Path(__file__).resolve().parent / "data" / "observe"

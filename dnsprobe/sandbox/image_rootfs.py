@@ -3,16 +3,8 @@
 `[pod] rootfs = "image:REF"` takes the image from the local Docker engine (`image.save()`, nothing is
 pulled); `rootfs = "oci:PATH.tar"` takes a tarball: `docker save` output (any Docker release; 25+
 writes an OCI layout too) or an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`).
-The layers are applied in order with Python's tarfile, the way a container runtime stacks them:
-
-- `.wh.NAME` deletes NAME from the layers below; `.wh..wh..opq` empties its directory of what the
-  layers below put there (OCI image spec, "Whiteouts");
-- every path is resolved inside the root, symlinks in its parents included (a layer cannot write
-  through `lib -> /` or `../..`), hard links must point inside the root;
-- device nodes and FIFOs are skipped (an unprivileged pod could not use them anyway), set-uid bits
-  dropped, owners not kept (the pod's root is the invoking user);
-- each uncompressed layer is checked against the `diff_id` the image's config lists, and the whole
-  root is capped in bytes and entries (`Limits`).
+The layers are applied in order, the way a container runtime stacks them (whiteouts, paths kept
+inside the root, no device nodes, each layer checked against its diff_id: dnsprobe/sandbox/layers.py).
 
 The result is cached under `<cache>/rootfs/<image id>/` and never written to again: the pod mounts it
 as the lower layer of an overlay, so what a program writes stays in its own pod.
@@ -20,41 +12,40 @@ as the lower layer of an overlay, so what a program writes stays in its own pod.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
-import io
 import json
 import os
-import posixpath
 import shutil
-import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from dnsprobe.errors import DockerError, SandboxError
+from dnsprobe.errors import DockerError
+from dnsprobe.sandbox.layers import (
+    ImageError,
+    Layer,
+    Limits,
+    Unpacker,
+    clean_name,
+    iter_tree,
+    remove_path,
+    remove_tree,
+)
+
+__all__ = [
+    "ImageError",
+    "ImageRoot",
+    "ImageSource",
+    "Limits",
+    "iter_tree",
+    "parse_rootfs",
+    "prepare_image_root",
+]
 
 LAYOUT_VERSION = "1"  # bump when the unpacking rules change: old cached roots are not reused
 _JSON_LIMIT = 16 * 1024 * 1024  # bytes of a manifest or config
-_MAX_SYMLINK_HOPS = 40  # as Linux's own limit (ELOOP)
-_WHITEOUT = ".wh."
-_OPAQUE = ".wh..wh..opq"
-
-
-class ImageError(SandboxError):
-    """An image or tarball that cannot be used as a root file system (what, where, how to fix)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps on what one image may unpack to; a bigger image is refused in one line."""
-
-    max_bytes: int = 8 * 1024**3
-    max_entries: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -201,20 +192,13 @@ def _key(image_id: str) -> str:
 # --- reading the archive ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Layer:
-    member: str  # the layer's path inside the outer tarball
-    diff_id: str  # sha256:<hex> of the uncompressed layer, from the config
-    media_type: str  # OCI media type, "" for docker save's layer.tar
-
-
 def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> ImageRoot:
     try:
         outer = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with block below
     except (OSError, tarfile.TarError) as exc:
         raise ImageError(f"{source}: not a tar archive ({exc})") from None
     with outer:
-        members = {_clean(m.name): m for m in outer.getmembers() if m.isfile()}
+        members = {clean_name(m.name): m for m in outer.getmembers() if m.isfile()}
         config_bytes, layers = _read_manifest(outer, members, source)
         image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         cached = _cached(store, image_id, source)
@@ -224,7 +208,7 @@ def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> 
         key = _key(image_id)
         staging = Path(tempfile.mkdtemp(dir=store, prefix=f".{key}."))
         try:
-            unpacker = _Unpacker(staging, limits, source)
+            unpacker = Unpacker(staging, limits, source)
             for layer in layers:
                 member = members.get(layer.member)
                 if member is None:
@@ -252,7 +236,7 @@ def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> 
             meta_tmp.replace(store / f"{key}.json")
         finally:
             if staging != store / key:
-                _remove_tree(staging)
+                remove_tree(staging)
     return ImageRoot(
         path=store / key,
         source=source,
@@ -265,7 +249,7 @@ def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> 
 
 def _read_manifest(
     outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], source: str
-) -> tuple[bytes, list[_Layer]]:
+) -> tuple[bytes, list[Layer]]:
     """The config's bytes and the layers, bottom first, from `manifest.json` (docker save) or
     `index.json` (OCI layout)."""
     if "manifest.json" in members:
@@ -276,12 +260,12 @@ def _read_manifest(
             tags = ", ".join(",".join(m.get("RepoTags") or ["<untagged>"]) for m in manifest)
             raise ImageError(f"{source}: the tarball holds {len(manifest)} images ({tags}); save one only")
         entry = manifest[0]
-        config_bytes = _read(outer, members, _clean(str(entry["Config"])), source)
+        config_bytes = _read(outer, members, clean_name(str(entry["Config"])), source)
         diff_ids = _diff_ids(config_bytes, source)
-        paths = [_clean(str(p)) for p in entry.get("Layers") or []]
+        paths = [clean_name(str(p)) for p in entry.get("Layers") or []]
         if len(paths) != len(diff_ids):
             raise ImageError(f"{source}: {len(paths)} layers but the config lists {len(diff_ids)}")
-        return config_bytes, [_Layer(p, d, "") for p, d in zip(paths, diff_ids, strict=True)]
+        return config_bytes, [Layer(p, d, "") for p, d in zip(paths, diff_ids, strict=True)]
     if "index.json" in members:
         return _read_oci(outer, members, source)
     raise ImageError(
@@ -291,7 +275,7 @@ def _read_manifest(
 
 def _read_oci(
     outer: tarfile.TarFile, members: dict[str, tarfile.TarInfo], source: str
-) -> tuple[bytes, list[_Layer]]:
+) -> tuple[bytes, list[Layer]]:
     index = _load_json(_read(outer, members, "index.json", source), source, "index.json")
     manifests: dict[str, dict[str, Any]] = {}
     pending = list(index.get("manifests") or [])
@@ -320,7 +304,7 @@ def _read_oci(
     if len(layers) != len(diff_ids):
         raise ImageError(f"{source}: {len(layers)} layers but the config lists {len(diff_ids)}")
     return config_bytes, [
-        _Layer(_blob_path(d, source), diff, str(d.get("mediaType", "")))
+        Layer(_blob_path(d, source), diff, str(d.get("mediaType", "")))
         for d, diff in zip(layers, diff_ids, strict=True)
     ]
 
@@ -369,202 +353,6 @@ def _load_json(data: bytes, source: str, what: str) -> Any:
         raise ImageError(f"{source}: {what} is not JSON ({exc})") from None
 
 
-def _clean(name: str) -> str:
-    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
-
-
-# --- applying layers -------------------------------------------------------------------------------
-
-
-class _HashingReader(io.RawIOBase):
-    """A read-only stream that hashes what passes through it (the uncompressed layer)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        self.sha.update(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-    def drain(self) -> str:
-        while self.read(1 << 20):
-            pass  # tarfile stops at the end-of-archive blocks; the padding after them counts too
-        return "sha256:" + self.sha.hexdigest()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read() if size is None or size < 0 else self.raw.read(size)
-        self.sha.update(data)
-        return data
-
-
-class _Unpacker:
-    def __init__(self, root: Path, limits: Limits, source: str) -> None:
-        self.root = root
-        self.limits = limits
-        self.source = source
-        self.bytes = 0
-        self.entries = 0
-        self.skipped: list[str] = []
-
-    def apply(self, blob: IO[bytes], layer: _Layer) -> None:
-        head = blob.read(4)
-        rest = io.BufferedReader(_Prefixed(head, blob))
-        if "zstd" in layer.media_type or head == b"\x28\xb5\x2f\xfd":
-            raise ImageError(
-                f"{self.source}: layer {layer.diff_id[:19]} is zstd-compressed, which Python's tarfile "
-                "cannot read; save the image with gzip or uncompressed layers"
-            )
-        stream: IO[bytes] = gzip.GzipFile(fileobj=rest) if head[:2] == b"\x1f\x8b" else rest  # type: ignore[assignment]
-        hasher = _HashingReader(stream)
-        created: set[str] = set()  # paths this layer wrote: its own opaque marker must not delete them
-        try:
-            with tarfile.open(fileobj=hasher, mode="r|") as tar:
-                for member in tar:
-                    self._entry(tar, member, created)
-            digest = hasher.drain()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            if isinstance(exc, ImageError):
-                raise
-            raise ImageError(f"{self.source}: layer {layer.member} is damaged ({exc})") from None
-        if digest != layer.diff_id:
-            raise ImageError(
-                f"{self.source}: layer {layer.member} is {digest[:19]}..., but the config says "
-                f"{layer.diff_id[:19]}... (damaged or edited tarball)"
-            )
-
-    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, created: set[str]) -> None:
-        name = _clean(member.name)
-        if name in (".", ""):
-            return
-        if name.startswith("../") or name == "..":
-            raise ImageError(f"{self.source}: layer entry {member.name!r} points outside the root; refused")
-        self.entries += 1
-        if self.entries > self.limits.max_entries:
-            raise ImageError(f"{self.source}: more than {self.limits.max_entries} entries; refused")
-        parent, base = posixpath.split(name)
-        if base == _OPAQUE:
-            directory = self._resolve(parent, follow_last=True)
-            if directory.is_dir() and not directory.is_symlink():
-                for child in directory.iterdir():
-                    if posixpath.join(parent, child.name) not in created:
-                        _remove(child)
-            return
-        if base.startswith(_WHITEOUT):
-            _remove(self._resolve(posixpath.join(parent, base[len(_WHITEOUT) :])))
-            return
-        target = self._resolve(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        created.add(name)
-        if member.ischr() or member.isblk() or member.isfifo():
-            kind = "character device" if member.ischr() else "block device" if member.isblk() else "FIFO"
-            self.skipped.append(f"/{name} ({kind})")
-            return
-        if member.isdir():
-            if target.is_symlink() or (target.exists() and not target.is_dir()):
-                _remove(target)
-            target.mkdir(exist_ok=True)
-            target.chmod((member.mode & 0o1777) | 0o700)
-            return
-        if target.is_symlink() or target.exists():
-            _remove(target)
-        if member.issym():
-            target.symlink_to(member.linkname)
-        elif member.islnk():
-            source = self._resolve(_clean(member.linkname))
-            if not os.path.lexists(source) or (source.is_dir() and not source.is_symlink()):
-                raise ImageError(f"{self.source}: hard link /{name} -> {member.linkname}: no such file")
-            os.link(source, target, follow_symlinks=False)
-        elif member.isreg():
-            self.bytes += member.size
-            if self.bytes > self.limits.max_bytes:
-                raise ImageError(
-                    f"{self.source}: unpacks to more than {self.limits.max_bytes} bytes; refused"
-                )
-            data = tar.extractfile(member)
-            assert data is not None
-            with target.open("wb") as out:
-                shutil.copyfileobj(data, out, 1 << 20)
-            target.chmod(member.mode & 0o777 | 0o600)
-        else:
-            self.skipped.append(f"/{name} (tar type {member.type!r})")
-
-    def _resolve(self, name: str, *, follow_last: bool = False) -> Path:
-        """`name` inside the root, its parents' symlinks followed as the kernel would inside a chroot
-        (absolute targets and `..` stay under the root). The last component is not followed."""
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = self.root.joinpath(*resolved, part)
-            if (parts or follow_last) and candidate.is_symlink():
-                hops += 1
-                if hops > _MAX_SYMLINK_HOPS:
-                    raise ImageError(f"{self.source}: /{name}: too many levels of symbolic links")
-                link = str(candidate.readlink())
-                if link.startswith("/"):
-                    resolved = []
-                parts = [p for p in link.split("/") if p not in ("", ".")] + parts
-                continue
-            resolved.append(part)
-        return self.root.joinpath(*resolved)
-
-
-class _Prefixed(io.RawIOBase):
-    """The bytes already read to sniff the compression, then the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self.head = head
-        self.rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.head:
-            n = min(len(buffer), len(self.head))
-            buffer[:n] = self.head[:n]
-            self.head = self.head[n:]
-            return n
-        data = self.rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        _remove_tree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-
-
-def _remove_tree(path: Path) -> None:
-    """rmtree that first makes directories writable (an image may ship 0555 ones)."""
-    for dirpath, _dirs, _files in os.walk(path):
-        with contextlib.suppress(OSError):
-            Path(dirpath).chmod(stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def iter_tree(root: Path) -> Iterator[str]:
-    """Every path under `root`, relative and sorted (for tests and the report)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, root)
-        for entry in sorted(dirnames + filenames):
-            yield entry if rel == "." else f"{rel}/{entry}"
-
-
 # --- inside the pod --------------------------------------------------------------------------------
 
 PROGRAM_DIR = "/.dnsprobe"  # where a host program (the probe) is copied inside an image root
@@ -584,20 +372,20 @@ def mount_image_root(image: dict[str, Any], merged: Path, program: str, socket_d
     for target, source in image["etc"].items():
         inside = merged / target.lstrip("/")
         if inside.is_symlink() or (os.path.lexists(inside) and not inside.is_file()):
-            _remove(inside)  # e.g. resolv.conf -> /run/systemd/resolve/stub-resolv.conf
+            remove_path(inside)  # e.g. resolv.conf -> /run/systemd/resolve/stub-resolv.conf
         inside.parent.mkdir(parents=True, exist_ok=True)
         inside.touch()
         _mount(["--bind", source, str(inside)], target)
     dev = merged / "dev"
     if dev.is_symlink():
-        _remove(dev)
+        remove_path(dev)
     dev.mkdir(exist_ok=True)
     for name in _DEVICES:
         node = dev / name
         if os.path.lexists(node) and not node.is_symlink() and node.is_file():
             pass
         elif os.path.lexists(node):
-            _remove(node)
+            remove_path(node)
         node.touch()
         _mount(["--bind", f"/dev/{name}", str(node)], f"/dev/{name}")
     inside_sockets = merged / socket_dir.lstrip("/")
@@ -640,7 +428,7 @@ def check_rootfs(rootfs: str, backend: str, cache_dir: Path) -> ImageRoot | None
 def read_image_path(root: ImageRoot, path: str) -> Path | None:
     """Where `path` of the image is in its unpacked root (symlinks followed inside the root)."""
     try:
-        return _Unpacker(root.path, Limits(), root.source)._resolve(path, follow_last=True)
+        return Unpacker(root.path, Limits(), root.source).resolve(path, follow_last=True)
     except ImageError:
         return None
 

@@ -120,6 +120,7 @@ async def run_pod(spec: dict[str, Any]) -> int:
             _write_status(probe, {**status, "exec_error": text})
             print(text, file=sys.stderr)
             return 127
+    _write_status(probe, status)  # started: kept even if this process is killed before the end
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
