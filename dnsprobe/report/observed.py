@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from dnsprobe.observation import OK_OUTCOMES
 from dnsprobe.report import write_atomic
 from dnsprobe.report.html import _CSS
 from dnsprobe.report.markdown import md
@@ -89,7 +90,7 @@ def _counts(counter: Mapping[str, int]) -> str:
 
 
 def failures(observed: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [v for v in observed.get("names") or [] if v["outcome"] not in ("ok", "hosts")]
+    return [v for v in observed.get("names") or [] if v["outcome"] not in OK_OUTCOMES]
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
