@@ -315,7 +315,7 @@ def lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
             "nsswitch": (root / "etc/nsswitch.conf").read_text()
             if (root / "etc/nsswitch.conf").exists()
             else None,
-            "resolv": (root / "etc/resolv.conf").read_text(),
+            "resolv": (root / "etc/resolv.conf").read_text() if (root / "etc/resolv.conf").exists() else None,
             "maps": [
                 line.split()[-1]
                 for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
@@ -483,3 +483,19 @@ def test_glibc_probe_on_an_alpine_like_image_does_not_start(tmp_path: Path, prob
     with pytest.raises(PodStartFailure) as caught, image_pod(tmp_path, "cgo", f"oci:{tarball}", probe_cache):
         pass
     assert caught.value.text == "exec /.dnsprobe/probe: no such file or directory"
+
+
+def test_an_image_cannot_point_the_pods_files_at_the_host(tmp_path: Path, probe_cache: Path) -> None:
+    """/etc and /tmp of the image are symlinks to host directories: the pod's files and sockets still
+    land inside the image's root, where the probe (reading through the same links) finds them."""
+    outside = tmp_path / "host-dir"
+    outside.mkdir()
+    evil = layer([("etc", f"->{outside}"), ("tmp", "->/"), ("dev", f"->{outside}")])
+    tarball = oci_layout_tarball(tmp_path / "evil.tar", [evil])
+    pod = image_pod(tmp_path, "go", f"oci:{tarball}", probe_cache)
+    outcomes, _seen = lookups_in(pod)
+    assert outcomes == ["ok", "ok", "ok"]  # the probe read the pod's resolv.conf through the image's link
+    assert list(outside.iterdir()) == []
+    # inside the root, /etc -> OUTSIDE, and OUTSIDE's own /tmp/... prefix goes through /tmp -> /
+    upper = pod.workdir / "rootfs-upper" / outside.relative_to("/tmp")
+    assert (upper / "resolv.conf").is_file() and (upper / "null").is_file()  # the pod's mount points

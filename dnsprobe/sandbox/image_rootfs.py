@@ -369,37 +369,36 @@ def mount_image_root(image: dict[str, Any], merged: Path, program: str, socket_d
     merged.mkdir(parents=True, exist_ok=True)
     options = f"lowerdir={image['lower']},upperdir={image['upper']},workdir={image['work']}"
     _mount(["-t", "overlay", "overlay", "-o", options, str(merged)], "the image root (overlayfs)")
-    for target, source in image["etc"].items():
-        inside = merged / target.lstrip("/")
-        if inside.is_symlink() or (os.path.lexists(inside) and not inside.is_file()):
-            remove_path(inside)  # e.g. resolv.conf -> /run/systemd/resolve/stub-resolv.conf
-        inside.parent.mkdir(parents=True, exist_ok=True)
-        inside.touch()
-        _mount(["--bind", source, str(inside)], target)
-    dev = merged / "dev"
-    if dev.is_symlink():
-        remove_path(dev)
-    dev.mkdir(exist_ok=True)
+    for target, source in image["etc"].items():  # e.g. resolv.conf -> /run/systemd/resolve/...: replaced
+        _mount(["--bind", source, str(_place(merged, target, directory=False))], target)
     for name in _DEVICES:
-        node = dev / name
-        if os.path.lexists(node) and not node.is_symlink() and node.is_file():
-            pass
-        elif os.path.lexists(node):
-            remove_path(node)
-        node.touch()
+        node = _place(merged, f"/dev/{name}", directory=False)
         _mount(["--bind", f"/dev/{name}", str(node)], f"/dev/{name}")
-    inside_sockets = merged / socket_dir.lstrip("/")
-    inside_sockets.mkdir(parents=True, exist_ok=True)
-    _mount(["--bind", socket_dir, str(inside_sockets)], "the socket directory")
+    _mount(["--bind", socket_dir, str(_place(merged, socket_dir, directory=True))], "the socket directory")
     if image.get("program_in_root"):
         return program
-    target = merged / PROGRAM_DIR.lstrip("/") / Path(program).name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    inside = f"{PROGRAM_DIR}/{Path(program).name}"
     try:
-        shutil.copy2(program, target)
+        shutil.copy2(program, _place(merged, inside, directory=False))
     except OSError as exc:
         raise SystemExit(f"exec {program}: {(exc.strerror or str(exc)).lower()}") from None
-    return f"{PROGRAM_DIR}/{target.name}"
+    return inside
+
+
+def _place(merged: Path, path: str, *, directory: bool) -> Path:
+    """A mount point (or file) at `path` of the image root, created in the pod's upper layer. Symlinks
+    in its parents resolve inside the root, as they would for the program: an image whose /etc points
+    at `/` or `../..` cannot make the pod's init write on the host. A symlink or wrong type at `path`
+    itself is replaced."""
+    where = Unpacker(merged, Limits(), "the image root").resolve(path)
+    if where.is_symlink() or (os.path.lexists(where) and where.is_dir() != directory):
+        remove_path(where)
+    if directory:
+        where.mkdir(parents=True, exist_ok=True)
+    else:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.touch()
+    return where
 
 
 def _mount(args: list[str], what: str) -> None:
