@@ -298,7 +298,9 @@ def observe(
     image: Annotated[
         str | None,
         typer.Option(
-            "--image", help="Run inside this local image's root (its entrypoint unless a command is given)."
+            "--image",
+            help="Run inside this local image's root, or oci:PATH.tar's (its entrypoint unless a command "
+            "is given).",
         ),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for runs.")] = Path("runs"),

@@ -173,7 +173,9 @@ def observe(
     if seconds <= 0:
         raise ProgramError(f"--seconds {seconds:g}: give a positive number of seconds")
     cache = cache_dir or default_cache_dir()
-    rootfs = f"image:{image}" if image else scenario.pod.rootfs
+    rootfs = scenario.pod.rootfs
+    if image:  # a local image, or a tarball with oci:PATH.tar
+        rootfs = image if image.startswith(("image:", "oci:")) else f"image:{image}"
     image_root = check_rootfs(rootfs, "local", cache)
     program = resolve_program(argv, image_root)
     check_namespaces()
@@ -213,7 +215,11 @@ def observe(
     )
     try:
         pod.launch()
-        ran_out = not pod.wait(seconds)
+        interrupted = False
+        try:
+            ran_out = not pod.wait(seconds)
+        except KeyboardInterrupt:  # Ctrl-C: stop the program and report what it did so far
+            ran_out = interrupted = True
     finally:
         pod.stop()
         shutil.rmtree(socket_dir, ignore_errors=True)
@@ -268,7 +274,7 @@ def observe(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": clock().isoformat(timespec="seconds"),
         "finished": True,
-        "interrupted": False,
+        "interrupted": interrupted,
         "kind": "observe",
         "pod": {**pod_files, "env": dict(scenario.pod.env)},
         "nameserver": {

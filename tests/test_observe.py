@@ -319,3 +319,7 @@ def test_missing_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert "dnsprobe-test/absent:0" in err and "oci:PATH.tar" in err
+    tarball = tmp_path / "absent.tar"
+    code = main(["observe", str(INCIDENT), "--image", f"oci:{tarball}", "--out", str(tmp_path), "--", "x"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and f"oci:{tarball}" in err and "no such file" in err, err
