@@ -123,9 +123,9 @@ def run(
     from dnsprobe.build import default_cache_dir
     from dnsprobe.sandbox.image_rootfs import check_rootfs
 
-    check_rootfs(
-        spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir()
-    )  # before the progress display
+    if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
+        with console.status(f"preparing the root file system of {spec.pod.rootfs}"):
+            check_rootfs(spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir())
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),

@@ -21,7 +21,7 @@ from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.base import PodBase
 from dnsprobe.sandbox.files import PodFiles
-from dnsprobe.sandbox.image_rootfs import parse_rootfs, prepare_image_root
+from dnsprobe.sandbox.image_rootfs import ImageRoot, parse_rootfs, prepare_image_root
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
 NAMESERVER_ADDRESS = "127.0.0.1"  # inside the pod's own network namespace
@@ -75,7 +75,7 @@ class Pod(PodBase):
     # inside the image root (else a host file, copied in). `launch()` starts it without waiting for /info.
     program: Sequence[str] | None = None
     program_in_root: bool = False
-    image: Any = None  # the ImageRoot, once an image root is prepared
+    image: ImageRoot | None = None  # set once an image root is prepared
     _process: subprocess.Popen[bytes] | None = None
 
     @property
