@@ -384,9 +384,31 @@ def engine_image() -> Iterator[str]:
         client.close()
 
 
+ALPINE_IMAGE = "dnsprobe-test/alpine-like:1"
+
+
+@pytest.fixture(scope="module")
+def alpine_image() -> Iterator[str]:
+    """The alpine stand-in's root as a local image (musl's loader, busybox), built FROM scratch."""
+    try:
+        client = connect(timeout=60)
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        _add(tar, "Dockerfile", b"FROM scratch\nADD root.tar /\n")
+        _add(tar, "root.tar", alpine_layers()[0])
+    context.seek(0)
+    try:
+        client.images.build(fileobj=context, custom_context=True, tag=ALPINE_IMAGE, rm=True, pull=False)
+        yield ALPINE_IMAGE
+    finally:
+        client.close()
+
+
 SCENARIO = """\
 name = "image-root"
-modes = ["cgo-dynamic"]
+modes = ["{mode}"]
 backend = "{backend}"
 [pod]
 rootfs = "{rootfs}"
@@ -409,10 +431,10 @@ example.test.         SOA ns.example.test. hostmaster.example.test. 1 7200 1800 
 
 
 def run_scenario_file(
-    tmp_path: Path, cache: Path, backend: str, rootfs: str
+    tmp_path: Path, cache: Path, backend: str, rootfs: str, mode: str = "cgo-dynamic"
 ) -> tuple[int, dict[str, Any] | None]:
     path = tmp_path / f"{backend}.toml"
-    path.write_text(SCENARIO.format(backend=backend, rootfs=rootfs))
+    path.write_text(SCENARIO.format(backend=backend, rootfs=rootfs, mode=mode))
     out = tmp_path / f"runs-{backend}"
     code = main(["run", str(path), "--quick", "--out", str(out), "--cache", str(cache)])
     runs = list(out.iterdir()) if out.exists() else []
@@ -460,6 +482,25 @@ def test_run_inside_the_image_on_both_backends(
     assert summary["pod"]["nsswitch"] == CGO_NSSWITCH.decode() and summary["pod"]["nsswitch_from"] == "image"
     (finding,) = [f for f in summary["findings"] if f["rule"] == "nsswitch_forces_cgo"]
     assert "resolve" in finding["seen"] and entry["mode"] in finding["modes"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.musl
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_musl_probe_in_an_alpine_like_image_on_both_backends(
+    tmp_path: Path, probe_cache: Path, alpine_image: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_tool("musl-gcc", "apt-get install musl-tools")
+    code, summary = run_scenario_file(tmp_path, probe_cache, backend, f"image:{alpine_image}", mode="musl")
+    assert summary is not None, capsys.readouterr().err
+    (entry,) = summary["modes"]
+    assert entry["status"] == "ran", entry["reason"]
+    assert entry["resolver"] == "cgo" and entry["ok"] > 0
+    assert entry["binary"]["libc"] == "musl"
+    assert code == 0, summary["checks"]
+    # the alpine stand-in ships `hosts: files dns`: nothing in it switches the resolver
+    assert summary["pod"]["nsswitch"] == "hosts: files dns\n"
 
 
 @pytest.mark.parametrize("backend", ["local", "docker"])
