@@ -10,6 +10,7 @@ lookups print none) are listed under their own query name.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -43,10 +44,10 @@ def analyse(
     program_lines = [line for line in lines if MARKER not in line]
     entries = list(read_querylog(querylog_lines))
     by_wire: dict[str, str] = {}
-    for name in trace.names:
+    for name in [n for n in trace.names if n]:  # Go <= 1.20 prints some order lines without the name
         for variant in _wire_names(name, search):
             by_wire.setdefault(variant, name)
-    grouped: dict[str, list[QueryLogEntry]] = {name: [] for name in trace.names}
+    grouped: dict[str, list[QueryLogEntry]] = {name: [] for name in trace.names if name}
     other: dict[str, list[QueryLogEntry]] = {}
     for entry in entries:
         owner = by_wire.get(entry.qname.lower())
@@ -124,7 +125,12 @@ def cgo_reasons(config: Mapping[str, Any]) -> list[str]:
 
 
 def _wire_names(name: str, search: Sequence[str]) -> list[str]:
-    """The query names a lookup of `name` can send: as is, and with each search domain (any order)."""
+    """The query names a lookup of `name` can send: as is, and with each search domain (any order); for
+    an address (addrLookupOrder), its reverse-lookup name."""
+    try:
+        return [ipaddress.ip_address(name.split("%", 1)[0]).reverse_pointer + "."]
+    except ValueError:
+        pass
     base = name.lower()
     if base.endswith("."):
         return [base]

@@ -64,6 +64,8 @@ def test_analysis_joins_trace_and_query_log_per_name() -> None:
         b"go package net: hostLookupOrder(a.example.test) = cgo\n"
         b"boot\n"
         b"go package net: hostLookupOrder(svc) = files,dns\n"
+        b"go package net: addrLookupOrder(192.0.2.1) = files,dns\n"
+        b"go package net: hostLookupOrder() = dns\n"
         b"lookup svc: server misbehaving\n"
         b"exiting\n"
     )
@@ -74,6 +76,7 @@ def test_analysis_joins_trace_and_query_log_per_name() -> None:
             (101.5, "svc.default.svc.cluster.local.", "A", "servfail", "SERVFAIL"),
             (101.5, "svc.default.svc.cluster.local.", "AAAA", "servfail", "SERVFAIL"),
             (101.6, "_x._tcp.example.test.", "SRV", "-", "NXDOMAIN"),
+            (101.7, "1.2.0.192.in-addr.arpa.", "PTR", "-", "NOERROR"),
         ]
     )
     config = {"nsswitch": "hosts: files mdns4_minimal dns\n", "go": {"cgo_enabled": True, "tags": []}}
@@ -85,7 +88,8 @@ def test_analysis_joins_trace_and_query_log_per_name() -> None:
         timeout_s=1.0,
         config=config,
     )
-    a, svc, srv = seen["names"]
+    a, svc, ptr, srv = seen["names"]
+    assert (ptr["name"], ptr["queries"], ptr["outcome"]) == ("192.0.2.1", 1, "ok")
     assert (a["name"], a["resolver"], a["outcome"], a["queries"], a["retries"], a["timeouts"]) == (
         "a.example.test",
         "cgo",
@@ -105,6 +109,37 @@ def test_analysis_joins_trace_and_query_log_per_name() -> None:
     assert selection_reason("go", ["using the Go DNS resolver"], {"go": {"cgo_enabled": False}}).startswith(
         "built with CGO_ENABLED=0"
     )
+
+
+def test_analysis_of_a_recorded_incident() -> None:
+    """Golden data from a real run (tests/data/observe/incident-run/): exact figures, no timing noise."""
+    recorded = DATA / "incident-run"
+    seen = analyse(
+        stderr=(recorded / "stderr.txt").read_bytes(),
+        querylog_lines=(recorded / "queries.tsv").read_text().splitlines(keepends=True),
+        search=["default.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+        started=1796146229.4396396,
+        timeout_s=1.0,
+        config={"go": {"cgo_enabled": False}},
+    )
+    good, bad = seen["names"]
+    assert (good["name"], good["queries"], good["retries"], good["timeouts"]) == (
+        "good.example.test",
+        4,
+        2,
+        2,
+    )
+    assert good["fault_delay_s"] == {"drop": 1.001} and good["outcome"] == "ok" and good["stderr"] == []
+    assert (bad["name"], bad["queries"], bad["outcome"]) == ("bad.example.test", 20, "temporary")
+    assert bad["rcodes"] == {"drop": 10, "SERVFAIL": 4, "NXDOMAIN": 6}
+    assert len(bad["qnames"]) == 4  # as is, then the three search domains after SERVFAIL
+    assert bad["fault_delay_s"]["drop"] == pytest.approx(5.0, abs=0.01)
+    assert bad["fault_delay_s"]["servfail"] < 0.01
+    assert bad["stderr"][1].startswith(
+        "connecting to bad.example.test: lookup bad.example.test on 127.0.0.2:53"
+    )
+    assert seen["first_answer_s"] == pytest.approx(1.007, abs=0.001)
+    assert seen["wire_queries"] == 24 and seen["resolver"] == "go"
 
 
 @pytest.mark.slow
