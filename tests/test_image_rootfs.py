@@ -482,6 +482,10 @@ def test_run_inside_the_image_on_both_backends(
     assert summary["pod"]["nsswitch"] == CGO_NSSWITCH.decode() and summary["pod"]["nsswitch_from"] == "image"
     (finding,) = [f for f in summary["findings"] if f["rule"] == "nsswitch_forces_cgo"]
     assert "resolve" in finding["seen"] and entry["mode"] in finding["modes"]
+    run_dir = tmp_path / f"runs-{backend}" / summary["run_id"]
+    report = (run_dir / "report.md").read_text()
+    assert f"Root file system: image:{engine_image}" in report and "is the image's own" in report
+    assert "hosts: files resolve [!UNAVAIL=return] dns" in report  # in the pod files' fenced block
 
 
 @pytest.mark.docker
