@@ -21,11 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnsprobe.errors import InspectError, SandboxError
 from dnsprobe.observation import MODE, OK_OUTCOMES, analyse, explain
 from dnsprobe.scenario import Scenario
+
+if TYPE_CHECKING:
+    from dnsprobe.sandbox.pod import Pod
 
 DEFAULT_SECONDS = 30.0
 
@@ -176,9 +179,16 @@ def observe(
     rootfs = scenario.pod.rootfs
     if image:  # a local image, or a tarball with oci:PATH.tar
         rootfs = image if image.startswith(("image:", "oci:")) else f"image:{image}"
-    image_root = check_rootfs(rootfs, "local", cache)
+    docker = scenario.backend == "docker"
+    image_root = check_rootfs(rootfs, scenario.backend, cache)
     program = resolve_program(argv, image_root)
-    check_namespaces()
+    if docker and (image_root is None or not program.in_root):
+        raise ProgramError(
+            "observe on the docker backend runs a program of an image: pass --image REF (the program a "
+            'path in it), or use backend = "local" for a program of this host'
+        )
+    if not docker:
+        check_namespaces()
     facts = go_facts(program.file)
     env = dict(image_root.env if image_root else {}) | dict(scenario.pod.env)
     godebug = observed_godebug(env.pop("GODEBUG", ""), facts.get("default_godebug", ""))
@@ -195,46 +205,62 @@ def observe(
     if image_root is not None and scenario.pod.nsswitch_hosts == "files dns":
         pod_files["nsswitch"] = read_image_file(image_root, "/etc/nsswitch.conf") or ""
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))
-    pod = Pod(
-        mode=MODE,
-        binary=Path(program.argv[0]),
-        files=files,
-        zone_text=scenario.nameserver.zone,
-        workdir=run_dir / "pods" / MODE,
-        socket_dir=socket_dir,
-        godebug=godebug,
-        env=env,
-        nofile=scenario.pod.nofile,
-        port_range=scenario.pod.port_range,
-        rootfs=rootfs,
-        nameserver=scenario.nameserver,
-        cache_dir=cache,
-        mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
-        program=program.argv,
-        program_in_root=program.in_root,
-    )
+    workdir = run_dir / "pods" / MODE
+    mount_nsswitch = scenario.pod.nsswitch_hosts != "files dns"
     try:
-        pod.launch()
-        interrupted = False
-        try:
-            ran_out = not pod.wait(seconds)
-        except KeyboardInterrupt:  # Ctrl-C: stop the program and report what it did so far
-            ran_out = interrupted = True
+        if docker:
+            from dnsprobe.sandbox.docker_program import run_program_container
+
+            assert image_root is not None
+            ran = run_program_container(
+                reference=image_root.source.removeprefix("image:"),
+                argv=program.argv,
+                files=files,
+                zone_text=scenario.nameserver.zone,
+                workdir=workdir,
+                socket_dir=socket_dir,
+                env=env,
+                godebug=godebug,
+                nameserver=scenario.nameserver,
+                cache_dir=cache,
+                mount_nsswitch=mount_nsswitch,
+                seconds=seconds,
+            )
+            status, trace_path, querylog_path = ran.status, ran.trace_path, ran.querylog_path
+            interrupted = ran_out = ran.interrupted
+        else:
+            status, trace_path, querylog_path, interrupted, ran_out = _run_local(
+                Pod(
+                    mode=MODE,
+                    binary=Path(program.argv[0]),
+                    files=files,
+                    zone_text=scenario.nameserver.zone,
+                    workdir=workdir,
+                    socket_dir=socket_dir,
+                    godebug=godebug,
+                    env=env,
+                    nofile=scenario.pod.nofile,
+                    port_range=scenario.pod.port_range,
+                    rootfs=rootfs,
+                    nameserver=scenario.nameserver,
+                    cache_dir=cache,
+                    mount_nsswitch=mount_nsswitch,
+                    program=program.argv,
+                    program_in_root=program.in_root,
+                ),
+                program,
+                seconds,
+            )
     finally:
-        pod.stop()
         shutil.rmtree(socket_dir, ignore_errors=True)
-    status = pod.status()
-    if "exec_error" in status or not status:
-        text = status.get("exec_error") or _last_line(pod.log_path) or "the pod did not start"
-        raise ProgramError(f"{' '.join(program.argv[:1])}: cannot be executed in the pod: {text}")
     timeout_s = float(scenario.pod.timeout or 5)
     querylog = (
-        pod.querylog_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        if pod.querylog_path.exists()
+        querylog_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        if querylog_path.exists()
         else []
     )
     observed = analyse(
-        stderr=pod.trace_path.read_bytes() if pod.trace_path.exists() else b"",
+        stderr=trace_path.read_bytes() if trace_path.exists() else b"",
         querylog_lines=querylog,
         search=scenario.pod.search,
         started=float(status["started"]),
@@ -282,7 +308,7 @@ def observe(
             "engine": nameserver_engine(scenario.nameserver),
             "endpoints": [f"{a}:53" for a in addresses],
         },
-        "backend": "local",
+        "backend": scenario.backend,
         "modes": [],
         "checks": checks,
         "observed": observed,
@@ -296,6 +322,24 @@ def observe(
 
     write_observed_report(run_dir, summary)
     return ObserveResult(run_dir, summary, 0 if all(c["passed"] for c in checks) else 1)
+
+
+def _run_local(pod: Pod, program: Program, seconds: float) -> tuple[dict[str, Any], Path, Path, bool, bool]:
+    """The program in a local pod: (status, its stderr, the query log, interrupted, ran out of time)."""
+    interrupted = ran_out = False
+    try:
+        pod.launch()
+        try:
+            ran_out = not pod.wait(seconds)
+        except KeyboardInterrupt:  # Ctrl-C: stop the program and report what it did so far
+            ran_out = interrupted = True
+    finally:
+        pod.stop()
+    status: dict[str, Any] = pod.status()
+    if "exec_error" in status or not status:
+        text = status.get("exec_error") or _last_line(pod.log_path) or "the pod did not start"
+        raise ProgramError(f"{program.argv[0]}: cannot be executed in the pod: {text}")
+    return status, pod.trace_path, pod.querylog_path, interrupted, ran_out
 
 
 def _as_mode(observed: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:

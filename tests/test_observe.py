@@ -320,6 +320,30 @@ def test_observe_an_images_own_entrypoint(tmp_path: Path, app_image: str) -> Non
     assert [v["name"] for v in observed["names"]] == ["good.example.test"]
 
 
+@pytest.mark.docker
+@pytest.mark.slow
+def test_observe_on_the_docker_backend(tmp_path: Path, probe_cache: Path, app_image: str) -> None:
+    """The image runs as a container joining a pod's network namespace, where the scenario's nameservers
+    (the black-holed one and the SERVFAIL one) listen."""
+    scenario = tmp_path / "docker.toml"
+    scenario.write_text('backend = "docker"\n' + INCIDENT.read_text())
+    runs = tmp_path / "runs"
+    argv = ["--image", app_image, "--out", str(runs), "--cache", str(probe_cache)]
+    code = main(["observe", str(scenario), *argv, "--", "api", "good.example.test", "bad.example.test"])
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    observed = summary["observed"]
+    assert code == 1 and summary["backend"] == "docker"
+    assert observed["argv"] == ["/usr/bin/api", "good.example.test", "bad.example.test"]
+    assert observed["exit"] == {"exit": 1}
+    names = {v["name"]: v for v in observed["names"]}
+    assert (
+        names["good.example.test"]["outcome"] == "ok" and names["bad.example.test"]["outcome"] == "temporary"
+    )
+    assert 0.9 <= names["good.example.test"]["fault_delay_s"]["drop"] <= 3.0
+    assert any("server misbehaving" in line for line in names["bad.example.test"]["stderr"])
+
+
 def test_commands_that_cannot_be_executed_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -342,6 +366,10 @@ def test_commands_that_cannot_be_executed_are_one_line(
         assert len(err.splitlines()) == 1 and words in err, err
     assert main(["observe", str(INCIDENT), "--out", str(tmp_path / "runs")]) == 2
     assert "no command" in capsys.readouterr().err
+    docker = tmp_path / "docker.toml"
+    docker.write_text('backend = "docker"\n' + INCIDENT.read_text())
+    assert main(["observe", str(docker), "--out", str(tmp_path / "runs"), "--", "/bin/true"]) == 2
+    assert "pass --image REF" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing ran, nothing written
     with pytest.raises(Exception, match="no such file"):
         resolve_program([str(tmp_path / "gone")])

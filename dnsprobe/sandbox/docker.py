@@ -271,6 +271,11 @@ class DockerPod(PodBase):
         return self.socket_dir / f"d-{self.mode}"
 
     @property
+    def container_id(self) -> str:
+        """The running container's id (other containers join its network namespace); "" before start."""
+        return str(self._container.id) if self._container is not None else ""
+
+    @property
     def socket_path(self) -> Path:
         return self._dir / "probe.sock"
 
