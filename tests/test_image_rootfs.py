@@ -204,6 +204,29 @@ def test_layers_unpack_with_whiteouts_links_and_no_devices(tmp_path: Path, fmt: 
     assert (root.path / "etc/marker").exists()
 
 
+def test_docker_save_layers_shared_through_symlinks(tmp_path: Path) -> None:
+    """Docker <= 24 saves a layer two images share once; the other `<id>/layer.tar` is a symlink."""
+    first, second = layer([("a", b"1")]), layer([("b", b"2")])
+    tarball = docker_save_tarball(tmp_path / "img.tar", [first, second])
+    with tarfile.open(tarball) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    shared = f"{9:064x}/layer.tar"
+    manifest = json.loads(members["manifest.json"])
+    moved = manifest[0]["Layers"][1]
+    manifest[0]["Layers"][1] = f"{8:064x}/layer.tar"
+    members[shared] = members.pop(moved)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(tarball, "w") as tar:
+        for name, data in members.items():
+            _add(tar, name, data)
+        info = tarfile.TarInfo(f"{8:064x}/layer.tar")
+        info.type = tarfile.SYMTYPE
+        info.linkname = f"../{shared}"
+        tar.addfile(info)
+    root = prepare_image_root(f"oci:{tarball}", tmp_path / "cache")
+    assert (root.path / "a").read_bytes() == b"1" and (root.path / "b").read_bytes() == b"2"
+
+
 @pytest.mark.parametrize(
     ("entries", "words"),
     [

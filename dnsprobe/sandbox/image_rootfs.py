@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -198,7 +199,7 @@ def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> 
     except (OSError, tarfile.TarError) as exc:
         raise ImageError(f"{source}: not a tar archive ({exc})") from None
     with outer:
-        members = {clean_name(m.name): m for m in outer.getmembers() if m.isfile()}
+        members = _file_members(outer)
         config_bytes, layers = _read_manifest(outer, members, source)
         image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         cached = _cached(store, image_id, source)
@@ -245,6 +246,27 @@ def _root_from_tarball(path: Path, source: str, store: Path, limits: Limits) -> 
         config=meta["config"],
         skipped=tuple(meta["skipped"]),
     )
+
+
+def _file_members(outer: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+    """The tarball's files by clean path. `docker save` (before 25) stores a layer shared by two images
+    once and links the other `<id>/layer.tar` to it with a symlink: those resolve to the file."""
+    members = {clean_name(m.name): m for m in outer.getmembers() if m.isfile()}
+    for link in outer.getmembers():
+        target = link
+        for _ in range(8):
+            if not target.issym():
+                break
+            name = clean_name(posixpath.join(posixpath.dirname(clean_name(target.name)), target.linkname))
+            found = members.get(name) or next(
+                (m for m in outer.getmembers() if clean_name(m.name) == name), None
+            )
+            if found is None:
+                break
+            target = found
+        if link.issym() and target.isfile():
+            members[clean_name(link.name)] = target
+    return members
 
 
 def _read_manifest(
