@@ -291,6 +291,7 @@ ZONE = "*.example.test. 30 IN A 192.0.2.1\n"
 # Go's resolver cannot follow `resolve` or a [!UNAVAIL=return] action, so a default cgo build hands every
 # name to glibc; with the pod's own "files dns" it would use its own resolver.
 CGO_NSSWITCH = b"passwd: files\ngroup: files\nhosts: files resolve [!UNAVAIL=return] dns\n"
+GAI_CONF = b"precedence ::ffff:0:0/96  100\n"  # prefer IPv4 answers, as many images configure
 
 
 def glibc_layers() -> list[bytes]:
@@ -299,7 +300,10 @@ def glibc_layers() -> list[bytes]:
     base, _missing = assemble(BASES["distroless-base"])
     with tarfile.open(fileobj=io.BytesIO(base)) as tar:
         assert "etc/nsswitch.conf" in tar.getnames()
-    return [base, layer([("etc/nsswitch.conf", CGO_NSSWITCH), ("etc/.wh.group", b"")])]
+    return [
+        base,
+        layer([("etc/nsswitch.conf", CGO_NSSWITCH), ("etc/gai.conf", GAI_CONF), ("etc/.wh.group", b"")]),
+    ]
 
 
 def alpine_layers() -> list[bytes]:
@@ -345,6 +349,7 @@ def lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
                 if ".so" in line
             ],
             "group": (root / "etc/group").exists(),
+            "gai": (root / "etc/gai.conf").read_bytes() if (root / "etc/gai.conf").exists() else None,
         }
     report = parse_trace(trace_file_lines(pod.trace_path.read_bytes()))
     seen["resolver"] = report.resolver
@@ -359,6 +364,7 @@ def test_image_nsswitch_makes_go_choose_cgo_from_an_oci_layout(tmp_path: Path, p
     assert seen["nsswitch"] == CGO_NSSWITCH.decode()  # the image's, not the pod's
     assert "nameserver 127.0.0.1" in str(seen["resolv"])  # the pod's, as the kubelet writes it
     assert seen["group"] is False  # the second layer's whiteout
+    assert seen["gai"] == GAI_CONF  # the image's gai.conf, which glibc's getaddrinfo reads
     assert seen["resolver"] == "cgo" and seen["orders"] == {"cgo": 3}
     maps = seen["maps"]
     assert isinstance(maps, list) and any(m.endswith("/rootfs/lib/x86_64-linux-gnu/libc.so.6") for m in maps)
