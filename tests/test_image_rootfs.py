@@ -328,6 +328,13 @@ def image_pod(tmp_path: Path, mode: str, rootfs: str, cache: Path) -> Pod:
 
 def lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
     """Three lookups; their outcomes and what the trace says."""
+    try:
+        return _lookups_in(pod)
+    finally:
+        shutil.rmtree(pod.socket_dir, ignore_errors=True)
+
+
+def _lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
     with pod:
         client = ProbeClient(pod.address, timeout=20)
         try:
@@ -554,8 +561,10 @@ def test_missing_image_is_one_line(
 def test_glibc_probe_on_an_alpine_like_image_does_not_start(tmp_path: Path, probe_cache: Path) -> None:
     """Catalog 1 in the image's own root: the loader the binary names is not in the image."""
     tarball = oci_layout_tarball(tmp_path / "alpine.tar", alpine_layers())
-    with pytest.raises(PodStartFailure) as caught, image_pod(tmp_path, "cgo", f"oci:{tarball}", probe_cache):
+    pod = image_pod(tmp_path, "cgo", f"oci:{tarball}", probe_cache)
+    with pytest.raises(PodStartFailure) as caught, pod:
         pass
+    shutil.rmtree(pod.socket_dir, ignore_errors=True)
     assert caught.value.text == "exec /.dnsprobe/probe: no such file or directory"
 
 
