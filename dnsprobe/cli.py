@@ -159,6 +159,12 @@ def run(
         from dnsprobe.twin import with_twins
 
         spec = with_twins(spec, like, Path.cwd())
+    from dnsprobe.build import default_cache_dir
+    from dnsprobe.sandbox.image_rootfs import check_rootfs
+
+    if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
+        with console.status(f"preparing the root file system of {spec.pod.rootfs}"):
+            check_rootfs(spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir())
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),
@@ -317,6 +323,69 @@ def cgo_deps(
         out.print_json(json.dumps(result.to_json()))
     else:
         out.print(format_cgo_deps(result), markup=False, soft_wrap=True)
+
+
+@app.command()
+def observe(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[SCENARIO.toml] -- PROGRAM [ARGS...]: the scenario (default scenarios/quickstart.toml), "
+            "then your program after --.",
+            show_default=False,
+        ),
+    ] = None,
+    seconds: Annotated[
+        float,
+        typer.Option("--seconds", help="Stop the program after this many seconds if it has not exited."),
+    ] = 30.0,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Run inside this local image's root, or oci:PATH.tar's (its entrypoint unless a command "
+            "is given).",
+        ),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for runs.")] = Path("runs"),
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where unpacked images are kept.")] = None,
+) -> None:
+    """Run your own program in the scenario's pod and report the DNS it did.
+
+    Example:  dnsprobe observe scenarios/catalog/09-servfail-storm.toml --seconds 20 -- ./bin/api -port 8080
+
+    The program gets the pod's resolv.conf and hosts, the scenario's nameserver and faults, and netdns=+2
+    added to its GODEBUG. Per name: the resolver Go chose and why, wire queries, rcodes, retries,
+    timeouts, the delay each fault added, and its stderr around each failure (runs/<id>/report.html).
+    Exit 1 when a lookup failed or the program exited non-zero.
+    """
+    from dnsprobe.bundled import resolve_scenario
+    from dnsprobe.observe import observe as run_observe
+    from dnsprobe.scenario import load_scenario
+
+    positional = list(args or [])
+    scenario_path = resolve_scenario(
+        positional.pop(0) if positional and positional[0].endswith(".toml") else None
+    )
+    spec = load_scenario(scenario_path)
+    with console.status("running the program in the pod"):
+        result = run_observe(
+            spec, positional, out_dir=out_dir, seconds=seconds, image=image, cache_dir=cache_dir
+        )
+    observed = result.summary["observed"]
+    for view in observed["names"]:
+        faults = ", ".join(f"{f} +{s:.2f} s" for f, s in view["fault_delay_s"].items())
+        out.print(
+            f"{view['name']}  resolver {view['resolver'] or '-'}  {view['queries']} queries  "
+            f"{view['outcome']}{'  ' + faults if faults else ''}",
+            markup=False,
+            highlight=False,
+        )
+    for check in result.summary["checks"]:
+        out.print(f"{'PASS' if check['passed'] else 'FAIL'} {check['name']}: {check['detail']}", markup=False)
+    _print_findings(result.summary.get("findings") or [])
+    out.print(f"report: {result.run_dir / 'report.html'}")
+    raise typer.Exit(result.exit_code)
 
 
 @bench_app.command("fidelity")

@@ -31,6 +31,7 @@ from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
+from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Scenario
 from dnsprobe.twin import TwinPlan, file_name, plan_twins, twin_checks
 
@@ -82,6 +83,7 @@ def run_scenario(
 ) -> RunResult:
     progress = progress or QuietProgress()
     check_namespaces()
+    image = check_rootfs(scenario.pod.rootfs, scenario.backend, cache_dir or default_cache_dir())
     toolchain = find_toolchain()
     twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
     started = clock()
@@ -110,6 +112,7 @@ def run_scenario(
         "quick": quick,
         "toolchain": toolchain.version,
         "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
+        **_image_facts(image, scenario),
         "nameserver": {
             "kind": scenario.nameserver.kind,
             "engine": nameserver_engine(scenario.nameserver),
@@ -128,6 +131,8 @@ def run_scenario(
         "modes": [],
         "checks": [],
     }
+    if "nsswitch" in summary.get("image_rootfs", {}):
+        summary["pod"].update(nsswitch=summary["image_rootfs"]["nsswitch"] or "", nsswitch_from="image")
     write_json(run_dir / "summary.json", summary)
     records_path = run_dir / "records.sqlite"
     records.connect(records_path).close()
@@ -182,6 +187,17 @@ def run_scenario(
     return RunResult(run_dir, summary, 1 if failed else 0)
 
 
+def _image_facts(image: ImageRoot | None, scenario: Scenario) -> dict[str, Any]:
+    """With an image root the image's own nsswitch.conf is in effect (unless the scenario sets one):
+    the summary's pod section says so, so the rules read the file the program read."""
+    if image is None:
+        return {}
+    facts: dict[str, Any] = {"image_rootfs": image.to_json()}
+    if scenario.pod.nsswitch_hosts == "files dns":
+        facts["image_rootfs"]["nsswitch"] = read_image_file(image, "/etc/nsswitch.conf")
+    return facts
+
+
 def _mode_entry(mode: Mode) -> dict[str, Any]:
     return {
         "mode": mode.name,
@@ -207,6 +223,8 @@ def _cells(scenario: Scenario) -> list[tuple[str, str | None]]:
     """(mode, base image) in run order; the local backend has no base image."""
     if scenario.backend == "local":
         return [(name, None) for name in scenario.modes]
+    if scenario.pod.rootfs.startswith(("image:", "oci:")):  # the image is the runtime stage
+        return [(name, "image") for name in scenario.modes]
     return [(name, base) for name in scenario.modes for base in scenario.base_images]
 
 
@@ -272,13 +290,13 @@ def _run_mode(
             nameserver=scenario.nameserver,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
             cache_dir=cache_dir,
+            rootfs=scenario.pod.rootfs,
         )
         entry.update(cell)
-        entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
+        on = "in the image" if "image_rootfs" in cell else "on a stand-in for"
+        entry["description"] = f"{mode.summary}, {on} {cell['stands_in_for']}"
         mode = replace(mode, name=entry["mode"])
     else:
-        if mode.rootfs:  # the hook for image root file systems: the pod does not provide one yet
-            progress.note(mode.name, f"{mode.rootfs} asked for; running on rootfs = {scenario.pod.rootfs!r}")
         pod = Pod(
             mode=file_name(mode.name),
             binary=binary.path,
@@ -290,9 +308,10 @@ def _run_mode(
             env=scenario.pod.env,
             nofile=scenario.pod.nofile,
             port_range=scenario.pod.port_range,
-            rootfs=scenario.pod.rootfs,
+            rootfs=mode.rootfs or scenario.pod.rootfs,  # a twin of an image runs in that image's root
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
+            mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",  # image roots keep their own
         )
     progress.stage(mode.name, "starting the pod")
     try:
@@ -309,6 +328,8 @@ def _run_mode(
         pod.stop()
         raise
     entry["binary"]["go_version"] = pod.info.get("go_version")
+    if isinstance(pod, Pod) and pod.image is not None:
+        entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
     entry["status"] = "ran"
     argv = locust_argv(
         address=pod.address,

@@ -58,10 +58,10 @@ class Pod(_Strict):
         default=None, description="ip_local_port_range in the pod's network namespace, e.g. [40000, 40063]"
     )
     changes: list[ResolvChange] = Field(default_factory=list, description="resolv.conf edits during the load")
-    rootfs: Literal["host", "scratch", "musl"] = Field(
+    rootfs: str = Field(
         default="host",
-        description="the probe's root file system: the host's, an empty one like scratch, or one with "
-        "musl's loader like alpine",
+        description="the probe's root file system: the host's, an empty one like scratch, one with "
+        "musl's loader like alpine, or an image's own: image:REF (local engine) or oci:PATH.tar",
     )
     # A Kubernetes manifest instead of a hand-written pod: the kubelet's resolv.conf, hosts and DNS env.
     manifest: str | None = Field(
@@ -102,6 +102,14 @@ class Pod(_Strict):
     def _port_range(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (len(value) != 2 or not 1024 <= value[0] <= value[1] <= 65535):
             raise ValueError(f"{value} is not a port range [low, high] within 1024..65535")
+        return value
+
+    @field_validator("rootfs")
+    @classmethod
+    def _rootfs(cls, value: str) -> str:
+        from dnsprobe.sandbox.image_rootfs import parse_rootfs
+
+        parse_rootfs(value)  # ValueError with the accepted forms
         return value
 
     def changed(self, change: ResolvChange) -> Pod:

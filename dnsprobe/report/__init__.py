@@ -577,6 +577,16 @@ def write_report(run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Path]:
     return paths
 
 
+def image_rootfs_text(summary: Mapping[str, Any]) -> str:
+    """One line on the image root a run used (`[pod] rootfs = "image:..."`), for both report formats."""
+    image = section(summary, "image_rootfs")
+    layers = image.get("layers") or []
+    text = f"{image.get('source')} ({str(image.get('image_id', ''))[:19]}, {len(layers)} layer(s))"
+    if section(summary, "pod").get("nsswitch_from") == "image":
+        text += "; /etc/nsswitch.conf above is the image's own, resolv.conf and hosts the pod's"
+    return text
+
+
 def sequence_of_str(value: object) -> Sequence[str]:
     if isinstance(value, str):
         return value.splitlines()

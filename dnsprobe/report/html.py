@@ -31,6 +31,7 @@ from dnsprobe.report import (
     fmt_int,
     fmt_ms,
     fmt_value,
+    image_rootfs_text,
     mode_name,
     mode_status,
     modes,
@@ -260,6 +261,9 @@ def _pod(summary: Mapping[str, Any]) -> str:
     ):
         text = pod.get(key)
         out.append(f"<h3>{title}</h3>" + (_pre(str(text)) if text else f'<p class="muted">{DASH}</p>'))
+    image = section(summary, "image_rootfs")
+    if image:  # the probe ran in the image's own root: its libc and /etc files
+        out.append(f"<h3>Root file system</h3><p>{_e(image_rootfs_text(summary))}</p>")
     env = _mapping_items(pod.get("env"))
     out.append("<h3>Environment</h3>")
     out.append(_pre("\n".join(f"{k}={v}" for k, v in env)) if env else '<p class="muted">none set</p>')

@@ -27,6 +27,7 @@ from dnsprobe.report import (
     fmt_int,
     fmt_ms,
     fmt_value,
+    image_rootfs_text,
     mode_name,
     mode_status,
     modes,
@@ -242,6 +243,8 @@ def render_markdown(
     ):
         if pod.get(key):
             out += [f"{title}:", "", fenced(str(pod[key])), ""]
+    if section(summary, "image_rootfs"):
+        out += [f"Root file system: {md(image_rootfs_text(summary))}", ""]
     env = pod.get("env")
     if isinstance(env, Mapping) and env:
         out += ["Environment:", "", fenced("\n".join(f"{k}={v}" for k, v in env.items())), ""]
