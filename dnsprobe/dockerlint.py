@@ -1,10 +1,18 @@
-"""`dnsprobe lint`: the CGO_ENABLED traps in a Dockerfile, judged by DESIGN.md's decision tree.
+"""`dnsprobe lint`: the CGO_ENABLED traps in a Dockerfile, judged by the CGO_ENABLED decision tree.
 
 The Dockerfile is parsed with dockerfile-parse (instructions, continuation lines, ARG substitution in
-FROM). Each stage is classified by its base image's C library (glibc, musl, none); the stage that runs
-`go build` decides cgo (explicit CGO_ENABLED, or Go's default: on when a C compiler is present) and
-linkage; the last stage is the runtime. Errors are what stops the image from building or the binary from
-starting; warnings are what bites later (no CA bundle, running as root).
+FROM), after BuildKit heredocs are cut out (dnsprobe.dockershell). Each stage is classified by its base
+image's C library (glibc, musl, none); each `go build` in a RUN line is judged with the variables in
+force for that command (prefix assignments apply to one command of a `&&` chain, `export` to the rest),
+and the build whose output the runtime stage copies decides cgo and linkage. cgo's default depends on
+the Go release in the builder's tag (off without a C compiler only since Go 1.20) and on
+cross-compilation (`FROM --platform=$BUILDPLATFORM` with `GOARCH=$TARGETARCH`: off unless CC is set).
+`-extldflags -static` links statically only with `-linkmode external` (Go's internal linker, used when
+only the standard library has cgo, ignores it).
+
+Errors are what stops the image from building or the binary from starting; warnings are what bites
+later (no CA bundle where the base has none, root where nothing can drop privileges); notes are worth
+knowing (root on an image with a shell, an unknown base).
 """
 
 from __future__ import annotations
@@ -18,10 +26,11 @@ from typing import Any, Literal
 
 from dockerfile_parse import DockerfileParser
 
+from dnsprobe.dockershell import Heredoc, expand_heredocs, shell_commands
 from dnsprobe.errors import InspectError
 
 Family = Literal["glibc", "musl", "scratch", "static", "unknown"]
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 
 _INSTRUCTION_WORDS = (
     "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD "
@@ -31,8 +40,33 @@ INSTRUCTIONS = frozenset(_INSTRUCTION_WORDS.split())
 _GLIBC_NAMES = ("debian", "ubuntu", "buildpack-deps", "fedora", "rockylinux", "almalinux", "amazonlinux")
 _C_COMPILER = re.compile(r"\b(build-base|gcc|clang|musl-dev)\b")
 _GO_BUILD = re.compile(r"\bgo\s+(build|install)\b")
-_CGO_ASSIGN = re.compile(r"\bCGO_ENABLED=[\"']?([01])")
 _GLIBC_RUNTIMES = "gcr.io/distroless/base-debian12:nonroot or debian:12-slim"
+_GOLANG_RELEASE = re.compile(r"^(\d+)\.(\d+)")
+MAX_DOCKERFILE_BYTES = 4 << 20  # a Dockerfile is a few kB; /dev/zero-like inputs stop here
+
+
+@dataclass(frozen=True)
+class GoBuild:
+    """One `go build`/`go install` command with what decides its cgo and linkage."""
+
+    line: int
+    env: dict[str, str]  # the stage's ENV/ARG overlaid by the command's own assignments
+    output: str | None  # -o
+    ldflags: str
+    text: str
+
+    @property
+    def cgo_setting(self) -> str | None:
+        value = self.env.get("CGO_ENABLED", "").strip("\"'")
+        return value if value in ("0", "1") else None
+
+    @property
+    def external_static(self) -> bool:
+        return bool(re.search(r"-linkmode[= ]+['\"]?external", self.ldflags)) and self.extldflags_static
+
+    @property
+    def extldflags_static(self) -> bool:
+        return bool(re.search(r"-extldflags[= ]+['\"]?[^'\"]*-static\b", self.ldflags))
 
 
 @dataclass
@@ -49,6 +83,10 @@ class Stage:
     user: str | None = None
     user_line: int = 0
     inherited_compiler: bool = False  # FROM an earlier stage that installed one
+    platform: str = ""  # FROM --platform=...
+    release: tuple[int, int] | None = None  # golang:1.22-... -> (1, 22)
+    unresolved: str | None = None  # the ARG a FROM needed and did not get
+    heredocs: dict[int, Heredoc] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -56,6 +94,24 @@ class Stage:
 
     def go_builds(self) -> list[tuple[int, str]]:
         return [(line, text) for line, text in self.runs if _GO_BUILD.search(text)]
+
+    def go_commands(self) -> list[GoBuild]:
+        """Every `go build`/`go install` in this stage's RUN lines, with the variables in force for it."""
+        builds = []
+        for line, text in self.runs:
+            for command in shell_commands(text):
+                argv = command.argv
+                if len(argv) >= 2 and argv[0].rsplit("/", 1)[-1] == "go" and argv[1] in ("build", "install"):
+                    builds.append(
+                        GoBuild(
+                            line,
+                            self.env | command.env,
+                            _flag(argv, "-o"),
+                            _flag(argv, "-ldflags") or "",
+                            command.text,
+                        )
+                    )
+        return builds
 
     def has_c_compiler(self) -> bool:
         if self.inherited_compiler or (self.family == "glibc" and self.golang):
@@ -119,15 +175,38 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
     findings: list[Finding] = []
     cgo: bool | None = None
     branch = "1 (does the build need cgo?): no `go build` here; run `dnsprobe inspect` on the binary"
+    for stage in stages:
+        if stage.unresolved:
+            findings.append(
+                Finding(
+                    "note",
+                    stage.line,
+                    "unknown-base",
+                    f"stage {stage.index}: unknown base: ARG {stage.unresolved} has no default",
+                    f"give ARG {stage.unresolved} a default, or pass --build-arg {stage.unresolved}=...; "
+                    "until then this stage's C library is unknown",
+                )
+            )
     if builder is not None:
-        build_line, build_cmd = builder.go_builds()[0]
-        cgo, explicit = _cgo_setting(builder, build_cmd)
-        static = bool(re.search(r"-extldflags[= ]+['\"]?[^'\"]*-static", build_cmd))
-        findings += _compiler_findings(builder, build_line, cgo, explicit)
-        findings += _libc_findings(builder, runtime, build_line, cgo, static)
-        branch = _branch(builder, cgo, static)
+        builds = _copied_builds(builder, runtime)
+        for n, build in enumerate(builds):
+            on, explicit, why = _cgo_setting(builder, build)
+            static = on and build.external_static
+            findings += _compiler_findings(builder, build.line, on, explicit)
+            findings += _linker_findings(build, on)
+            findings += _libc_findings(builder, runtime, build.line, on, static)
+            if n == 0:
+                cgo = on
+                branch = _branch(builder, on, static) + (f" [{why}]" if why else "")
     findings += _runtime_findings(runtime)
-    findings.sort(key=lambda f: (f.severity != "error", f.line))
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for finding in findings:
+        if (finding.line, finding.code) not in seen:
+            seen.add((finding.line, finding.code))
+            unique.append(finding)
+    order = {"error": 0, "warning": 1, "note": 2}
+    unique.sort(key=lambda f: (order[f.severity], f.line))
     return LintResult(
         source,
         tuple(f"{s.label}: {s.family}" for s in stages),
@@ -135,18 +214,56 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
         runtime.label,
         cgo,
         branch,
-        tuple(findings),
+        tuple(unique),
     )
+
+
+def _flag(argv: tuple[str, ...], name: str) -> str | None:
+    """The value of a Go flag in any of its spellings: -o x, -o=x, --o x."""
+    for i, word in enumerate(argv):
+        for spelling in (name, "-" + name):
+            if word == spelling and i + 1 < len(argv):
+                return argv[i + 1]
+            if word.startswith(spelling + "="):
+                return word[len(spelling) + 1 :]
+    return None
+
+
+def _copied_builds(builder: Stage, runtime: Stage) -> list[GoBuild]:
+    """The builder's go builds whose output the runtime copies (all of them if none can be matched)."""
+    builds = builder.go_commands()
+    if builder is runtime or not builds:
+        return builds
+    sources: list[str] = []
+    for _, _, value in runtime.copies:
+        words = [w for w in value.split() if not w.startswith("--")]
+        sources += words[:-1]
+    matched = [b for b in builds if b.output and any(_same_path(b.output, src) for src in sources)]
+    return matched or builds
+
+
+def _same_path(output: str, source: str) -> bool:
+    output, source = output.rstrip("/"), source.rstrip("/")
+    return output == source or output.startswith(source + "/") or source.endswith("/" + output.lstrip("./"))
 
 
 def parse_stages(data: bytes, *, source: str) -> list[Stage]:
     """The Dockerfile's stages; InspectError (one line, with the line number) when it is not one."""
+    if len(data) > MAX_DOCKERFILE_BYTES:
+        raise InspectError(f"{source}: larger than {MAX_DOCKERFILE_BYTES >> 20} MiB; not a Dockerfile")
     try:
-        parser = DockerfileParser(fileobj=io.BytesIO(data))
-        structure = parser.structure
-        images = parser.parent_images
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InspectError(f"{source}: not a Dockerfile (not UTF-8 text)") from None
+    if "\x00" in text:
+        raise InspectError(f"{source}: not a Dockerfile (it holds NUL bytes: a binary file?)")
+    text, heredocs = expand_heredocs(text)
+    try:
+        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
+        structure = parser.structure
+        images = parser.parent_images
+    except (UnicodeDecodeError, ValueError, IndexError, KeyError) as exc:
+        raise InspectError(f"{source}: cannot parse as a Dockerfile ({type(exc).__name__}: {exc})") from None
     stages: list[Stage] = []
     for item in structure:
         instruction, value, line = item["instruction"], item["value"], item["startline"] + 1
@@ -157,7 +274,9 @@ def parse_stages(data: bytes, *, source: str) -> list[Stage]:
                 f"{source}:{line}: unknown instruction {instruction!r}; not a Dockerfile, or a typo"
             )
         if instruction == "FROM":
-            stages.append(_new_stage(len(stages), images[len(stages)], value, line, stages))
+            image = images[len(stages)] if len(stages) < len(images) else ""
+            stages.append(_new_stage(len(stages), image, value, line, stages))
+            stages[-1].heredocs = heredocs
         elif not stages:
             if instruction != "ARG":
                 raise InspectError(f"{source}:{line}: {instruction} before the first FROM")
@@ -170,15 +289,29 @@ def parse_stages(data: bytes, *, source: str) -> list[Stage]:
 
 def _new_stage(index: int, image: str, value: str, line: int, earlier: list[Stage]) -> Stage:
     words = value.split()
+    platform = next((w.split("=", 1)[1] for w in words if w.startswith("--platform=")), "")
+    words = [w for w in words if not w.startswith("--")]
     name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else None
+    unresolved = None
+    if not image or "$" in image:
+        wanted = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", words[0] if words else "")
+        unresolved = wanted[1] if wanted else "?"
+        image = f"unknown base (ARG {unresolved} has no default)"
     parent = next((s for s in earlier if s.name == image or str(s.index) == image), None)
     if parent is not None:
         stage = Stage(index, image, name, line, parent.family, parent.golang, dict(parent.env))
         stage.inherited_compiler = parent.has_c_compiler()
+        stage.release, stage.platform = parent.release, platform or parent.platform
         return stage
     repo = image.split("@")[0].rsplit(":", 1)[0] if "/" in image or ":" in image else image
     golang = repo.rsplit("/", 1)[-1] == "golang"
-    return Stage(index, image, name, line, classify_image(image), golang)
+    family: Family = "unknown" if unresolved else classify_image(image)
+    stage = Stage(index, image, name, line, family, golang, platform=platform, unresolved=unresolved)
+    if golang:
+        tag = image.split("@")[0].rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+        found = _GOLANG_RELEASE.match(tag)
+        stage.release = (int(found[1]), int(found[2])) if found else None
+    return stage
 
 
 def classify_image(image: str) -> Family:
@@ -207,6 +340,9 @@ def _add(stage: Stage, instruction: str, value: str, line: int) -> None:
         if sep and name.strip() not in stage.env:
             stage.env[name.strip()] = default.strip().strip("\"'")
     elif instruction == "RUN":
+        heredoc = stage.heredocs.get(line)
+        if heredoc is not None and heredoc.shell:
+            value = heredoc.body
         stage.runs.append((line, value))
     elif instruction in ("COPY", "ADD"):
         found = re.search(r"--from=(\S+)", value)
@@ -237,15 +373,51 @@ def _builder_for(runtime: Stage, stages: list[Stage]) -> Stage | None:
     return next((s for s in reversed(stages[:-1]) if s.go_builds()), None)
 
 
-def _cgo_setting(builder: Stage, build_cmd: str) -> tuple[bool, bool]:
-    """(cgo on?, set explicitly?) for the `go build` command line of the builder."""
-    inline = _CGO_ASSIGN.search(build_cmd)
-    if inline:
-        return inline[1] == "1", True
-    if builder.env.get("CGO_ENABLED") in ("0", "1"):
-        return builder.env["CGO_ENABLED"] == "1", True
-    # Go's default: cgo is on when a C compiler is found (the Debian golang image has gcc).
-    return builder.has_c_compiler(), False
+def _cgo_setting(builder: Stage, build: GoBuild) -> tuple[bool, bool, str]:
+    """(cgo on?, set explicitly?, why the default went the way it did) for one go build command."""
+    setting = build.cgo_setting
+    if setting is not None:
+        return setting == "1", True, ""
+    env = build.env
+    target = env.get("GOARCH", "") + env.get("GOOS", "")
+    if (
+        "$BUILDPLATFORM" in builder.platform.replace("{", "").replace("}", "")
+        and target
+        and not env.get("CC")
+    ):
+        return (
+            False,
+            False,
+            "cross-compiling (--platform=$BUILDPLATFORM with GOARCH/GOOS set, no CC): cgo off",
+        )
+    if builder.has_c_compiler():
+        return True, False, ""
+    if builder.release is not None and builder.release < (1, 20):
+        release = ".".join(map(str, builder.release))
+        return (
+            True,
+            False,
+            f"Go {release} turns cgo on even without a C compiler (only Go 1.20+ turns it off); the "
+            "standard library's cgo parts come precompiled",
+        )
+    return False, False, "no C compiler in the builder: Go 1.20+ turns cgo off"
+
+
+def _linker_findings(build: GoBuild, cgo: bool) -> list[Finding]:
+    if not cgo or not build.extldflags_static or build.external_static:
+        return []
+    return [
+        Finding(
+            "warning",
+            build.line,
+            "extldflags-without-external-linking",
+            "-extldflags -static without -linkmode external does not make this cgo binary static: Go's "
+            "internal linker, used when only the standard library has cgo, ignores -extldflags, so the "
+            "binary still needs the builder's loader",
+            "add -linkmode external (-ldflags '-linkmode external -extldflags -static'), or build with "
+            "CGO_ENABLED=0 if nothing needs cgo (dnsprobe cgo-deps)",
+        )
+    ]
 
 
 def _compiler_findings(builder: Stage, line: int, cgo: bool, explicit: bool) -> list[Finding]:
@@ -296,17 +468,37 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
     return []
 
 
+def runtime_base(image: str, family: Family) -> str | None:
+    """Which modelled base (dnsprobe.binary.bases) an image is, when its name says so."""
+    ref = image.lower()
+    last = ref.split("@")[0].split(":")[0].rsplit("/", 1)[-1]
+    if family == "scratch":
+        return "scratch"
+    if family == "static":
+        return "distroless-static"
+    if "distroless/base" in ref:
+        return "distroless-base"
+    if family == "musl" and last == "alpine":
+        return "alpine"
+    if last == "debian" or (last == "ubuntu" and "slim" in ref):
+        return "debian-slim"
+    return None
+
+
 def _runtime_findings(runtime: Stage) -> list[Finding]:
+    from dnsprobe.binary.bases import BASES
+
     findings: list[Finding] = []
     copied = " ".join(value for _, _, value in runtime.copies)
     installed = " ".join(text for _, text in runtime.runs)
     has_certs = "ca-certificates" in copied or "/etc/ssl/certs" in copied or "ca-certificates" in installed
-    if runtime.family in ("scratch", "musl") and not has_certs:
-        how = (
-            "COPY --from=<builder> /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/"
-            if runtime.family == "scratch"
-            else "RUN apk add --no-cache ca-certificates"
-        )
+    base_name = runtime_base(runtime.image, runtime.family)
+    base = BASES.get(base_name or "")
+    if base is not None and not base.ca_certificates and not has_certs:
+        how = {
+            "scratch": "COPY --from=<builder> /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/",
+            "debian-slim": "RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates",
+        }.get(base.name, "install ca-certificates")
         findings.append(
             Finding(
                 "warning",
@@ -321,13 +513,17 @@ def _runtime_findings(runtime: Stage) -> list[Finding]:
     nonroot_default = runtime.family in ("static", "glibc") and runtime.image.endswith(":nonroot")
     if user in ("root", "0") or (not user and not nonroot_default):
         where = runtime.user_line if user else runtime.line
+        # Without a shell nothing in the container can drop privileges later (no su-exec, gosu or an
+        # entrypoint script): root is then for the process's whole life.
+        no_shell = runtime.family in ("scratch", "static") or "distroless" in runtime.image
         findings.append(
             Finding(
-                "warning",
+                "warning" if no_shell else "note",
                 where,
                 "runs-as-root",
                 f"the runtime stage ({runtime.image}) runs as root"
-                + ("" if user else " (no USER instruction)"),
+                + ("" if user else " (no USER instruction)")
+                + (": nothing in it can drop privileges" if no_shell else ""),
                 "add `USER 65532:65532` (distroless: use the :nonroot tag; alpine: "
                 "`RUN adduser -D -u 10001 app` then `USER app`)",
             )
@@ -342,7 +538,10 @@ def _branch(builder: Stage, cgo: bool, static: bool) -> str:
             "gcr.io/distroless/static-debian12:nonroot is the sane default"
         )
     if static:
-        return "3 (cgo, linked statically): runs on any base, but glibc's NSS still wants its modules"
+        return (
+            "3 (cgo, linked statically): starts on any base; glibc 2.34+ carries the files and dns NSS "
+            "modules inside, any other nsswitch.conf source is dlopened from the runtime image"
+        )
     if builder.family == "musl":
         return "3 (cgo on musl): both stages on alpine; the runtime adds ca-certificates and a non-root user"
     return f"3 (cgo on glibc): the runtime stage needs the same glibc: {_GLIBC_RUNTIMES}"

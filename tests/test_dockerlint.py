@@ -96,3 +96,40 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     empty.write_text("# nothing\n")
     assert main(["lint", str(empty)]) == 2
     assert "no FROM" in capsys.readouterr().err
+
+
+def _codes(text: str) -> dict[str, str]:
+    return {f.code: f.severity for f in lint_text(text.encode()).findings}
+
+
+def test_severities_follow_what_the_base_has() -> None:
+    # alpine has a CA bundle and a shell: no CA warning, root is a note; scratch: both warnings.
+    alpine = (DATA / "alpine_root_note.Dockerfile").read_text()
+    assert _codes(alpine) == {"runs-as-root": "note"}
+    on_scratch = alpine.replace("FROM alpine:3.20", "FROM scratch")
+    assert _codes(on_scratch) == {"no-ca-certificates": "warning", "runs-as-root": "warning"}
+
+
+def test_unknown_base_is_named() -> None:
+    result = lint_text((DATA / "arg_base_unresolved.Dockerfile").read_bytes())
+    (note,) = [f for f in result.findings if f.code == "unknown-base"]
+    assert "unknown base: ARG RUNTIME_IMAGE has no default" in note.message
+    assert "unknown base" in result.runtime
+
+
+def test_only_the_copied_build_decides() -> None:
+    # The same chain, but the runtime copies only the CGO_ENABLED=0 health check.
+    text = (DATA / "chain_scope_app_cgo.Dockerfile").read_text()
+    hc_only = text.replace("COPY --from=build /app /app\n", "").replace('["/app"]', '["/hc"]')
+    result = lint_text(hc_only.encode())
+    assert result.cgo is False
+    assert not result.errors
+
+
+def test_go_release_decides_the_default() -> None:
+    # Go 1.20 and later turn cgo off without a C compiler; 1.19 does not.
+    old = (DATA / "go119_alpine_default_cgo.Dockerfile").read_text()
+    new = old.replace("golang:1.19-alpine", "golang:1.20-alpine")
+    assert lint_text(old.encode()).cgo is True
+    assert lint_text(new.encode()).cgo is False
+    assert not lint_text(new.encode()).errors
