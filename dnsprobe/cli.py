@@ -281,14 +281,19 @@ def lint(
 def cgo_deps(
     module_dir: Annotated[Path, typer.Argument(help="A Go module (the directory with go.mod).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tags", help="Build tags, as for go build -tags (repeatable or a,b)."),
+    ] = None,
 ) -> None:
     """Which packages in the build graph use cgo: question one of the CGO_ENABLED decision tree.
 
     Runs `go list -deps` offline (GOPROXY=off): the module's dependencies must be in the module cache.
+    Whether a package also works without cgo is decided by compiling it with CGO_ENABLED=0.
     """
     from dnsprobe.cgodeps import find_cgo_packages, format_cgo_deps
 
-    result = find_cgo_packages(module_dir)
+    result = find_cgo_packages(module_dir, tags=tags or [])
     if as_json:
         out.print_json(json.dumps(result.to_json()))
     else:
