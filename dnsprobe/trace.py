@@ -221,8 +221,13 @@ def format_trace(report: TraceReport, *, max_rows: int = 30) -> str:
         out.append(f"per container ({len(report.containers)}):")
         for key, sub in report.containers.items():
             out.append(f"  {key}: {sub.resolver} ({_verdict(sub)})")
-            if sub.cgo_reasons:
+            if sub.cgo_reasons and (sub.cgo_resolver_names or sub.resolver == "cgo"):
                 out.extend(f"    why cgo: {reason}" for reason in sub.cgo_reasons)
+            elif sub.cgo_reasons:
+                out.append(
+                    f"    its files would send names to cgo ({len(sub.cgo_reasons)} reason(s)), but this "
+                    "build used Go's resolver (CGO_ENABLED=0 or -tags netgo)"
+                )
     if report.cgo_reasons is not None:
         out.extend(_reason_lines(report))
     out.append(f"read {_count(report.lines, 'line')}, {_count(report.trace_lines, 'trace line')}")

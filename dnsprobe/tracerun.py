@@ -1,11 +1,13 @@
 """`dnsprobe trace`'s inputs: a log file, stdin or a run directory, and the pod's files to explain cgo.
 
 A run directory is `runs/<id>` (every pod under `pods/`) or one pod's directory (`pods/<mode>`): each
-pod's `probe.stderr` is its trace, and its `resolv.conf` and `nsswitch.conf` are the files the probe saw.
+pod's `probe.stderr` is its trace, its `resolv.conf` and `nsswitch.conf` are the files the probe saw,
+and `pod.json` records the probe's environment.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -89,7 +91,7 @@ def _run_directory(path: Path, given: PodContext | None) -> TraceReport:
         all_lines += lines
         report = parse_trace(lines)
         context = given or PodContext(
-            _optional(pod / "resolv.conf"), _optional(pod / "nsswitch.conf"), {}, None
+            _optional(pod / "resolv.conf"), _optional(pod / "nsswitch.conf"), _pod_env(pod), None
         )
         add_reasons(report, context)
         per_pod[pod.name] = report
@@ -98,6 +100,16 @@ def _run_directory(path: Path, given: PodContext | None) -> TraceReport:
     overall = parse_trace(all_lines)
     overall.containers = per_pod
     return overall
+
+
+def _pod_env(pod: Path) -> dict[str, str]:
+    """The probe's environment as the run recorded it (pod.json: probe.env)."""
+    try:
+        data = json.loads((pod / "pod.json").read_text(encoding="utf-8"))
+        env = data["probe"]["env"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
 
 
 def _optional(path: Path) -> str | None:

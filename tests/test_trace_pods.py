@@ -159,11 +159,14 @@ def test_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
             "nameserver 127.0.0.1\noptions ndots:5 inet6\n" if mode == "cgo" else ""
         )
         (pod / "nsswitch.conf").write_text(nsswitch)
+        env = {"LOCALDOMAIN": "corp.test"} if mode == "cgo" else {}
+        (pod / "pod.json").write_text(json.dumps({"probe": {"env": env}}))
     assert main(["trace", str(tmp_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["resolver"] == "mixed"
     assert data["containers"]["cgo"]["resolver"] == "cgo"
     assert any("inet6" in r for r in data["containers"]["cgo"]["cgo_reasons"])
+    assert any("LOCALDOMAIN" in r for r in data["containers"]["cgo"]["cgo_reasons"])
     assert data["containers"]["go"]["cgo_reasons"] == []
     assert main(["trace", str(tmp_path / "pods" / "cgo")]) == 0
     assert "option 'inet6'" in capsys.readouterr().out
