@@ -42,6 +42,12 @@ _C_COMPILER = re.compile(r"\b(build-base|gcc|clang|musl-dev)\b")
 _GO_BUILD = re.compile(r"\bgo\s+(build|install)\b")
 _GLIBC_RUNTIMES = "gcr.io/distroless/base-debian12:nonroot or debian:12-slim"
 _GOLANG_RELEASE = re.compile(r"^(\d+)\.(\d+)")
+_RUN_FLAGS = re.compile(
+    r"^(?:\s*--[\w-]+(?:=(?:\"[^\"]*\"|'[^']*'|\S)*)?)+\s*"
+)  # RUN --mount=... --network=...
+# Commands that run the next word as a command (godep go build, time go build).
+_WRAPPERS = frozenset({"godep", "time", "nice", "sudo", "exec", "command", "nohup"})
+_GO_COMMANDS = frozenset({"go", "xx-go"})  # xx-go: docker/xx's cross-compiling wrapper
 MAX_DOCKERFILE_BYTES = 4 << 20  # a Dockerfile is a few kB; /dev/zero-like inputs stop here
 
 
@@ -101,7 +107,10 @@ class Stage:
         for line, text in self.runs:
             for command in shell_commands(text):
                 argv = command.argv
-                if len(argv) >= 2 and argv[0].rsplit("/", 1)[-1] == "go" and argv[1] in ("build", "install"):
+                while argv and argv[0] in _WRAPPERS:
+                    argv = argv[1:]
+                name = argv[0].rsplit("/", 1)[-1] if argv else ""
+                if len(argv) >= 2 and name in _GO_COMMANDS and argv[1] in ("build", "install"):
                     builds.append(
                         GoBuild(
                             line,
@@ -194,7 +203,7 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
             static = on and build.external_static
             findings += _compiler_findings(builder, build.line, on, explicit)
             findings += _linker_findings(build, on)
-            findings += _libc_findings(builder, runtime, build.line, on, static)
+            findings += _libc_findings(builder, runtime, build.line, on, static, explicit)
             if n == 0:
                 cgo = on
                 branch = _branch(builder, on, static) + (f" [{why}]" if why else "")
@@ -343,7 +352,7 @@ def _add(stage: Stage, instruction: str, value: str, line: int) -> None:
         heredoc = stage.heredocs.get(line)
         if heredoc is not None and heredoc.shell:
             value = heredoc.body
-        stage.runs.append((line, value))
+        stage.runs.append((line, _RUN_FLAGS.sub("", value)))
     elif instruction in ("COPY", "ADD"):
         found = re.search(r"--from=(\S+)", value)
         stage.copies.append((line, found[1] if found else None, value))
@@ -436,10 +445,18 @@ def _compiler_findings(builder: Stage, line: int, cgo: bool, explicit: bool) -> 
     return []
 
 
-def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool) -> list[Finding]:
+def _libc_findings(
+    builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool, explicit: bool = True
+) -> list[Finding]:
     if not cgo or static or builder is runtime:
         return []
     have, need = runtime.family, builder.family
+    default = (
+        ""
+        if explicit
+        else " (cgo is on by default here; only a program none of whose packages use cgo, not even net "
+        "or os/user, would still link statically)"
+    )
     if need == "glibc" and have in ("musl", "scratch", "static"):
         return [
             Finding(
@@ -448,7 +465,7 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
                 "glibc-binary-on-" + ("musl" if have == "musl" else "no-libc"),
                 f"cgo binary built on {builder.image} (glibc, line {line}) runs on {runtime.image} "
                 f"({'musl' if have == 'musl' else 'no C library'}): the loader /lib64/ld-linux-x86-64.so.2 "
-                "is missing, so it fails with `exec /app: no such file or directory`",
+                f"is missing, so it fails with `exec /app: no such file or directory`{default}",
                 f"run it on {_GLIBC_RUNTIMES}; or build with CGO_ENABLED=0 if no package needs cgo "
                 "(dnsprobe cgo-deps); or build on golang:1.x-alpine with build-base",
             )
@@ -460,7 +477,8 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
                 runtime.line,
                 "musl-binary-without-musl",
                 f"cgo binary built on {builder.image} (musl, line {line}) runs on {runtime.image}: the "
-                "loader /lib/ld-musl-x86_64.so.1 is missing (`exec /app: no such file or directory`)",
+                "loader /lib/ld-musl-x86_64.so.1 is missing (`exec /app: no such file or directory`)"
+                + default,
                 "run it on alpine (the builder's release), or link statically "
                 "(-ldflags '-linkmode external -extldflags -static')",
             )
@@ -494,10 +512,15 @@ def _runtime_findings(runtime: Stage) -> list[Finding]:
     has_certs = "ca-certificates" in copied or "/etc/ssl/certs" in copied or "ca-certificates" in installed
     base_name = runtime_base(runtime.image, runtime.family)
     base = BASES.get(base_name or "")
-    if base is not None and not base.ca_certificates and not has_certs:
+    no_bundle = base is not None and not base.ca_certificates
+    release = re.match(r"(\d+)\.(\d+)", runtime.image.split("@")[0].rsplit(":", 1)[-1])
+    if base_name == "alpine" and release and (int(release[1]), int(release[2])) < (3, 9):
+        no_bundle = True  # ca-certificates-bundle joined alpine's base set in 3.9
+    if base is not None and no_bundle and not has_certs:
         how = {
             "scratch": "COPY --from=<builder> /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/",
             "debian-slim": "RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates",
+            "alpine": "RUN apk add --no-cache ca-certificates",
         }.get(base.name, "install ca-certificates")
         findings.append(
             Finding(

@@ -133,3 +133,28 @@ def test_go_release_decides_the_default() -> None:
     assert lint_text(old.encode()).cgo is True
     assert lint_text(new.encode()).cgo is False
     assert not lint_text(new.encode()).errors
+
+
+def test_run_flags_and_wrappers_do_not_hide_the_build() -> None:
+    # Stands for BuildKit cache mounts (`RUN --mount=type=cache,... go build`) and godep-era
+    # `godep go build`: the go build is still the one that decides.
+    mount = (
+        b"FROM golang:1.22 AS b\nRUN --mount=target=. \\\n"
+        b" --mount=type=cache,target=/root/.cache/go-build \\\n"
+        b" go build -o /app .\nFROM scratch\nCOPY --from=b /app /app\nUSER 1\n"
+    )
+    result = lint_text(mount)
+    assert result.cgo is True
+    assert [f.code for f in result.errors] == ["glibc-binary-on-no-libc"]
+    assert "on by default" in result.errors[0].message
+    wrapped = mount.replace(b" go build", b" godep go build").replace(
+        b"go build -o", b"go build -tags netgo -o"
+    )
+    assert lint_text(wrapped).cgo is True
+
+
+def test_old_alpine_has_no_ca_bundle() -> None:
+    # Stands for images still on alpine:3.5-3.8 (before ca-certificates-bundle joined the base set).
+    text = b'FROM alpine:3.5\nCOPY app /app\nUSER 1\nENTRYPOINT ["/app"]\n'
+    assert [f.code for f in lint_text(text).findings] == ["no-ca-certificates"]
+    assert not lint_text(text.replace(b"3.5", b"3.20")).findings
