@@ -209,3 +209,35 @@ def test_bare_word_says_both(capsys: pytest.CaptureFixture[str], monkeypatch: py
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "neither a file here nor a local Docker image" in err
+
+
+def test_libresolv_is_judged_from_dt_needed() -> None:
+    """Go >= 1.20 cgo builds against glibc < 2.34 need libresolv.so.2 (on 2.34+ it is folded into libc
+    and --as-needed drops it, as this host's builds show); a base without it does not start them."""
+    import dataclasses
+
+    from dnsprobe.binary.bases import ArchContents, judge
+    from dnsprobe.binary.buildinfo import parse_modinfo
+    from dnsprobe.binary.elf import ElfFacts
+
+    elf = ElfFacts(
+        "x86-64",
+        "dynamic",
+        "/lib64/ld-linux-x86-64.so.2",
+        "glibc",
+        ("libresolv.so.2", "libc.so.6"),
+        (2, 17),
+        cgo_resolver=True,
+        links_c=True,
+    )
+    info = parse_modinfo("go1.22.10", ["build\tCGO_ENABLED=1"])
+    for name in ("debian-slim", "distroless-base"):
+        assert "libresolv.so.2" in BASES[name].arches["x86-64"].libs
+        assert judge(elf, info, BASES[name]).starts
+    base = BASES["distroless-base"]
+    libs = tuple(lib for lib in base.arches["x86-64"].libs if lib != "libresolv.so.2")
+    compat = dataclasses.replace(base, name="compat", arches={"x86-64": ArchContents(base.loaders, libs)})
+    verdict = judge(elf, info, compat)
+    assert not verdict.starts
+    assert "libresolv.so.2 is missing" in verdict.why
+    assert verdict.fix is not None and "debian:12-slim" in verdict.fix
