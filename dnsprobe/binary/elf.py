@@ -35,6 +35,8 @@ _GLIBC_BUILTIN_NSS = b"_nss_files_gethostbyname4_r"
 # Go's cgo resolver (net/cgo_unix.go): the function names stay in .gopclntab even with -s -w.
 _CGO_RESOLVER_MARKS = (b"net.cgoLookupHost", b"_C2func_getaddrinfo", b"_Cfunc_getaddrinfo")
 _RUNTIME_CGO = b"runtime/cgo/"  # its source paths in .gopclntab; "runtime/cgo_mmap.go" is not it
+_ABSURD = 1 << 32  # no Go binary is 4 GiB: an offset or size beyond it is damage, not truncation
+_MAX_VERSION_ENTRIES = 4096  # glibc binaries need a few dozen; a corrupt count must not loop for ever
 _MACHINES = {"EM_X86_64": "x86-64", "EM_AARCH64": "arm64", "EM_386": "386", "EM_ARM": "arm"}
 
 
@@ -90,8 +92,10 @@ def check_headers(raw: bytes, shown: str) -> None:
     Checked before pyelftools parses anything: the kernel refuses such a file, and pyelftools would
     fail on it in many different ways.
     """
-    if len(raw) < 16 or raw[:4] != b"\x7fELF":
+    if raw[:4] != b"\x7fELF":
         raise InspectError(f"{shown}: not an ELF binary; inspect reads Linux Go binaries")
+    if len(raw) < 16:
+        raise InspectError(f"{shown}: truncated ELF file ({len(raw)} bytes: the magic and nothing more)")
     klass, data = raw[4], raw[5]
     if klass not in (1, 2) or data not in (1, 2):
         raise InspectError(f"{shown}: corrupt ELF header (class {klass}, data encoding {data})")
@@ -116,6 +120,8 @@ def check_headers(raw: bytes, shown: str) -> None:
     if phnum and phentsize != want_ph:
         raise InspectError(f"{shown}: corrupt ELF header (program header size {phentsize}, not {want_ph})")
     end = phoff + phnum * phentsize
+    if phoff > _ABSURD:
+        raise InspectError(f"{shown}: corrupt ELF header (program headers at offset {phoff})")
     if end > len(raw):
         raise InspectError(
             f"{shown}: truncated ELF file ({len(raw)} bytes; its program headers end at byte {end})"
@@ -127,6 +133,10 @@ def check_headers(raw: bytes, shown: str) -> None:
             (fields[0], fields[2], fields[5]) if wide else (fields[0], fields[1], fields[4])
         )
         if p_type in (1, 2, 3) and p_offset + p_filesz > len(raw):  # PT_LOAD, PT_DYNAMIC, PT_INTERP
+            if p_offset > _ABSURD or p_filesz > _ABSURD:
+                raise InspectError(
+                    f"{shown}: corrupt ELF program header {i} (offset {p_offset}, size {p_filesz})"
+                )
             raise InspectError(
                 f"{shown}: truncated ELF file ({len(raw)} bytes; segment {i} ends at byte "
                 f"{p_offset + p_filesz}): copy it again"
@@ -148,10 +158,14 @@ def read_elf_facts(elf: ELFFile, raw: bytes) -> ElfFacts:
         elif isinstance(segment, DynamicSegment):
             needed += [str(tag.needed) for tag in segment.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
     glibc: tuple[int, ...] | None = None
+    entries = 0
     for section in elf.iter_sections():
         if isinstance(section, GNUVerNeedSection):
             for _, auxiliaries in section.iter_versions():
                 for aux in auxiliaries:
+                    entries += 1
+                    if entries > _MAX_VERSION_ENTRIES:
+                        raise ELFError(f"more than {_MAX_VERSION_ENTRIES} symbol version entries")
                     found = re.fullmatch(r"GLIBC_(\d+(?:\.\d+)*)", str(aux.name))
                     if found:
                         version = tuple(int(p) for p in found[1].split("."))
