@@ -241,3 +241,29 @@ def test_libresolv_is_judged_from_dt_needed() -> None:
     assert not verdict.starts
     assert "libresolv.so.2 is missing" in verdict.why
     assert verdict.fix is not None and "debian:12-slim" in verdict.fix
+
+
+def test_missing_library_fix_names_the_package() -> None:
+    """libssl.so.3 (a cgo binary linking OpenSSL) is in distroless/base but not in debian-slim's
+    minbase: the fix names Debian's package, taken from the same package data as the bases."""
+    from dnsprobe.binary.bases import LIBRARY_PACKAGES, judge
+    from dnsprobe.binary.buildinfo import parse_modinfo
+    from dnsprobe.binary.elf import ElfFacts
+
+    elf = ElfFacts(
+        "x86-64",
+        "dynamic",
+        "/lib64/ld-linux-x86-64.so.2",
+        "glibc",
+        ("libssl.so.3", "libc.so.6"),
+        (2, 34),
+        cgo_resolver=True,
+        links_c=True,
+    )
+    info = parse_modinfo("go1.27.3", ["build\tCGO_ENABLED=1"])
+    assert judge(elf, info, BASES["distroless-base"]).starts
+    slim = judge(elf, info, BASES["debian-slim"])
+    assert not slim.starts
+    package = LIBRARY_PACKAGES["glibc"]["libssl.so.3"]
+    assert package == "libssl3"
+    assert slim.fix is not None and f"apt-get install -y --no-install-recommends {package}" in slim.fix

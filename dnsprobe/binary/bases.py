@@ -89,9 +89,16 @@ class BaseImage:
         return self.libc_name == "musl" and soname in builtin
 
 
+_DATA = json.loads(resources.files("dnsprobe.binary").joinpath("bases.json").read_text(encoding="utf-8"))
+# soname -> the package that ships it, per distribution (from the same package data as the bases).
+LIBRARY_PACKAGES: dict[str, dict[str, str]] = {
+    "glibc": dict(_DATA["debian_library_packages"]),
+    "musl": dict(_DATA["alpine_library_packages"]),
+}
+
+
 def _load_bases() -> dict[str, BaseImage]:
-    text = resources.files("dnsprobe.binary").joinpath("bases.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+    data = _DATA
     bases = {}
     for name, facts in data["bases"].items():
         bases[name] = BaseImage(
@@ -173,8 +180,7 @@ def judge(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -> Verdict:
             more = f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
             return fail(
                 f"shared library {lib} is missing{more} (error while loading shared libraries)",
-                f"install the package that ships {lib} in the runtime stage (`dpkg -S {lib}` or "
-                f"`apk info --who-owns` in the builder names it){also}",
+                _library_fix(base, lib) + also,
             )
         if elf.glibc_version and base.glibc and elf.glibc_version[:2] > base.glibc:
             wanted = ".".join(map(str, elf.glibc_version))
@@ -188,6 +194,24 @@ def judge(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -> Verdict:
     if caveat:
         return Verdict(base.name, "caveat", caveat, notes, None, platform)
     return Verdict(base.name, "runs", _resolver_used(elf, info), notes, None, platform)
+
+
+def _library_fix(base: BaseImage, lib: str) -> str:
+    package = LIBRARY_PACKAGES.get(base.libc_name or "", {}).get(lib)
+    if base.name == "debian-slim" and package:
+        return f"add `RUN apt-get install -y --no-install-recommends {package}` to the runtime stage"
+    if base.name == "alpine" and package:
+        return f"add `RUN apk add --no-cache {package}` to the runtime stage"
+    if base.name == "distroless-base" and package:
+        return (
+            f"distroless has no package manager: COPY {lib} from a debian:12 stage that installed "
+            f"{package}, or use a base that ships it"
+        )
+    which = f" (Debian: {package})" if package else ""
+    return (
+        f"install the package that ships {lib}{which} in the runtime stage (`dpkg -S {lib}` or "
+        "`apk info --who-owns` in the builder names it)"
+    )
 
 
 def _loader_fix(elf: ElfFacts) -> str:
@@ -258,7 +282,10 @@ def _resolver_caveat(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -
                 else f"this base's musl {base.libc_version} has no TCP fallback (a truncated answer fails)"
             )
         else:
-            tcp = "no TCP fallback before musl 1.2.4 (Debian's musl-tools is 1.2.3: a truncated answer fails)"
+            tcp = (
+                "no TCP fallback before musl 1.2.4, and a static binary does not record its musl release "
+                "(Debian's musl-tools is 1.2.3: a truncated answer fails)"
+            )
         return (
             f"{which}musl's getaddrinfo: asks every nameserver in parallel, SERVFAIL on AAAA fails the "
             f"whole lookup, errors read `Try again`; {tcp}"

@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
@@ -78,14 +79,19 @@ def dependency_closure(roots: list[str]) -> list[str]:
 def shared_libraries(packages: list[str]) -> list[str]:
     """The sonames (DT_SONAME: `libc.so.6`, `ld-linux-x86-64.so.2`) of the shared objects the packages
     install in the library directories."""
-    names: set[str] = set()
+    return sorted(library_packages(packages))
+
+
+def library_packages(packages: list[str]) -> dict[str, str]:
+    """soname -> the package that installs it, for the packages given."""
+    names: dict[str, str] = {}
     for package in packages:
         for path in _query(["dpkg", "-L", package]).splitlines():
             if _LIB_DIR.match(path):
                 soname = _soname(Path(path))
                 if soname:
-                    names.add(soname)
-    return sorted(names)
+                    names.setdefault(soname, package)
+    return dict(sorted(names.items()))
 
 
 def _soname(path: Path) -> str | None:
@@ -102,10 +108,13 @@ def _soname(path: Path) -> str | None:
     return None
 
 
-def derive() -> dict[str, dict[str, list[str]]]:
+def derive() -> dict[str, Any]:
+    """Per Debian base its packages and libraries, and (key `library_packages`) which package ships
+    each library, so a fix line can name the package to install."""
     slim = dependency_closure(required_packages())
     base = list(DISTROLESS_BASE_PACKAGES)
     return {
+        "library_packages": library_packages(sorted({*slim, *base})),
         "debian-slim": {"packages": slim, "libs": shared_libraries(slim)},
         "distroless-base": {
             "packages": sorted([*DISTROLESS_STATIC_PACKAGES, *base]),
@@ -114,12 +123,15 @@ def derive() -> dict[str, dict[str, list[str]]]:
     }
 
 
-def differences(data: dict[str, object], derived: dict[str, dict[str, list[str]]]) -> list[str]:
+def differences(data: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     """What bases.json says that the host's package data does not (x86-64 libraries and packages)."""
     problems = []
     bases = data["bases"]
-    assert isinstance(bases, dict)
+    if data.get("debian_library_packages") != derived["library_packages"]:
+        problems.append("debian_library_packages: differs from what dpkg -L says")
     for name, facts in derived.items():
+        if name == "library_packages":
+            continue
         shipped = bases[name]
         for key, want in (
             ("packages", facts["packages"]),

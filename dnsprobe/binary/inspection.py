@@ -59,9 +59,20 @@ class Inspection:
                     else "; glibc before 2.34: NSS modules are dlopened from the runtime image"
                 )
             return f"3 (cgo, {elf.libc or 'libc'} linked statically): starts on any base{nss}"
+        starts = [v.base for v in self.verdicts if v.starts]
+        where = (
+            f"; of the bases here it starts on {', '.join(starts)}"
+            if starts
+            else "; it starts on none of the bases here (a library is missing: see below)"
+        )
         if elf.libc == "musl":
-            return "3 (cgo, musl): both stages on alpine (golang:1.x-alpine + build-base, runtime alpine)"
-        return "3 (cgo, glibc): run on distroless/base, debian-slim or ubuntu, never alpine or scratch"
+            return (
+                "3 (cgo, musl): both stages on alpine (golang:1.x-alpine + build-base, runtime alpine)"
+                + where
+            )
+        return (
+            "3 (cgo, glibc): run on distroless/base, debian-slim or ubuntu, never alpine or scratch" + where
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
