@@ -267,3 +267,26 @@ def test_missing_library_fix_names_the_package() -> None:
     package = LIBRARY_PACKAGES["glibc"]["libssl.so.3"]
     assert package == "libssl3"
     assert slim.fix is not None and f"apt-get install -y --no-install-recommends {package}" in slim.fix
+
+
+def test_local_replacements_in_build_info(tmp_path: Path, probe_cache: Path) -> None:
+    """kubectl's build information has `=>` lines for local replacements followed by an empty line:
+    real build information, not damage (gcloud's kubectl binaries were refused before)."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "go.mod").write_text("module example.test/lib\n\ngo 1.21\n")
+    (tmp_path / "lib" / "lib.go").write_text("package lib\n\n// N is a number.\nconst N = 1\n")
+    (tmp_path / "go.mod").write_text(
+        "module example.test/app\n\ngo 1.21\n\nrequire example.test/lib v0.0.0\n\n"
+        "replace example.test/lib => ./lib\n"
+    )
+    (tmp_path / "main.go").write_text(
+        'package main\n\nimport (\n\t"fmt"\n\n\t"example.test/lib"\n)\n\nfunc main() { fmt.Println(lib.N) }\n'
+    )
+    toolchain = find_toolchain()
+    env = toolchain.env(probe_cache) | {"CGO_ENABLED": "0"}
+    proc.run([str(toolchain.go), "build", "-o", str(tmp_path / "app"), "."], env=env, cwd=tmp_path)
+    shown = proc.run([str(toolchain.go), "version", "-m", str(tmp_path / "app")], env=env).stdout
+    assert "=>\t./lib" in shown
+    report = inspect_binary(tmp_path / "app")
+    assert report.go.path == "example.test/app"
+    assert report.go.cgo_enabled is False

@@ -113,7 +113,7 @@ def read_build_info(elf: ELFFile) -> GoBuildInfo | None:
     if not _VERSION.fullmatch(text_version):
         raise BuildInfoError(f"the Go version reads {text_version[:40]!r}, not a Go release")
     for line in lines:
-        if line.split("\t", 1)[0] not in _KINDS:
+        if line and line.split("\t", 1)[0] not in _KINDS:  # empty lines follow local replacements
             raise BuildInfoError(f"a module information line reads {line[:40]!r}")
     info = parse_modinfo(text_version, lines)
     if info.settings.get("CGO_ENABLED", "0") not in ("0", "1"):
