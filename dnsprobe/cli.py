@@ -224,13 +224,12 @@ def trace(
     container. Given the pod's files, says which nsswitch source, resolv.conf option or environment
     variable sent names to cgo.
     """
+    from dnsprobe.trace import format_trace
     from dnsprobe.tracerun import trace_command
 
     report = trace_command(
         str(logfile), resolv_conf=resolv_conf, nsswitch=nsswitch, env=env or [], hostname=hostname
     )
-    from dnsprobe.trace import format_trace
-
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
