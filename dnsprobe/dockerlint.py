@@ -126,6 +126,7 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
             findings += _compiler_findings(builder, build.line, on, explicit)
             findings += _linker_findings(build, on)
             findings += _libc_findings(builder, runtime, build.line, on, static, explicit)
+            findings += _glibc_release_findings(builder, runtime, build.line, on, static)
             if n == 0:
                 cgo = on
                 branch = _branch(builder, on, static) + (f" [{why}]" if why else "")
@@ -281,6 +282,61 @@ def _libc_findings(
             )
         ]
     return []
+
+
+# glibc per Debian release (Debian's libc6 in each: buster 2.28, bullseye 2.31, bookworm 2.36, trixie 2.41).
+_DEBIAN_GLIBC = {10: (2, 28), 11: (2, 31), 12: (2, 36), 13: (2, 41)}
+_DEBIAN_NAMES = {"buster": 10, "bullseye": 11, "bookworm": 12, "trixie": 13}
+
+
+def debian_release(image: str, golang_release: tuple[int, int] | None = None) -> int | None:
+    """The Debian release a glibc image is built on, from its name; None when the name does not say.
+
+    golang:1.25 and later without a variant (and `golang`, `golang:latest`) are trixie
+    (docker-library/repo-info repos/golang/remote/1.25.md: `debian.sh ... 'trixie'`); for older tags
+    without a variant the default moved between Debian releases over the tag's life, so None.
+    """
+    ref = image.lower().split("@")[0]
+    for name, number in _DEBIAN_NAMES.items():
+        if name in ref:
+            return number
+    found = re.search(r"debian(\d+)\b", ref) or re.search(r"(?:^|/)debian:(\d+)", ref)
+    if found and int(found[1]) in _DEBIAN_GLIBC:
+        return int(found[1])
+    last = ref.rsplit("/", 1)[-1]
+    if last.split(":")[0] == "golang" and "alpine" not in last:
+        if golang_release is None:
+            tag = last.partition(":")[2]
+            return 13 if tag in ("", "latest") else None
+        return 13 if golang_release >= (1, 25) else None
+    return None
+
+
+def _glibc_release_findings(
+    builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool
+) -> list[Finding]:
+    if not cgo or static or builder is runtime or builder.family != "glibc" or runtime.family != "glibc":
+        return []
+    built, runs = debian_release(builder.image, builder.release), debian_release(runtime.image)
+    if built is None or runs is None or _DEBIAN_GLIBC[built] <= _DEBIAN_GLIBC[runs]:
+        return []
+    new, old = ".".join(map(str, _DEBIAN_GLIBC[built])), ".".join(map(str, _DEBIAN_GLIBC[runs]))
+    return [
+        Finding(
+            "warning",
+            runtime.line,
+            "glibc-newer-in-builder",
+            f"the builder {builder.image} (line {line}) has glibc {new} (Debian {built}), the runtime "
+            f"{runtime.image} glibc {old} (Debian {runs}): a cgo binary linked there may ask for newer "
+            "symbol versions and fail with `version `GLIBC_2.xx' not found`",
+            f"build on the runtime's release (golang:1.x-{_release_name(runs)}), or run on a Debian {built} "
+            "base; `dnsprobe inspect` on the binary names the newest GLIBC_ version it needs",
+        )
+    ]
+
+
+def _release_name(number: int) -> str:
+    return next(name for name, n in _DEBIAN_NAMES.items() if n == number)
 
 
 def runtime_base(image: str, family: Family) -> str | None:

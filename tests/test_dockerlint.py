@@ -158,3 +158,11 @@ def test_old_alpine_has_no_ca_bundle() -> None:
     text = b'FROM alpine:3.5\nCOPY app /app\nUSER 1\nENTRYPOINT ["/app"]\n'
     assert [f.code for f in lint_text(text).findings] == ["no-ca-certificates"]
     assert not lint_text(text.replace(b"3.5", b"3.20")).findings
+
+
+def test_same_debian_release_is_clean() -> None:
+    text = (DATA / "glibc_newer_builder.Dockerfile").read_text()
+    assert not lint_text(text.replace("golang:1.25", "golang:1.25-bookworm").encode()).findings
+    assert not lint_text(text.replace("base-debian12", "base-debian13").encode()).findings
+    # A tag whose default Debian release changed over time is not guessed at.
+    assert not lint_text(text.replace("golang:1.25", "golang:1.23").encode()).findings
