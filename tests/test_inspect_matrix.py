@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
 
 from dnsprobe import proc
 from dnsprobe.binary import BASES, inspect_binary
@@ -188,6 +189,17 @@ def test_stripped_section_headers_still_give_dt_needed(
     assert report.elf.needed == needed and needed
     assert report.elf.interpreter == interp
     assert report.go.cgo_enabled is True
+    # The newest GLIBC_ version comes from DT_VERNEED then; pyelftools' .gnu.version_r is the truth.
+    with source.open("rb") as fh:
+        versions = [
+            tuple(int(p) for p in aux.name.removeprefix("GLIBC_").split("."))
+            for section in ELFFile(fh).iter_sections()
+            if isinstance(section, GNUVerNeedSection)
+            for _, auxiliaries in section.iter_versions()
+            for aux in auxiliaries
+            if aux.name.startswith("GLIBC_2")
+        ]
+    assert versions and report.elf.glibc_version == max(versions)
 
 
 def test_truncated_and_corrupt_files_are_one_line(

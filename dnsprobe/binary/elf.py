@@ -152,13 +152,20 @@ def check_headers(raw: bytes, shown: str) -> None:
 def read_elf_facts(elf: ELFFile, raw: bytes) -> ElfFacts:
     interpreter = None
     needed: list[str] = []
+    dynamic: dict[str, int] = {}
     for segment in elf.iter_segments():
         if segment["p_type"] == "PT_INTERP":
             interpreter = str(segment.get_interp_name())  # type: ignore[attr-defined]
         elif isinstance(segment, DynamicSegment):
-            needed += [str(tag.needed) for tag in segment.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
+            for tag in segment.iter_tags():
+                if tag.entry.d_tag == "DT_NEEDED":
+                    needed.append(str(tag.needed))  # type: ignore[attr-defined]
+                elif tag.entry.d_tag in ("DT_VERNEED", "DT_VERNEEDNUM", "DT_STRTAB", "DT_STRSZ"):
+                    dynamic[str(tag.entry.d_tag)] = int(tag.entry.d_val)
     glibc: tuple[int, ...] | None = None
     entries = 0
+    if elf.num_sections() == 0:  # section headers stripped: the loader's own view, DT_VERNEED
+        glibc = _glibc_from_verneed(elf, raw, dynamic)
     for section in elf.iter_sections():
         if isinstance(section, GNUVerNeedSection):
             for _, auxiliaries in section.iter_versions():
@@ -183,6 +190,48 @@ def read_elf_facts(elf: ELFFile, raw: bytes) -> ElfFacts:
         links_c=bool(interpreter or needed or libc or _RUNTIME_CGO in raw),
         builtin_nss=(_GLIBC_BUILTIN_NSS in raw) if libc == "glibc" and not interpreter else None,
     )
+
+
+def _glibc_from_verneed(elf: ELFFile, raw: bytes, dynamic: dict[str, int]) -> tuple[int, ...] | None:
+    """The newest GLIBC_x.y in the version-needed table the dynamic segment points at."""
+    if "DT_VERNEED" not in dynamic or "DT_STRTAB" not in dynamic:
+        return None
+    offset, strtab = _file_offset(elf, dynamic["DT_VERNEED"]), _file_offset(elf, dynamic["DT_STRTAB"])
+    if offset is None or strtab is None:
+        return None
+    order = "<" if elf.little_endian else ">"
+    newest: tuple[int, ...] | None = None
+    for _ in range(min(dynamic.get("DT_VERNEEDNUM", 0), _MAX_VERSION_ENTRIES)):
+        if offset + 16 > len(raw):
+            break
+        _, count, _, aux, following = struct.unpack_from(order + "HHIII", raw, offset)
+        at = offset + aux
+        for _ in range(min(count, _MAX_VERSION_ENTRIES)):
+            if at + 16 > len(raw):
+                break
+            _, _, _, name, after = struct.unpack_from(order + "IHHII", raw, at)
+            end = raw.find(b"\0", strtab + name, strtab + name + 64)
+            text = raw[strtab + name : end].decode("ascii", "replace") if end > 0 else ""
+            found = re.fullmatch(r"GLIBC_(\d+(?:\.\d+)*)", text)
+            if found:
+                version = tuple(int(p) for p in found[1].split("."))
+                newest = max(newest, version) if newest else version
+            if not after:
+                break
+            at += after
+        if not following:
+            break
+        offset += following
+    return newest
+
+
+def _file_offset(elf: ELFFile, address: int) -> int | None:
+    for segment in elf.iter_segments():
+        if segment["p_type"] == "PT_LOAD":
+            start = segment["p_vaddr"]
+            if start <= address < start + segment["p_filesz"]:
+                return int(segment["p_offset"] + address - start)
+    return None
 
 
 def _machine(elf: ELFFile) -> str:
