@@ -253,7 +253,9 @@ def _reason_lines(report: TraceReport) -> list[str]:
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _KUBECTL_PREFIX = re.compile(r"^\[pod/([^/\]\s]+)/([^\]\s]+)\] ")
 _TAIL_HEADER = re.compile(r"^==> (.+) <==$")
-_COMPOSE_PREFIX = re.compile(r"^([A-Za-z0-9][\w.-]*)\s+\| ")
+# docker compose: `project-service-1  | message` (v2) or `project_service_1 | message` (v1); the
+# replica number keeps a log level column like `INFO | ...` from passing for a container.
+_COMPOSE_PREFIX = re.compile(r"^([A-Za-z0-9][\w.-]*[-_]\d+)\s+\| ")
 _POD_LOG_PATH = re.compile(r"/var/log/pods/[^/_]+_([^/_]+)_[^/]+/([^/]+)/")
 _CONTAINER_LOG_PATH = re.compile(r"/var/log/containers/([^_/]+)_[^_/]+_(.+)-[0-9a-f]{64}\.log$")
 _DOCKER_LOG_PATH = re.compile(r"/var/lib/docker/containers/([0-9a-f]{12})[0-9a-f]*/")

@@ -174,3 +174,10 @@ def test_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     empty.mkdir()
     assert main(["trace", str(empty)]) == 2
     assert "probe.stderr" in capsys.readouterr().err
+
+
+def test_a_log_level_column_is_not_a_container() -> None:
+    text = "\n".join(f"INFO  | {line}" for line in GO_LOG) + "\n"
+    report = analyse_log(text.encode())
+    assert report.containers == {}
+    assert report.resolver == TRUTH["go"]
