@@ -247,20 +247,39 @@ def build(
 
 @app.command()
 def trace(
-    logfile: Annotated[Path, typer.Argument(help="A log with GODEBUG=netdns trace lines; - for stdin.")],
+    logfile: Annotated[
+        Path,
+        typer.Argument(
+            help="A log with GODEBUG=netdns trace lines; - for stdin; or a run directory "
+            "(runs/<id>, or runs/<id>/pods/<mode>) to read each pod's trace and files."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    resolv_conf: Annotated[
+        Path | None,
+        typer.Option("--resolv-conf", help="The pod's /etc/resolv.conf: say why names went to cgo."),
+    ] = None,
+    nsswitch: Annotated[Path | None, typer.Option("--nsswitch", help="The pod's /etc/nsswitch.conf.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="KEY=VALUE of the program's environment (repeatable).")
+    ] = None,
+    hostname: Annotated[
+        str | None, typer.Option("--hostname", help="The pod's host name (myhostname).")
+    ] = None,
 ) -> None:
     """Say which resolver a Go program used, from its GODEBUG=netdns=+2 trace lines.
 
-    Reads any Go release's wording, and kubectl logs with or without timestamps or prefixes.
+    Reads any Go release's wording, and kubectl logs with or without timestamps or prefixes; logs of
+    several containers (kubectl --prefix, tail over CRI or Docker logs, compose) are reported per
+    container. Given the pod's files, says which nsswitch source, resolv.conf option or environment
+    variable sent names to cgo.
     """
-    from dnsprobe.trace import format_trace, parse_trace, trace_file_lines
+    from dnsprobe.trace import format_trace
+    from dnsprobe.tracerun import trace_command
 
-    try:
-        data = sys.stdin.buffer.read() if str(logfile) == "-" else logfile.read_bytes()
-    except OSError as exc:
-        raise DnsProbeError(f"{logfile}: cannot read: {exc.strerror}") from None
-    report = parse_trace(trace_file_lines(data))
+    report = trace_command(
+        str(logfile), resolv_conf=resolv_conf, nsswitch=nsswitch, env=env or [], hostname=hostname
+    )
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -311,14 +330,19 @@ def lint(
 def cgo_deps(
     module_dir: Annotated[Path, typer.Argument(help="A Go module (the directory with go.mod).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tags", help="Build tags, as for go build -tags (repeatable or a,b)."),
+    ] = None,
 ) -> None:
     """Which packages in the build graph use cgo: question one of the CGO_ENABLED decision tree.
 
     Runs `go list -deps` offline (GOPROXY=off): the module's dependencies must be in the module cache.
+    Whether a package also works without cgo is decided by compiling it with CGO_ENABLED=0.
     """
     from dnsprobe.cgodeps import find_cgo_packages, format_cgo_deps
 
-    result = find_cgo_packages(module_dir)
+    result = find_cgo_packages(module_dir, tags=tags or [])
     if as_json:
         out.print_json(json.dumps(result.to_json()))
     else:
