@@ -387,14 +387,19 @@ def _docker_client() -> object:
 
 @pytest.mark.docker
 def test_image_target(cache: Path, tmp_path: Path) -> None:
-    """An image FROM scratch (nothing pulled) with the glibc target as its entrypoint and GODEBUG in its
-    environment: the twin reads both, asks for the image's root file system, and chooses cgo."""
+    """An image on the distroless/base stand-in (glibc, nothing pulled) with the glibc target as its
+    entrypoint and GODEBUG in its environment: the twin reads both, runs in the image's own root file
+    system, and chooses cgo."""
+    from dnsprobe.sandbox.standins import ensure_standins
+
     client = _docker_client()
+    base = ensure_standins(client, ["distroless-base"])["distroless-base"].tag
     binary = build_target("1.27.3", "glibc", cache)
     context = io.BytesIO()
     dockerfile = (
-        b'FROM scratch\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\nENTRYPOINT ["app"]\n'
-    )
+        f"FROM {base}\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\n"
+        'ENTRYPOINT ["app"]\n'
+    ).encode()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
