@@ -1,4 +1,4 @@
-"""Resolver modes: the ways of building and running the probe (DESIGN.md, "Vocabulary").
+"""Resolver modes: the ways of building and running the probe (README, "How it works").
 
 A mode is a build (cgo or not, build tags, which C compiler and libc, static or dynamic) plus how it is
 run (a GODEBUG=netdns override). Modes that share a build share the cached binary. `like:PATH` and

@@ -1,6 +1,6 @@
 """The report stage: charts, report.html and report.md from a run's summary.
 
-Input is the summary mapping the pipeline writes as summary.json (DESIGN.md, Contracts); nothing here
+Input is the summary mapping the pipeline writes as summary.json (README, "Contracts"); nothing here
 reaches back into an earlier stage, and nothing here writes summary.json. Every renderer takes the summary
 and nothing else, so a report can be rebuilt from an old run directory.
 
@@ -46,7 +46,7 @@ PALETTE: Final[Mapping[str, str]] = MappingProxyType(
         "other": "#999999",
     }
 )
-# DESIGN.md names REFUSED "refused / server_misbehaving": one class, two spellings.
+# REFUSED is "refused", and older summaries spelled it "server_misbehaving" (Go's wording): one class.
 _ALIASES: Final[Mapping[str, str]] = MappingProxyType({"server_misbehaving": "refused"})
 
 STATUS_LABELS: Final[Mapping[str, str]] = MappingProxyType(
