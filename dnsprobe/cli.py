@@ -320,7 +320,7 @@ def serve(
         str | None,
         typer.Option(
             "--engine",
-            help="go (records only, fast), python (fault rules) or auto; default: the scenario's (auto).",
+            help="go (fast, what auto picks) or python (the reference); default: the scenario's (auto).",
         ),
     ] = None,
 ) -> None:
@@ -401,9 +401,12 @@ def bench_nameserver(
         str,
         typer.Option(
             "--engine",
-            help="The embedded server's engine: go (what pods without fault rules run) or python.",
+            help="The embedded server's engine: go (what pods run) or python.",
         ),
     ] = "go",
+    faults: Annotated[
+        bool, typer.Option("--faults", help="A fault mix on the embedded servers; both engines run.")
+    ] = False,
 ) -> None:
     """dnsperf against the embedded nameserver and against dnsmasq with the same records, alternating.
 
@@ -418,6 +421,7 @@ def bench_nameserver(
         rounds=rounds,
         querylog=querylog,
         engine=engine,
+        faults=faults,
         report=lambda line: out.print(line, markup=False, highlight=False),
     )
     out.print(f"ratio: {result.ratio:.3f}")
