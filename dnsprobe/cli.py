@@ -284,13 +284,30 @@ def bench_fidelity(
     seconds: Annotated[float, typer.Option(help="Seconds per side per round.")] = 5.0,
     rounds: Annotated[int, typer.Option(help="Rounds, each bare loop then harness.")] = 3,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
+    faults: Annotated[
+        bool, typer.Option("--faults", help="The fault variant: the same loop against three nameservers.")
+    ] = False,
 ) -> None:
     """Harness-driven lookups/s over the probe's own bare loop: same binary, nameserver and concurrency.
 
     Alternates the probe's bare loop (POST /loop, timed in Go) with Locust driving batches, prints
     lookups/s and p50/p99 side by side per round, then `ratio: X` (target >= 0.9, p50 within 10%).
+    With --faults: the bare loop against the Go engine without fault rules, with them, and the Python
+    engine with them; `ratio: X` = the Go engine's p50 without over with (target >= 0.91).
     """
-    from dnsprobe.bench.fidelity import run_fidelity
+    from dnsprobe.bench.fidelity import run_fidelity, run_fidelity_faults
+
+    if faults:
+        variant = run_fidelity_faults(
+            mode=mode,
+            concurrency=concurrency,
+            seconds=seconds,
+            rounds=rounds,
+            cache_dir=cache_dir,
+            report=lambda line: out.print(line, markup=False, highlight=False),
+        )
+        out.print(f"ratio: {variant.ratio:.3f}")
+        return
 
     result = run_fidelity(
         mode=mode,
