@@ -297,7 +297,7 @@ def run_fidelity_faults(
             result.sides[label] = []
         report(
             f"{mode} probe, bare loop, {concurrency} lookups in flight, {query!r}, {seconds:g} s x {rounds} "
-            f"rounds per nameserver; fault rules: {len(FAULT_RULES) - 1} on other names and a rate limit on all"
+            f"rounds per nameserver; fault rules: {len(FAULT_RULES) - 1} on other names, a rate limit on all"
         )
         report(f"{'round':<7}{'nameserver':<15}{'lookups/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
         for _, pod in pods:

@@ -2,8 +2,8 @@
 same records, alternating a few rounds in one run, so both see the same machine load.
 
 The embedded server runs as `dnsprobe serve` (its own process, the query log on unless asked not to),
-on the Go engine that pods without fault rules use, or with `engine="python"` on the Python engine
-(uvloop) that fault rules need; dnsmasq runs from the configuration `dnsprobe.nameserver.real` writes.
+on the Go engine that pods use, or with `engine="python"` on the Python engine (uvloop), the
+reference; dnsmasq runs from the configuration `dnsprobe.nameserver.real` writes.
 Both listen on loopback only. After the rounds, a sample of the embedded server's answers is parsed
 with dnspython's own parser, so speed never comes from a malformed answer. The result ends with
 `ratio: X`, the median embedded qps over the median dnsmasq qps (the CLI prints it).
