@@ -370,3 +370,28 @@ def test_dnsprobe_serve_runs_fault_rules_on_the_go_engine(tmp_path: Path) -> Non
         server.wait(timeout=15)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_each_address_gets_its_own_rules(zone: Zone) -> None:
+    faults = [rules({"action": "servfail"}), []]
+    with GoNameserver(zone, [("127.0.0.1", 0), ("127.0.0.2", 0)], faults=faults, seed=5) as ns:
+        first, second = (exchange(query(WEB, 1), endpoint) for endpoint in ns.endpoints)
+    assert first.reply is not None and dns.message.from_wire(first.reply).rcode() == 2
+    assert second.reply is not None and dns.message.from_wire(second.reply).answer
+
+
+def test_a_run_gets_one_fault_seed_for_every_mode() -> None:
+    from dnsprobe.nameserver.group import with_fault_seed
+    from dnsprobe.scenario import Scenario
+
+    base = {"name": "s", "load": {"workloads": [{"label": "x", "query": "{rand}.web"}]}}
+    zone_text = "x.test. 30 A 192.0.2.1"
+    plain = Scenario.model_validate({**base, "nameserver": {"zone": zone_text}})
+    assert with_fault_seed(plain).nameserver.fault_seed is None  # nothing to draw for
+    faulty = Scenario.model_validate(
+        {**base, "nameserver": {"zone": zone_text, "faults": [{"action": "drop", "probability": 0.5}]}}
+    )
+    seeded = with_fault_seed(faulty)
+    assert seeded.nameserver.fault_seed is not None and faulty.nameserver.fault_seed is None
+    pinned = faulty.model_copy(update={"nameserver": faulty.nameserver.model_copy(update={"fault_seed": 9})})
+    assert with_fault_seed(pinned).nameserver.fault_seed == 9  # a scenario's own seed replays
