@@ -29,10 +29,21 @@ from the run's `fault_seed` (reported in summary.json), so a run with `probabili
 packets in the same order meet the same fates (each engine has its own generator, so the two engines
 agree in distribution, not packet by packet).
 
-Adding a fault means one new `act` field, match field or gate kind here, and the same in faults.go; e.g.
-`match.edns` (OPT present or not) for an EDNS-intolerant server, `act.flags_clear` for a lame NODATA, a
-gate `flow_pin` for flows first seen before a moment, an `act.zone` naming a second compiled zone for
-CNAME-only or uncompressed answers.
+Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
+what each engine does stays a primitive, what the rule means stays here. The catalog's second wave fits:
+- FORMERR or silence when the query carries OPT: a match field `edns` ("present" | "absent") with
+  `act.rcode = 1` or `act.drop`;
+- a flow-pinned blackhole (datagrams from 5-tuples first seen before T ignored for N s): a gate
+  `{"kind": "flow_pin", "before_s": T, "for_s": N}` that remembers each flow's first packet, as `race`
+  remembers its last;
+- a socket gap (ICMP port unreachable for 1-3 s): not per packet, a rule set's `gaps` list of windows
+  during which the engine closes its UDP socket and binds it again after;
+- swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
+  `act.swap` (each reply goes out with the other's ID and port);
+- a lame NODATA (NOERROR, no records, AA=0, RA=0, no additional section): `act.rcode = 0` with
+  `act.flags_clear` (a header bit mask) and `act.no_opt`;
+- CNAME-only and uncompressed answers: `act.zone`, an index into extra zones that `goengine.compile_zone`
+  encodes with another encoder (the Go engine just answers from that table).
 """
 
 from __future__ import annotations
