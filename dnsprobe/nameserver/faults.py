@@ -7,6 +7,8 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
     {"fault": "servfail",                       the query log's fault column
      "match": {"name": REGEX | null,            a regular expression (RE2 and Python alike) on the
                                                 lower-case query name's text, `x.example.test.`
+               "name_literal": {"exact": S} | {"suffix": S} | null,  the same test without a regular
+                                                expression, when the glob is a name or `*` + a name
                "qtypes": [1, 28] | null,        null: any type
                "proto": "udp" | "tcp" | null,
                "window": {"start_s", "end_s", "period_s"} | null,  seconds since the server started
@@ -62,7 +64,15 @@ from dnsprobe.nameserver.server import Endpoint, Fault
 from dnsprobe.nameserver.wire import Query, qname_text
 from dnsprobe.scenario import FaultRule
 
-__all__ = ["RulePolicy", "compile_rules", "glob_regex", "new_seed", "policy_for", "server_seed"]
+__all__ = [
+    "RulePolicy",
+    "compile_rules",
+    "glob_literal",
+    "glob_regex",
+    "new_seed",
+    "policy_for",
+    "server_seed",
+]
 
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
@@ -121,6 +131,17 @@ def glob_regex(glob: str) -> str | None:
     return "".join(out)
 
 
+def glob_literal(glob: str) -> dict[str, str] | None:
+    """`{"exact": name}` for a glob without wildcards, `{"suffix": tail}` for `*` followed by none;
+    None otherwise (then only the expression says). The same test as `glob_regex`, cheaper."""
+    pattern = glob.lower()
+    pattern = pattern if pattern.endswith((".", "*")) else pattern + "."
+    tail = pattern.lstrip("*")
+    if any(c in tail for c in "*?["):
+        return None
+    return {"suffix": tail} if tail != pattern else {"exact": pattern}
+
+
 def _class_char(ch: str) -> str:
     return ch if ch.isalnum() else f"\\x{ord(ch):02x}"
 
@@ -135,6 +156,7 @@ def _compile(rule: FaultRule) -> CompiledRule:
     windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
     match = {
         "name": glob_regex(rule.name),
+        "name_literal": glob_literal(rule.name) if rule.name.strip("*") else None,
         "qtypes": None if "*" in kinds else sorted({int(dns.rdatatype.from_text(k)) for k in kinds}),
         "proto": None if rule.proto == "any" else rule.proto,
         "window": {"start_s": rule.start_s, "end_s": rule.end_s, "period_s": rule.period_s}

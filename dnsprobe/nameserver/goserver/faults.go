@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -24,7 +25,11 @@ const (
 type ruleJSON struct {
 	Fault string `json:"fault"`
 	Match struct {
-		Name   *string  `json:"name"`
+		Name    *string `json:"name"`
+		Literal *struct {
+			Exact  *string `json:"exact"`
+			Suffix *string `json:"suffix"`
+		} `json:"name_literal"`
 		QTypes []uint16 `json:"qtypes"`
 		Proto  *string  `json:"proto"`
 		Window *struct {
@@ -71,6 +76,8 @@ type action struct {
 type rule struct {
 	spec     ruleJSON
 	name     *regexp.Regexp
+	exact    []byte // or suffix: the name test without the expression, when Python gave one
+	suffix   []byte
 	qtypes   map[uint16]bool
 	proto    string
 	act      action
@@ -99,6 +106,14 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 			}
 			compiled.name = re
 			rs.needsNameText = true
+		}
+		if l := r.Match.Literal; l != nil && r.Match.Name != nil {
+			switch {
+			case l.Exact != nil:
+				compiled.exact = []byte(*l.Exact)
+			case l.Suffix != nil:
+				compiled.suffix = []byte(*l.Suffix)
+			}
 		}
 		if r.Match.QTypes != nil {
 			compiled.qtypes = map[uint16]bool{}
@@ -155,7 +170,8 @@ func (rs *ruleSet) faultFor(q *query, proto string, client netip.AddrPort) *acti
 	var text []byte
 	if rs.needsNameText {
 		var lower [maxNameLen]byte
-		text = appendNameText(make([]byte, 0, 2*maxNameLen), lowerName(lower[:0], q.qname))
+		var buf [4 * maxNameLen]byte // \DDD escapes at most quadruple a byte
+		text = appendNameText(buf[:0], lowerName(lower[:0], q.qname))
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -189,8 +205,19 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 			return false
 		}
 	}
-	if r.name != nil && !r.name.Match(text) {
-		return false
+	switch {
+	case r.exact != nil:
+		if !bytes.Equal(text, r.exact) {
+			return false
+		}
+	case r.suffix != nil:
+		if !bytes.HasSuffix(text, r.suffix) {
+			return false
+		}
+	case r.name != nil:
+		if !r.name.Match(text) {
+			return false
+		}
 	}
 	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
 }
