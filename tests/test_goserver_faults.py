@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsprobe.nameserver import NameserverThread, Zone
-from dnsprobe.nameserver.faults import RulePolicy, compile_rules, glob_literal, glob_regex, server_seed
+from dnsprobe.nameserver.faults import RulePolicy, compile_rules, glob_regex, glob_steps, server_seed
 from dnsprobe.nameserver.goengine import GoNameserver
 from dnsprobe.scenario import FaultRule
 from tests.test_goserver import NAMES, ZONE_TEXT, query
@@ -313,7 +313,10 @@ def test_another_seed_draws_other_fates(zone: Zone, tmp_path: Path) -> None:
 
 GLOB = st.one_of(
     st.text(alphabet="ab.*?[]!-", min_size=1, max_size=8),
-    st.text(alphabet="ab.-", max_size=6).map(lambda tail: "*" + tail),  # the literal cases
+    st.text(alphabet="ab.-", max_size=6).map(lambda tail: "*" + tail),  # a name's tail
+    st.lists(st.sampled_from(["*", "a", "b", ".", "?", "[ab]", "[!a]", "[a-]", "[]a]"]), max_size=6).map(
+        lambda parts: "".join(parts) or "a"
+    ),
 )
 NAME = st.text(alphabet="ab.-!]", min_size=0, max_size=8)
 
@@ -327,10 +330,32 @@ def test_glob_expression_means_what_fnmatch_means(glob: str, name: str) -> None:
     want = fnmatchcase(text, pattern)
     got = True if expression is None else re.fullmatch(expression, text, re.S) is not None
     assert got == want, (glob, expression, text)
-    literal = glob_literal(glob) if glob.strip("*") else None  # what the Go engine tests instead
-    if literal is not None:
-        quick = text == literal["exact"] if "exact" in literal else text.endswith(literal["suffix"])
-        assert quick == want, (glob, literal, text)
+    steps = glob_steps(glob)  # what the Go engine tests instead, as globMatch in faults.go walks them
+    assert (steps is None or steps_match(steps, text)) == want, (glob, steps, text)
+
+
+def steps_match(steps: list[str | None], text: str) -> bool:
+    """globMatch of goserver/faults.go, line for line (its Go test checks the Go side on cases)."""
+    si = ti = 0
+    star_step, star_text = -1, 0
+    while ti < len(text):
+        if si < len(steps):
+            step = steps[si]
+            if step is None:
+                star_step, star_text = si, ti
+                si += 1
+                continue
+            if text[ti] in step:
+                si += 1
+                ti += 1
+                continue
+        if star_step < 0:
+            return False
+        star_text += 1
+        si, ti = star_step + 1, star_text
+    while si < len(steps) and steps[si] is None:
+        si += 1
+    return si == len(steps)
 
 
 def test_compiled_rules_are_plain_json_for_both_engines() -> None:
@@ -351,7 +376,7 @@ def test_compiled_rules_are_plain_json_for_both_engines() -> None:
     assert delay["act"]["delay"] == {"dist": "normal", "mean_s": 0.02, "spread_s": 0.005}
     assert limit["gate"] == {"kind": "ratelimit", "rate": 1024} and limit["act"]["drop"] is True
     assert race["gate"] == {"kind": "race", "window_s": 0.05}
-    assert race["match"]["name_literal"] == {"suffix": ".svc.cluster.local."}
+    assert race["match"]["name_steps"] == [None, *".svc.cluster.local."]
     assert re.fullmatch(race["match"]["name"], "web.default.svc.cluster.local.")
     assert not re.fullmatch(race["match"]["name"], "svc.cluster.local.")
 
@@ -409,3 +434,17 @@ def test_a_run_gets_one_fault_seed_for_every_mode() -> None:
     assert seeded.nameserver.fault_seed is not None and faulty.nameserver.fault_seed is None
     pinned = faulty.model_copy(update={"nameserver": faulty.nameserver.model_copy(update={"fault_seed": 9})})
     assert with_fault_seed(pinned).nameserver.fault_seed == 9  # a scenario's own seed replays
+
+
+TRICKY_GLOBS = ["*a*b*", "a*", "[!a]*", "?.*", "*.", "**.test", "[a-]b*", "[]]*", "x[", "w?b*.*l"]
+GLOB_NAMES = ["ab.test.", "a.test.", "xaxb.", "b.test.", "]x.", "x[.", "-b.", "web.cluster.local.", "."]
+
+
+@pytest.mark.parametrize("glob", TRICKY_GLOBS)
+def test_name_globs_select_the_same_names_on_both_engines(zone: Zone, tmp_path: Path, glob: str) -> None:
+    with Pair(zone, tmp_path, rules({"action": "refused", "name": glob})) as pair:
+        for name in GLOB_NAMES:
+            python, go = pair.both(query(dns.name.from_text(name), 1), wait=0.2)
+            assert python.reply is not None and go.reply == python.reply, (glob, name)
+            refused = dns.message.from_wire(python.reply).rcode() == 5
+            assert refused == fnmatchcase(name, glob if glob.endswith((".", "*")) else glob + "."), name

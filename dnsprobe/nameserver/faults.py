@@ -7,8 +7,8 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
     {"fault": "servfail",                       the query log's fault column
      "match": {"name": REGEX | null,            a regular expression (RE2 and Python alike) on the
                                                 lower-case query name's text, `x.example.test.`
-               "name_literal": {"exact": S} | {"suffix": S} | null,  the same test without a regular
-                                                expression, when the glob is a name or `*` + a name
+               "name_steps": [null | CHARS, ...] | null,  the same test as steps (`glob_steps`), which
+                                                the Go engine runs without a regular expression
                "qtypes": [1, 28] | null,        null: any type
                "proto": "udp" | "tcp" | null,
                "window": {"start_s", "end_s", "period_s"} | null,  seconds since the server started
@@ -67,8 +67,8 @@ from dnsprobe.scenario import FaultRule
 __all__ = [
     "RulePolicy",
     "compile_rules",
-    "glob_literal",
     "glob_regex",
+    "glob_steps",
     "new_seed",
     "policy_for",
     "server_seed",
@@ -76,6 +76,7 @@ __all__ = [
 
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
+_ANY = "".join(_NAME_CHARS)  # what `?` matches
 
 CompiledRule = dict[str, Any]
 
@@ -90,26 +91,27 @@ def server_seed(seed: int, index: int) -> int:
     return (seed + index) % (1 << 63)
 
 
-def glob_regex(glob: str) -> str | None:
-    """The regular expression (no anchors; match the whole text) for a rule's name glob, None for `*`.
+def glob_steps(glob: str) -> list[str | None] | None:
+    """A rule's name glob as steps, None for `*` (every name): each step is None for `*` (any run of
+    characters) or the characters one position may hold ("" for none).
 
     The glob means what `fnmatch` says, on the lower-case name with a trailing dot added unless it ends
-    with `.` or `*`. Character classes are spelled out as the characters they match, so the expression
-    reads the same in Python's `re` and Go's RE2."""
+    with `.` or `*`; a character class is spelled out as the name characters it matches (a name's text
+    is printable ASCII: other bytes are `\\DDD` escapes)."""
     pattern = glob.lower()
     pattern = pattern if pattern.endswith((".", "*")) else pattern + "."
     if pattern == "*":
         return None
-    out: list[str] = []
+    steps: list[str | None] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         i += 1
         if c == "*":
-            if not out or out[-1] != ".*":
-                out.append(".*")
+            if not steps or steps[-1] is not None:
+                steps.append(None)
         elif c == "?":
-            out.append(".")
+            steps.append(_ANY)
         elif c == "[":
             j = i
             if j < n and pattern[j] == "!":
@@ -119,27 +121,32 @@ def glob_regex(glob: str) -> str | None:
             while j < n and pattern[j] != "]":
                 j += 1
             if j >= n:
-                out.append(re.escape("["))
+                steps.append("[")
                 continue
-            members = [ch for ch in _NAME_CHARS if fnmatchcase(ch, pattern[i - 1 : j + 1])]
+            steps.append("".join(ch for ch in _NAME_CHARS if fnmatchcase(ch, pattern[i - 1 : j + 1])))
             i = j + 1
-            out.append(
-                "[" + "".join(_class_char(ch) for ch in members) + "]" if members else "[^\\x00-\\x7f]"
-            )
         else:
-            out.append(re.escape(c))
-    return "".join(out)
+            steps.append(c)
+    return steps
 
 
-def glob_literal(glob: str) -> dict[str, str] | None:
-    """`{"exact": name}` for a glob without wildcards, `{"suffix": tail}` for `*` followed by none;
-    None otherwise (then only the expression says). The same test as `glob_regex`, cheaper."""
-    pattern = glob.lower()
-    pattern = pattern if pattern.endswith((".", "*")) else pattern + "."
-    tail = pattern.lstrip("*")
-    if any(c in tail for c in "*?["):
+def glob_regex(glob: str) -> str | None:
+    """The same test as `glob_steps` as a regular expression (no anchors: match the whole text), None
+    for `*`; it reads the same in Python's `re` and Go's RE2."""
+    steps = glob_steps(glob)
+    if steps is None:
         return None
-    return {"suffix": tail} if tail != pattern else {"exact": pattern}
+    out = []
+    for step in steps:
+        if step is None:
+            out.append(".*")
+        elif step == _ANY:
+            out.append(".")
+        elif len(step) == 1:
+            out.append(re.escape(step))
+        else:  # no member: a class no name character is in
+            out.append("[" + "".join(map(_class_char, step)) + "]" if step else "[^\\x00-\\x7f]")
+    return "".join(out)
 
 
 def _class_char(ch: str) -> str:
@@ -156,7 +163,7 @@ def _compile(rule: FaultRule) -> CompiledRule:
     windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
     match = {
         "name": glob_regex(rule.name),
-        "name_literal": glob_literal(rule.name) if rule.name.strip("*") else None,
+        "name_steps": glob_steps(rule.name),
         "qtypes": None if "*" in kinds else sorted({int(dns.rdatatype.from_text(k)) for k in kinds}),
         "proto": None if rule.proto == "any" else rule.proto,
         "window": {"start_s": rule.start_s, "end_s": rule.end_s, "period_s": rule.period_s}

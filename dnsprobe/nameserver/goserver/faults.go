@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand"
 	"net/netip"
-	"regexp"
 	"sync"
 	"time"
 )
@@ -25,13 +23,9 @@ const (
 type ruleJSON struct {
 	Fault string `json:"fault"`
 	Match struct {
-		Name    *string `json:"name"`
-		Literal *struct {
-			Exact  *string `json:"exact"`
-			Suffix *string `json:"suffix"`
-		} `json:"name_literal"`
-		QTypes []uint16 `json:"qtypes"`
-		Proto  *string  `json:"proto"`
+		Steps  []*string `json:"name_steps"` // nil: any name; a nil step: `*`
+		QTypes []uint16  `json:"qtypes"`
+		Proto  *string   `json:"proto"`
 		Window *struct {
 			Start  float64  `json:"start_s"`
 			End    *float64 `json:"end_s"`
@@ -75,9 +69,7 @@ type action struct {
 
 type rule struct {
 	spec     ruleJSON
-	name     *regexp.Regexp
-	exact    []byte // or suffix: the name test without the expression, when Python gave one
-	suffix   []byte
+	name     []step // nil: any name
 	qtypes   map[uint16]bool
 	proto    string
 	act      action
@@ -99,21 +91,19 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 	rs := &ruleSet{rng: rand.New(rand.NewSource(int64(spec.Seed))), started: time.Now()}
 	for i, r := range spec.Rules {
 		compiled := &rule{spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{}}
-		if r.Match.Name != nil {
-			re, err := regexp.Compile("^(?s:" + *r.Match.Name + ")$")
-			if err != nil {
-				return nil, fmt.Errorf("rule %d (%s): name: %w", i+1, r.Fault, err)
+		if r.Match.Steps != nil {
+			compiled.name = make([]step, len(r.Match.Steps))
+			for j, chars := range r.Match.Steps {
+				if chars == nil {
+					compiled.name[j].star = true
+					continue
+				}
+				for k := 0; k < len(*chars); k++ {
+					c := (*chars)[k]
+					compiled.name[j].set[c>>6] |= 1 << (c & 63)
+				}
 			}
-			compiled.name = re
 			rs.needsNameText = true
-		}
-		if l := r.Match.Literal; l != nil && r.Match.Name != nil {
-			switch {
-			case l.Exact != nil:
-				compiled.exact = []byte(*l.Exact)
-			case l.Suffix != nil:
-				compiled.suffix = []byte(*l.Suffix)
-			}
 		}
 		if r.Match.QTypes != nil {
 			compiled.qtypes = map[uint16]bool{}
@@ -205,19 +195,8 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 			return false
 		}
 	}
-	switch {
-	case r.exact != nil:
-		if !bytes.Equal(text, r.exact) {
-			return false
-		}
-	case r.suffix != nil:
-		if !bytes.HasSuffix(text, r.suffix) {
-			return false
-		}
-	case r.name != nil:
-		if !r.name.Match(text) {
-			return false
-		}
+	if r.name != nil && !globMatch(r.name, text) {
+		return false
 	}
 	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
 }
@@ -345,4 +324,41 @@ func lowerName(b []byte, qname []byte) []byte {
 		b = append(b, c)
 	}
 	return b
+}
+
+// step is one position of a compiled name glob: `*` (any run of characters) or the bytes it may hold.
+type step struct {
+	star bool
+	set  [4]uint64
+}
+
+// globMatch: does text match the steps whole? One position per step, `*` any run; backtracking only to
+// the last `*`, which is enough when every other step takes exactly one character.
+func globMatch(steps []step, text []byte) bool {
+	si, ti := 0, 0
+	starStep, starText := -1, 0
+	for ti < len(text) {
+		if si < len(steps) {
+			st := &steps[si]
+			if st.star {
+				starStep, starText = si, ti
+				si++
+				continue
+			}
+			if c := text[ti]; st.set[c>>6]&(1<<(c&63)) != 0 {
+				si++
+				ti++
+				continue
+			}
+		}
+		if starStep < 0 {
+			return false
+		}
+		starText++
+		si, ti = starStep+1, starText
+	}
+	for si < len(steps) && steps[si].star {
+		si++
+	}
+	return si == len(steps)
 }
