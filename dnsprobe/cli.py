@@ -345,17 +345,20 @@ def serve(
 
     Example:  dnsprobe serve scenarios/quickstart.toml  then  dig @127.0.0.1 -p 5353 x.api.example.test
     """
-    from dnsprobe.nameserver.group import serve_engine, serve_scenario
+    from dnsprobe.nameserver.group import serve_engine, serve_scenario, with_fault_seed
     from dnsprobe.scenario import load_scenario
 
     _check_engine(engine)
-    spec = load_scenario(scenario)
+    spec = with_fault_seed(load_scenario(scenario))  # the seed is printed: fault_seed = N replays it
+    seed = spec.nameserver.fault_seed
 
     def ready(endpoints: list[tuple[str, int]]) -> None:
         where = ", ".join(f"{host}:{bound}" for host, bound in endpoints)
         chosen = serve_engine(spec.nameserver, engine)
+        seeded = "" if seed is None else f", fault seed {seed}"
         out.print(
-            f"serving {spec.name} on {where} (udp and tcp, {chosen} engine); Ctrl-C stops", markup=False
+            f"serving {spec.name} on {where} (udp and tcp, {chosen} engine{seeded}); Ctrl-C stops",
+            markup=False,
         )
 
     serve_scenario(

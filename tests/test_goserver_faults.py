@@ -399,7 +399,7 @@ def test_dnsprobe_serve_runs_fault_rules_on_the_go_engine(tmp_path: Path) -> Non
     server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert server.stdout is not None
-        assert b"go engine" in server.stdout.readline()
+        assert b"(udp and tcp, go engine, fault seed 3)" in server.stdout.readline()
         aaaa = exchange(query("x1.api.example.test.", 28), ("127.0.0.1", port))
         a = exchange(query("x1.api.example.test.", 1), ("127.0.0.1", port))
         assert aaaa.reply is not None and dns.message.from_wire(aaaa.reply).rcode() == 2
