@@ -33,7 +33,16 @@ __all__ = [
     "write_report",
 ]
 
-OUTCOME_CLASSES: Final = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
+OUTCOME_CLASSES: Final = (
+    "ok",
+    "not_found",
+    "timeout",
+    "temporary",
+    "refused",
+    "start_failure",
+    "lost",
+    "other",
+)
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, and in greyscale print.
 PALETTE: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -43,6 +52,7 @@ PALETTE: Final[Mapping[str, str]] = MappingProxyType(
         "temporary": "#E69F00",
         "refused": "#CC79A7",
         "start_failure": "#000000",
+        "lost": "#0072B2",  # batches a dead probe never answered
         "other": "#999999",
     }
 )
