@@ -1,14 +1,28 @@
 """`dnsprobe run`: scenario -> build -> pod + nameserver -> load -> analysis -> report, one mode at a time.
 
 Modes run one after another, not side by side, so that they do not compete for the machine's cores and
-each mode's figures are its own. An interrupted run (Ctrl-C, SIGTERM) keeps every lookup recorded so far,
-summarises it, writes the report marked `finished: false` and says so.
+each mode's figures are its own.
+
+Nothing measured is lost, however the run ends:
+
+- A stop signal (Ctrl-C, SIGTERM, SIGHUP) at any stage (build, pod start, load, report) keeps every
+  lookup recorded so far; each mode's figures are summarised from records.sqlite, the report is written
+  marked `finished: false` and says which signal came during which stage. Later signals are deferred
+  until summary and report are written (`dnsprobe.interrupts`), and a signal while the report is written
+  marks the run unfinished and writes it again.
+- A probe, nameserver or Locust that dies mid-load is a result: the mode's `incidents` say what died
+  when, the batches in flight count as `lost` lookups, and a check fails. A pod or load that fails to
+  start at all, or an error at any stage, still ends with a summary and report saying so.
+- A full disk ends in one line that says so and where the records are; `dnsprobe report RUN_DIR`
+  (`dnsprobe.rebuild`) rebuilds summary and report from what a run left on disk, even after SIGKILL.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -20,8 +34,17 @@ from typing import Any, Protocol
 
 from dnsprobe import analysis, records
 from dnsprobe.build import build_probe, find_toolchain, missing_tool
-from dnsprobe.errors import BuildError
-from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
+from dnsprobe.errors import BuildError, DnsProbeError, LoadError
+from dnsprobe.expectations import (
+    DEFAULT_GATE,
+    behaviour_checks,
+    critical_finding_check,
+    declares,
+    default_error_rate,
+    failure_mode_finding,
+    has_expect,
+)
+from dnsprobe.interrupts import Interrupts
 from dnsprobe.junit import write_junit
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
@@ -59,14 +82,39 @@ class RunResult:
     exit_code: int
 
 
+class DiskFull(DnsProbeError):
+    """The disk filled up while the run wrote its files; the records written so far stay."""
+
+    def __init__(self, path: object, run_dir: Path) -> None:
+        super().__init__(
+            f"no space left on the device writing {path}; every lookup recorded so far is in "
+            f"{run_dir / 'records.sqlite'}: free some space, then `dnsprobe report {run_dir}` writes the "
+            "summary and report from it"
+        )
+
+
+class RunFailed(DnsProbeError):
+    """A stage failed (the environment, not a measurement); the summary and report say what ran."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+
+
 def new_run_id(scenario: Scenario, now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{scenario.name}"
 
 
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: the old summary.json stays whole
+        raise
 
 
 def run_scenario(
@@ -78,7 +126,38 @@ def run_scenario(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cache_dir: Path | None = None,
 ) -> RunResult:
-    progress = progress or QuietProgress()
+    """Run every mode of the scenario and write runs/<id>/. Stop signals are handled inside (see the
+    module's docstring); a stage that fails raises `RunFailed` after the summary and report are written."""
+    with Interrupts() as interrupts:
+        return _run(
+            scenario,
+            out_dir=out_dir,
+            quick=quick,
+            progress=progress or QuietProgress(),
+            clock=clock,
+            cache_dir=cache_dir,
+            interrupts=interrupts,
+        )
+
+
+@dataclass
+class _Stage:
+    """Where the run is, for the summary of an interrupted or failed run."""
+
+    mode: str = ""
+    name: str = "setup"
+
+
+def _run(
+    scenario: Scenario,
+    *,
+    out_dir: Path,
+    quick: bool,
+    progress: Progress,
+    clock: Callable[[], datetime],
+    cache_dir: Path | None,
+    interrupts: Interrupts,
+) -> RunResult:
     check_namespaces()
     toolchain = find_toolchain()
     started = clock()
@@ -121,12 +200,22 @@ def run_scenario(
             "processes": auto_processes(scenario.load),
         },
         "backend": scenario.backend,
+        # the scenario as it was run, for `dnsprobe report` (fields the file set, so [expect] stays unset)
+        "scenario_spec": scenario.model_dump(mode="json", exclude_unset=True),
         "modes": [],
         "checks": [],
     }
-    write_json(run_dir / "summary.json", summary)
     records_path = run_dir / "records.sqlite"
-    records.connect(records_path).close()
+    stage = _Stage()
+    summarised: set[str] = set()
+    failure: BaseException | None = None
+    try:
+        write_json(run_dir / "summary.json", summary)
+        records.connect(records_path).close()
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
+        raise
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name, base in _cells(scenario):
@@ -134,42 +223,155 @@ def run_scenario(
             if base is not None:
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
-            try:
-                _run_mode(
-                    resolve_mode(name),
-                    entry,
-                    base=base,
-                    scenario=scenario,
-                    run_dir=run_dir,
-                    run_id=run_id,
-                    files=files,
-                    seconds=seconds,
-                    records_path=records_path,
-                    socket_dir=socket_dir,
-                    cache_dir=cache_dir,
-                    progress=progress,
-                )
-            except KeyboardInterrupt:
-                summary["interrupted"] = True
-                progress.note(name, "interrupted: keeping what was measured")
-                break
-            finally:
-                write_json(run_dir / "summary.json", summary)
+            stage.mode = entry["mode"]
+            write_json(run_dir / "summary.json", summary)  # dnsprobe report finds the mode after a SIGKILL
+            _run_mode(
+                resolve_mode(name),
+                entry,
+                base=base,
+                scenario=scenario,
+                run_dir=run_dir,
+                run_id=run_id,
+                files=files,
+                seconds=seconds,
+                records_path=records_path,
+                socket_dir=socket_dir,
+                cache_dir=cache_dir,
+                progress=progress,
+                interrupts=interrupts,
+                stage=stage,
+                summarised=summarised,
+                save=lambda: write_json(run_dir / "summary.json", summary),
+            )
+            write_json(run_dir / "summary.json", summary)
+            interrupts.stop_now()  # a signal deferred while the mode was summarised
+    except KeyboardInterrupt:
+        summary["interrupted"] = True
+        progress.note(stage.mode, "interrupted: keeping what was measured")
+    except Exception as exc:  # a failed stage still gets its summary and report; the error is raised after
+        failure = exc
+        summary["error"] = {"mode": stage.mode, "stage": stage.name, "text": str(exc)}
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
-    summary["finished"] = not summary["interrupted"]
-    summary["finished_at"] = clock().isoformat(timespec="seconds")
+    try:
+        return _finish(
+            scenario,
+            summary,
+            run_dir=run_dir,
+            records_path=records_path,
+            files=files,
+            clock=clock,
+            progress=progress,
+            interrupts=interrupts,
+            stage=stage,
+            summarised=summarised,
+            failure=failure,
+        )
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc) or (failure is not None and is_disk_full(failure)):
+            raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
+        raise
+
+
+def _finish(
+    scenario: Scenario,
+    summary: dict[str, Any],
+    *,
+    run_dir: Path,
+    records_path: Path,
+    files: Any,
+    clock: Callable[[], datetime],
+    progress: Progress,
+    interrupts: Interrupts,
+    stage: _Stage,
+    summarised: set[str],
+    failure: BaseException | None,
+) -> RunResult:
+    """Summary, JUnit and report, shielded from stop signals: one that comes while they are written marks
+    the run unfinished and they are written again."""
+    with interrupts.shielded(raise_after=False):
+        before = len(interrupts.received)
+        for entry in summary["modes"]:  # a signal may have cut a mode short before its figures were in
+            if entry["mode"] not in summarised:
+                summarise_entry(entry, scenario, run_dir=run_dir, records_path=records_path, files=files)
+        if failure is not None and is_disk_full(failure):
+            raise failure
+        _mark_interruption(summary, interrupts, stage)
+        summary["finished_at"] = clock().isoformat(timespec="seconds")
+        stage.name = "report"
+        progress.stage("", "writing the report")
+        write_run_files(scenario, summary, run_dir)
+        if len(interrupts.received) > before and summary["finished"]:
+            _mark_interruption(summary, interrupts, stage)
+            progress.note("", "interrupted while the report was written: writing it again, unfinished")
+            write_run_files(scenario, summary, run_dir)
+    if failure is not None:
+        raise RunFailed(f"{failure} (the summary and report of what ran: {run_dir})") from failure
+    failed = [c for c in summary["checks"] if not c["passed"]]
+    return RunResult(run_dir, summary, 1 if failed else 0)
+
+
+def _mark_interruption(summary: dict[str, Any], interrupts: Interrupts, stage: _Stage) -> None:
+    first = interrupts.first
+    if first is not None:
+        summary["interrupted"] = True
+        summary["interruption"] = {
+            "signal": first.name,
+            "at": datetime.fromtimestamp(first.at, UTC).isoformat(timespec="seconds"),
+            "stage": stage.name,
+            "mode": stage.mode or None,
+            "signals": len(interrupts.received),
+        }
+    summary["finished"] = not summary["interrupted"] and "error" not in summary
+
+
+def write_run_files(scenario: Scenario, summary: dict[str, Any], run_dir: Path) -> None:
+    """Checks and findings, then summary.json, junit.xml and the report (also `dnsprobe report`)."""
+    from dnsprobe.report import write_report
+
+    judge_run(scenario, summary)
+    write_json(run_dir / "summary.json", summary)
+    write_junit(summary, run_dir / "junit.xml")
+    write_report(run_dir, summary)
+
+
+def judge_run(scenario: Scenario, summary: dict[str, Any]) -> None:
+    """summary["checks"] and summary["findings"] from the figures."""
     summary["checks"] = evaluate_checks(scenario, summary)
     catalog = failure_mode_finding(scenario, summary["checks"])
     summary["findings"] = ([catalog] if catalog else []) + diagnose(summary)
-    write_json(run_dir / "summary.json", summary)
-    write_junit(summary, run_dir / "junit.xml")
-    progress.stage("", "writing the report")
-    from dnsprobe.report import write_report
+    gate = critical_finding_check(scenario, summary["findings"])
+    if gate is not None:
+        summary["checks"].append(gate)
 
-    write_report(run_dir, summary)
-    failed = [c for c in summary["checks"] if not c["passed"]]
-    return RunResult(run_dir, summary, 1 if failed else 0)
+
+def summarise_entry(
+    entry: dict[str, Any],
+    scenario: Scenario,
+    *,
+    run_dir: Path,
+    records_path: Path,
+    files: Any = None,
+    changes: list[float] | None = None,
+) -> None:
+    """A mode's figures from what is on disk: records.sqlite and pods/<mode>/ (query log, trace)."""
+    pod_dir = run_dir / "pods" / entry["mode"]
+    resolv_conf = files.resolv_conf if files is not None else (pod_dir / "resolv.conf").read_text()
+    entry.update(
+        analysis.summarise_mode(
+            records_path=records_path,
+            mode=entry["mode"],
+            workloads=scenario.load.workloads,
+            search=scenario.pod.search,
+            querylog=pod_dir / "queries.tsv",
+            trace=pod_dir / "probe.stderr",
+            resolv_conf=resolv_conf,
+            open_loop=scenario.load.shape == "open",
+            changes=changes or [],
+        )
+    )
+    if entry["status"] == "pending" and entry["lookups"]:
+        entry["status"] = "ran"  # cut short after its lookups began
 
 
 def _mode_entry(mode: Mode) -> dict[str, Any]:
@@ -214,12 +416,18 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    interrupts: Interrupts,
+    stage: _Stage,
+    summarised: set[str],
+    save: Callable[[], None],
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
         entry.update(status="skipped", reason=reason)
         progress.note(mode.name, f"skipped: {reason}")
+        summarised.add(entry["mode"])
         return
+    stage.name = "build"
     progress.stage(mode.name, "building the probe")
     try:
         binary = build_probe(mode, cache_dir=cache_dir)
@@ -229,7 +437,11 @@ def _run_mode(
     except BuildError as exc:
         entry.update(status="skipped", reason=f"build failed: {exc}")
         progress.note(mode.name, f"skipped: build failed: {exc}")
+        summarised.add(entry["mode"])
         return
+    except KeyboardInterrupt:
+        entry["reason"] = "interrupted while the probe was built"
+        raise
     entry["binary"] = {
         "path": str(binary.path),
         "toolchain": binary.toolchain,
@@ -278,6 +490,7 @@ def _run_mode(
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
         )
+    stage.name = "pod start"
     progress.stage(mode.name, "starting the pod")
     try:
         pod.start()
@@ -288,12 +501,17 @@ def _run_mode(
         with records.RecordWriter(records_path) as writer:
             writer.append([(run_id, mode.name, "-", "-", "-", now, now, 0, "start_failure", exc.text, 0)])
         entry.update(lookups=1, failures={"start_failure": 1})
+        summarised.add(entry["mode"])
         return
-    except BaseException:  # Ctrl-C while the pod starts: do not leave its processes behind
-        pod.stop()
+    except BaseException as exc:  # Ctrl-C while the pod starts: do not leave its processes behind
+        with interrupts.shielded(raise_after=False):
+            pod.stop()
+        if isinstance(exc, KeyboardInterrupt):
+            entry["reason"] = "interrupted while the pod started"
         raise
     entry["binary"]["go_version"] = pod.info.get("go_version")
     entry["status"] = "ran"
+    save()
     argv = locust_argv(
         address=pod.address,
         load=scenario.load,
@@ -305,34 +523,67 @@ def _run_mode(
     )
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
     changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+    incidents: list[dict[str, Any]] = []
+    load_started = time.time()
     try:
+        stage.name = "load"
         progress.stage(mode.name, "load")
-        run_load(
-            argv,
-            mode=mode.name,
-            seconds=seconds,
-            records_path=records_path,
-            log_path=pod_dir / "locust.log",
-            on_tick=lambda elapsed, live: progress.load_tick(mode.name, elapsed, seconds, live),
-            open_loop=scenario.load.shape == "open",
-        )
-    finally:
-        for timer in changes:
-            timer.cancel()
-        pod.stop()
-        entry.update(
-            analysis.summarise_mode(
-                records_path=records_path,
+        try:
+            load = run_load(
+                argv,
                 mode=mode.name,
-                workloads=scenario.load.workloads,
-                search=scenario.pod.search,
-                querylog=pod.querylog_path,
-                trace=pod.trace_path,
-                resolv_conf=files.resolv_conf,
+                seconds=seconds,
+                records_path=records_path,
+                log_path=pod_dir / "locust.log",
+                on_tick=lambda elapsed, live: progress.load_tick(mode.name, elapsed, seconds, live),
                 open_loop=scenario.load.shape == "open",
+            )
+            if load.died:
+                incidents.append({"at": load_started + load.seconds, "what": "locust", "text": load.died})
+        except LoadError as exc:  # Locust failed: a result of this mode, the run goes on
+            incidents.append({"at": time.time(), "what": "locust", "text": str(exc)})
+    finally:
+        with interrupts.shielded():  # an impatient Ctrl-C cannot drop this mode's figures
+            stage.name = "analysis"
+            for timer in changes:
+                timer.cancel()
+            ended_early = pod.exited() if hasattr(pod, "exited") else None
+            pod.stop()
+            if hasattr(pod, "events"):
+                incidents += pod.events()
+                if ended_early is not None and not any(i["what"] == "probe" for i in incidents):
+                    text = f"the pod ended by itself before the load was over (unshare status {ended_early})"
+                    incidents.append({"at": time.time(), "what": "pod", "text": text})
+            summarise_entry(
+                entry,
+                scenario,
+                run_dir=run_dir,
+                records_path=records_path,
+                files=files,
                 changes=applied,
             )
-        )
+            _note_incidents(entry, incidents, load_started)
+            summarised.add(entry["mode"])
+            for incident in entry.get("incidents", []):
+                progress.note(mode.name, f"{incident['what']} died at {incident['at_s']:g} s")
+
+
+def _note_incidents(entry: dict[str, Any], incidents: list[dict[str, Any]], load_started: float) -> None:
+    """The mode's `incidents` (what died, seconds into the load) and a reason the report shows."""
+    if not incidents:
+        return
+    incidents.sort(key=lambda i: float(i["at"]))
+    entry["incidents"] = [
+        {
+            "what": str(i["what"]),
+            "at_s": round(max(0.0, float(i["at"]) - load_started), 1),
+            "text": str(i["text"]),
+        }
+        for i in incidents
+    ]
+    lost = entry["failures"].get("lost", 0)
+    said = "; ".join(f"{i['at_s']:g} s into the load: {i['text']}" for i in entry["incidents"])
+    entry["reason"] = said + (f"; {lost:,} lookups in flight were lost (no response)" if lost else "")
 
 
 def _schedule_resolv_changes(
@@ -368,11 +619,31 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"name": name, "passed": bool(passed), "detail": detail})
 
+    done = sum(m["lookups"] for m in summary["modes"])
     if summary["interrupted"]:
-        done = sum(m["lookups"] for m in summary["modes"])
+        stop = summary.get("interruption") or {}
+        where = f" during {stop.get('stage')}" if stop.get("stage") else ""
+        where += f" of {stop['mode']}" if stop.get("mode") else ""
+        by = f" by {stop['signal']}" if stop.get("signal") else ""
         check(
-            "run completed", False, f"interrupted after {done} lookups; the figures cover what was measured"
+            "run completed",
+            False,
+            f"interrupted{by}{where} after {done} lookups; the figures cover what was measured",
         )
+    elif summary.get("error"):
+        error = summary["error"]
+        where = f"{error.get('stage')} of {error['mode']}" if error.get("mode") else str(error.get("stage"))
+        check("run completed", False, f"failed during {where}: {error.get('text')}")
+    elif summary.get("rebuilt") and not summary.get("finished"):
+        check(
+            "run completed",
+            False,
+            f"the run ended without finishing its summary (killed?) after {done} recorded lookups; "
+            "rebuilt by `dnsprobe report` from what it left on disk",
+        )
+    elif summary["modes"] and not any(m["status"] in ("ran", "start_failure") for m in summary["modes"]):
+        reasons = "; ".join(f"{m['mode']}: {m.get('reason') or m['status']}" for m in summary["modes"])
+        check("a mode ran", False, f"no mode ran ({reasons})")
     expect = scenario.expect
     for m in summary["modes"]:
         name = m["mode"]
@@ -382,12 +653,15 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 reason = m["reason"] or ""
                 check(f"{name}: fails to start, as inspect predicted", not predicted["starts"], reason)
             elif not declares(scenario, name, "status"):
-                check(f"{name}: probe started", False, m["reason"] or "")
+                gate = "" if has_expect(scenario) else f" ({DEFAULT_GATE})"
+                check(f"{name}: probe started{gate}", False, m["reason"] or "")
             continue
         if predicted is not None and m["status"] == "ran":
             check(f"{name}: starts, as inspect predicted", predicted["starts"], predicted["why"])
         if m["status"] != "ran":
             continue
+        if m.get("incidents"):
+            check(f"{name}: probe, nameserver and load stayed up", False, str(m.get("reason") or ""))
         orders = (
             ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
         )
@@ -407,6 +681,17 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 f"{name}: error rate <= {gates.max_error_rate:.2%}",
                 error_rate <= gates.max_error_rate,
                 f"{error_rate:.2%} of {m['lookups']} lookups failed",
+            )
+        elif (default := default_error_rate(scenario, name)) is not None:
+            check(
+                f"{name}: error rate <= {default:.2%} ({DEFAULT_GATE})",
+                error_rate <= default,
+                f"{error_rate:.2%} of {m['lookups']} lookups failed"
+                + (
+                    ""
+                    if error_rate <= default
+                    else "; declare expected failures with [[behaviour]] or [expect]"
+                ),
             )
         p99 = m["latency_ms"]["p99"]
         if gates.max_p99_ms is not None:
