@@ -16,7 +16,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
@@ -28,6 +28,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class Received:
     at: float  # unix time
     name: str  # SIGINT, SIGTERM, SIGHUP
+    where: tuple[str, str] = ("", "")  # what `locate` said then: (stage, mode)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Interrupts:
     """Context manager for a run's signal handling; `received` lists every stop signal, oldest first."""
 
     received: list[Received] = field(default_factory=list)
+    locate: Callable[[], tuple[str, str]] = lambda: ("", "")  # where the run is, noted with each signal
     _raised: bool = False
     _shield: int = 0
     _previous: dict[int, Any] = field(default_factory=dict)
@@ -53,7 +55,7 @@ class Interrupts:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(Received(time.time(), signal.Signals(signum).name))
+        self.received.append(Received(time.time(), signal.Signals(signum).name, self.locate()))
         if not self._raised and not self._shield:
             self._raised = True
             raise KeyboardInterrupt

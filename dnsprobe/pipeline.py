@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -207,6 +208,7 @@ def _run(
     }
     records_path = run_dir / "records.sqlite"
     stage = _Stage()
+    interrupts.locate = lambda: (stage.name, stage.mode)
     summarised: set[str] = set()
     failure: BaseException | None = None
     try:
@@ -216,7 +218,7 @@ def _run(
         if is_disk_full(exc):
             raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
         raise
-    socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
+    socket_dir = _socket_dir()
     try:
         for name, base in _cells(scenario):
             entry = _mode_entry(resolve_mode(name))
@@ -298,13 +300,16 @@ def _finish(
             raise failure
         _mark_interruption(summary, interrupts, stage)
         summary["finished_at"] = clock().isoformat(timespec="seconds")
-        stage.name = "report"
+        stage.name, stage.mode = "report", ""
         progress.stage("", "writing the report")
         write_run_files(scenario, summary, run_dir)
         if len(interrupts.received) > before and summary["finished"]:
             _mark_interruption(summary, interrupts, stage)
             progress.note("", "interrupted while the report was written: writing it again, unfinished")
             write_run_files(scenario, summary, run_dir)
+        elif (stop := summary.get("interruption")) and stop["signals"] != len(interrupts.received):
+            stop["signals"] = len(interrupts.received)  # the impatient ones, too
+            write_json(run_dir / "summary.json", summary)
     if failure is not None:
         raise RunFailed(f"{failure} (the summary and report of what ran: {run_dir})") from failure
     failed = [c for c in summary["checks"] if not c["passed"]]
@@ -315,11 +320,12 @@ def _mark_interruption(summary: dict[str, Any], interrupts: Interrupts, stage: _
     first = interrupts.first
     if first is not None:
         summary["interrupted"] = True
+        where, mode = first.where if first.where[0] else (stage.name, stage.mode)
         summary["interruption"] = {
             "signal": first.name,
             "at": datetime.fromtimestamp(first.at, UTC).isoformat(timespec="seconds"),
-            "stage": stage.name,
-            "mode": stage.mode or None,
+            "stage": where,
+            "mode": mode or None,
             "signals": len(interrupts.received),
         }
     summary["finished"] = not summary["interrupted"] and "error" not in summary
@@ -372,6 +378,26 @@ def summarise_entry(
     )
     if entry["status"] == "pending" and entry["lookups"]:
         entry["status"] = "ran"  # cut short after its lookups began
+
+
+_SOCKET_PREFIX = "dnsprobe-"
+_OWNER = "owner.pid"
+
+
+def _socket_dir() -> Path:
+    """A new temporary directory for the pods' unix sockets (their paths must stay short), marked with
+    this process's pid; the directories of runs whose process is gone (killed) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{_SOCKET_PREFIX}*/{_OWNER}"):
+        try:
+            pid = int(old.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old.parent, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=_SOCKET_PREFIX))
+    (path / _OWNER).write_text(f"{os.getpid()}\n")
+    return path
 
 
 def _mode_entry(mode: Mode) -> dict[str, Any]:

@@ -84,11 +84,9 @@ def _scenario(summary: dict[str, Any], summary_path: Path) -> Scenario:
     spec = summary.get("scenario_spec")
     if isinstance(spec, dict):
         try:
-            scenario = Scenario.model_validate(spec)
+            return Scenario.model_validate({**spec, "source": str(summary.get("scenario_file") or "")})
         except ValidationError as exc:
             raise RebuildError(f"{summary_path}: scenario_spec is not a valid scenario: {exc}") from None
-        scenario.source = str(summary.get("scenario_file") or "")
-        return scenario
     source = summary.get("scenario_file")
     if isinstance(source, str) and source and Path(source).is_file():
         return load_scenario(Path(source))  # a run from before scenario_spec was kept

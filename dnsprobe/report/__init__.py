@@ -185,8 +185,7 @@ def run_banner(summary: Mapping[str, Any]) -> str | None:
     if error:
         where = f"{error.get('stage')}" + (f" of {error.get('mode')}" if error.get("mode") else "")
         return (
-            f"Failed during {where}: {error.get('text')}. The figures cover only what ran before the "
-            "failure."
+            f"Failed during {where}: {error.get('text')}. The figures cover only what ran before the failure."
         )
     if summary.get("finished") is not True:
         return "Did not finish: this run ended early. The figures cover only what ran before it ended."
