@@ -356,3 +356,68 @@ def test_report_of_something_else_is_one_line(tmp_path: Path, capsys: pytest.Cap
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no summary.json" in err and "Traceback" not in err
+
+
+DOCKER_POD = """
+import sys, tempfile, time
+from pathlib import Path
+from dnsprobe.build import build_probe
+from dnsprobe.modes import MODES
+from dnsprobe.sandbox.docker import docker_cell
+from dnsprobe.sandbox.files import render_pod_files
+from dnsprobe.scenario import Pod as PodSpec
+
+cache, work = Path(sys.argv[1]), Path(sys.argv[2])
+binary = build_probe(MODES["go"], cache_dir=cache).path
+files = render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"])
+pod, _ = docker_cell(
+    "go", "distroless-static", binary, files=files, zone_text=sys.argv[3], workdir=work,
+    socket_dir=Path(tempfile.mkdtemp(prefix="dl-")), godebug="netdns=2", env={}, nameserver=None,
+    mount_nsswitch=False, cache_dir=cache,
+)
+pod.start()
+print(pod._container.id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.docker
+def test_docker_pod_of_a_killed_dnsprobe_is_removed(tmp_path: Path, probe_cache: Path) -> None:
+    """A docker pod's container, and the nameserver in its network namespace, go when dnsprobe is
+    SIGKILLed (a watchdog on a pipe removes the container)."""
+    from dnsprobe.errors import DockerError
+    from dnsprobe.sandbox.docker import connect
+
+    try:
+        client = connect(timeout=30)
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    argv = [sys.executable, "-c", DOCKER_POD, str(probe_cache), str(tmp_path / "pod"), ZONE]
+    holder = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        container_id = holder.stdout.readline().strip()
+        assert container_id, holder.communicate()
+        assert client.containers.get(container_id).status == "running"
+        family = descendants(holder.pid)
+        assert any("netns_server" in cmdline(p) for p in family)
+        holder.kill()
+        holder.communicate()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate()
+    from docker.errors import NotFound
+
+    deadline = time.monotonic() + 30
+    gone = False
+    while not gone and time.monotonic() < deadline:
+        try:
+            client.containers.get(container_id)
+            time.sleep(0.2)
+        except NotFound:
+            gone = True
+    client.close()
+    assert gone, f"container {container_id} still there 30 s after its dnsprobe was killed"
+    left = [p for p in family if alive(p) and "netns_server" in cmdline(p)]
+    assert not left, left

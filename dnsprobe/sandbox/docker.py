@@ -213,6 +213,7 @@ class DockerPod(PodBase):
     _client: Any = None
     _container: Any = None
     _server: subprocess.Popen[bytes] | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None  # removes the container should dnsprobe die
 
     @property
     def _dir(self) -> Path:
@@ -259,6 +260,9 @@ class DockerPod(PodBase):
             )
         except APIError as exc:
             raise DockerError(f"{self.image}: cannot create a container: {exc.explanation or exc}") from None
+        from dnsprobe.sandbox import reaper
+
+        self._watchdog = reaper.start(self._container.id)
         try:
             self._container.start()
         except APIError as exc:
@@ -299,7 +303,13 @@ class DockerPod(PodBase):
             str(spec_path),
         ]
         with self.log_path.open("ab") as log:
-            self._server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self._server = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=proc.die_with_parent(),  # dnsprobe SIGKILLed: the nameserver goes too
+            )
         deadline = time.monotonic() + 15
         while not ready.exists():
             if self._server.poll() is not None or time.monotonic() > deadline:
@@ -363,6 +373,11 @@ class DockerPod(PodBase):
             with contextlib.suppress(APIError, NotFound):
                 self._container.remove(force=True)
             self._container = None
+        if self._watchdog is not None:
+            from dnsprobe.sandbox import reaper
+
+            reaper.finish(self._watchdog)
+            self._watchdog = None
         if self._server is not None:
             proc.terminate(self._server, timeout=10)
             self._server = None
