@@ -359,7 +359,7 @@ def test_report_of_something_else_is_one_line(tmp_path: Path, capsys: pytest.Cap
 
 
 DOCKER_POD = """
-import sys, tempfile, time
+import sys, time
 from pathlib import Path
 from dnsprobe.build import build_probe
 from dnsprobe.modes import MODES
@@ -372,7 +372,7 @@ binary = build_probe(MODES["go"], cache_dir=cache).path
 files = render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"])
 pod, _ = docker_cell(
     "go", "distroless-static", binary, files=files, zone_text=sys.argv[3], workdir=work,
-    socket_dir=Path(tempfile.mkdtemp(prefix="dl-")), godebug="netdns=2", env={}, nameserver=None,
+    socket_dir=Path(sys.argv[4]), godebug="netdns=2", env={}, nameserver=None,
     mount_nsswitch=False, cache_dir=cache,
 )
 pod.start()
@@ -392,7 +392,16 @@ def test_docker_pod_of_a_killed_dnsprobe_is_removed(tmp_path: Path, probe_cache:
         client = connect(timeout=30)
     except DockerError as exc:
         pytest.skip(str(exc))
-    argv = [sys.executable, "-c", DOCKER_POD, str(probe_cache), str(tmp_path / "pod"), ZONE]
+    (tmp_path / "s").mkdir()
+    argv = [
+        sys.executable,
+        "-c",
+        DOCKER_POD,
+        str(probe_cache),
+        str(tmp_path / "pod"),
+        ZONE,
+        str(tmp_path / "s"),
+    ]
     holder = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None
@@ -421,3 +430,28 @@ def test_docker_pod_of_a_killed_dnsprobe_is_removed(tmp_path: Path, probe_cache:
     assert gone, f"container {container_id} still there 30 s after its dnsprobe was killed"
     left = [p for p in family if alive(p) and "netns_server" in cmdline(p)]
     assert not left, left
+
+
+def test_a_full_disk_is_one_line(tmp_path: Path, probe_cache: Path) -> None:
+    """--out on a 300 KiB tmpfs (mounted in a user and mount namespace of the test's own): the records
+    fill it mid-load; the run ends in one line that says so and where the records are."""
+    scenario = tmp_path / "lifecycle.toml"
+    scenario.write_text(scenario_text(3))
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=300k tmpfs {full} && exec {sys.executable} -m dnsprobe run {scenario} "
+        f"--out {full} --cache {probe_cache}"
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("dnsprobe: error:")]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "no space left" in lines[0] and "records.sqlite" in lines[0] and "dnsprobe report" in lines[0]
