@@ -535,23 +535,25 @@ def _run_mode(
         if isinstance(exc, KeyboardInterrupt):
             entry["reason"] = "interrupted while the pod started"
         raise
-    entry["binary"]["go_version"] = pod.info.get("go_version")
-    entry["status"] = "ran"
-    save()
-    argv = locust_argv(
-        address=pod.address,
-        load=scenario.load,
-        seconds=seconds,
-        mode=mode.name,
-        run_id=run_id,
-        records_path=records_path,
-        csv_prefix=pod_dir / "locust",
-    )
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
-    changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+    changes: list[threading.Timer] = []
     incidents: list[dict[str, Any]] = []
     load_started = time.time()
-    try:
+    try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
+        entry["binary"]["go_version"] = pod.info.get("go_version")
+        entry["status"] = "ran"
+        save()
+        argv = locust_argv(
+            address=pod.address,
+            load=scenario.load,
+            seconds=seconds,
+            mode=mode.name,
+            run_id=run_id,
+            records_path=records_path,
+            csv_prefix=pod_dir / "locust",
+        )
+        changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+        load_started = time.time()
         stage.name = "load"
         progress.stage(mode.name, "load")
         try:
@@ -573,13 +575,12 @@ def _run_mode(
             stage.name = "analysis"
             for timer in changes:
                 timer.cancel()
-            ended_early = pod.exited() if hasattr(pod, "exited") else None
+            incidents += pod.events()  # before stop(): what stopping does is no incident
+            ended_early = pod.exited()
             pod.stop()
-            if hasattr(pod, "events"):
-                incidents += pod.events()
-                if ended_early is not None and not any(i["what"] == "probe" for i in incidents):
-                    text = f"the pod ended by itself before the load was over (unshare status {ended_early})"
-                    incidents.append({"at": time.time(), "what": "pod", "text": text})
+            if ended_early is not None and not any(i["what"] == "probe" for i in incidents):
+                text = f"the pod ended by itself before the load was over (status {ended_early})"
+                incidents.append({"at": time.time(), "what": "pod", "text": text})
             summarise_entry(
                 entry,
                 scenario,

@@ -361,6 +361,24 @@ class DockerPod(PodBase):
             return str(state["Error"])
         return f"exited with status {state.get('ExitCode')} and said nothing"
 
+    def events(self) -> list[dict[str, Any]]:
+        """The probe's container or the nameserver in its network namespace gone before `stop`."""
+        from docker.errors import APIError, NotFound
+
+        found: list[dict[str, Any]] = []
+        if self._container is not None:
+            with contextlib.suppress(APIError, NotFound):
+                self._container.reload()
+                state = self._container.attrs.get("State", {})
+                if state.get("Status") not in (None, "created", "running"):
+                    how = "was killed (out of memory)" if state.get("OOMKilled") else "exited"
+                    text = f"the probe's container {how} with status {state.get('ExitCode')}"
+                    found.append({"at": _docker_time(state.get("FinishedAt")), "what": "probe", "text": text})
+        if self._server is not None and (code := self._server.poll()) is not None:
+            text = f"the nameserver in the container's network namespace exited with status {code}"
+            found.append({"at": time.time(), "what": "nameserver", "text": text})
+        return found
+
     def stop(self) -> None:
         from docker.errors import APIError, NotFound
 
@@ -385,6 +403,20 @@ class DockerPod(PodBase):
             self._client.close()
             self._client = None
         self.socket_path.unlink(missing_ok=True)
+
+
+def _docker_time(text: object) -> float:
+    """Docker's RFC 3339 time with nanoseconds ("2026-12-01T17:34:04.344660905Z") as unix time; now when
+    it is missing or not one."""
+    from datetime import datetime
+
+    if isinstance(text, str) and text and not text.startswith("0001-"):
+        head, _, frac = text.rstrip("Z").partition(".")
+        try:
+            return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+        except ValueError:
+            pass
+    return time.time()
 
 
 def _godebug(env: Mapping[str, str], mode_godebug: str) -> str:
