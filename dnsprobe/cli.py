@@ -122,10 +122,16 @@ def run(
         TimeElapsedColumn(),
     )
     # SIGINT, SIGTERM and SIGHUP are the run's to handle (dnsprobe.interrupts): it keeps what it measured
-    with Progress(*columns, console=console, transient=False) as bar:
-        result = run_scenario(
-            spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
-        )
+    result = None
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            result = run_scenario(
+                spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
+            )
+    except OSError:
+        if result is None:
+            raise
+        # the terminal went away (SIGHUP): the run's files are written, its exit code still counts
     _print_result(result.summary, result.run_dir)
     raise typer.Exit(result.exit_code)
 

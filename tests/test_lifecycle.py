@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from dnsprobe.cli import main
+from tests.conftest import quickstart_pod
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 50
@@ -455,3 +456,36 @@ def test_a_full_disk_is_one_line(tmp_path: Path, probe_cache: Path) -> None:
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("dnsprobe: error:")]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "no space left" in lines[0] and "records.sqlite" in lines[0] and "dnsprobe report" in lines[0]
+
+
+def test_pod_init_killed_mid_load_takes_its_probe(tmp_path: Path, probe_cache: Path) -> None:
+    """SIGKILL of the pod's init: its probe dies too (not orphaned), and the run says the pod ended."""
+    with running(tmp_path, scenario_text(4), probe_cache) as (run, out):
+        wait_for("lookups", loading(run, out), run)
+        (probe,) = find(run, "-listen unix:")
+        init = _stat(probe)[0]  # type: ignore[index]
+        assert "dnsprobe.sandbox.init" in cmdline(init)
+        os.kill(init, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while alive(probe) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(probe), "the probe outlived its pod's init"
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, (stdout, stderr)
+    summary = consistent(run_dir_of(out))
+    (entry,) = summary["modes"]
+    assert entry["incidents"] and entry["failures"].get("lost", 0) > 0, entry
+
+
+def test_pod_stop_kills_the_group_after_unshare_is_gone(probe_cache: Path) -> None:
+    """unshare gone, its pod frozen (so nothing in it reacts to that): stop() still ends every process."""
+    with quickstart_pod(probe_cache, "lc-") as pod:
+        pgid = pod._pgid
+        assert pgid is not None
+        members = [p for p in descendants(pgid) if alive(p)]
+        assert len(members) >= 3  # supervisor, init, probe (and the Go engine)
+        for member in members:
+            os.kill(member, signal.SIGSTOP)
+        os.kill(pgid, signal.SIGKILL)  # unshare itself
+        pod.stop()
+        assert not [p for p in members if alive(p)], {p: cmdline(p) for p in members if alive(p)}
