@@ -29,6 +29,9 @@ from tests.conftest import quickstart_pod
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 50
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+# A zone the pod's nameserver takes a second or two to load: a window to hit the pod's start in.
+BIG_ZONE = "".join(f"h{i}.big.cluster.local. 30 A 10.1.{i // 250}.{i % 250}\n" for i in range(6000))
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +46,10 @@ def scenario_text(duration: int, zone_extra: str = "", modes: str = '["go"]') ->
     return f"""
 name = "lifecycle"
 modes = {modes}
+
+[pod]
+timeout = 1
+attempts = 1
 
 [load]
 users = 2
@@ -197,8 +204,9 @@ def interrupted(run: subprocess.Popen[str], out: Path, stage: str) -> dict[str, 
 # --- stop signals at each stage -------------------------------------------------------------------------
 
 
-def test_signal_during_build(tmp_path: Path, probe_cache: Path) -> None:
-    """SIGHUP (the terminal closed) while `go build` runs: a fresh probe cache, Go's build cache shared."""
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_signal_during_build(tmp_path: Path, probe_cache: Path, signum: int) -> None:
+    """A stop signal while `go build` runs: a fresh probe cache, Go's build cache shared."""
     cache = tmp_path / "cache"
     cache.mkdir()
     for shared in ("gocache", "gopath"):
@@ -206,26 +214,27 @@ def test_signal_during_build(tmp_path: Path, probe_cache: Path) -> None:
             (cache / shared).symlink_to(probe_cache / shared)
     with running(tmp_path, scenario_text(3), cache) as (run, out):
         wait_for("go build", lambda: bool(find(run, " build -trimpath")), run)
-        run.send_signal(signal.SIGHUP)
+        run.send_signal(signum)
         summary = interrupted(run, out, "build")
     (entry,) = summary["modes"]
     assert entry["status"] == "pending" and entry["lookups"] == 0
     assert "interrupted while the probe was built" in entry["reason"]
 
 
-def test_signal_during_pod_start(tmp_path: Path, probe_cache: Path) -> None:
-    """SIGTERM while the pod's nameserver loads a large zone."""
-    big = "".join(f"h{i}.big.cluster.local. 30 A 10.1.{i // 250}.{i % 250}\n" for i in range(20000))
-    with running(tmp_path, scenario_text(3, big), probe_cache) as (run, out):
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_signal_during_pod_start(tmp_path: Path, probe_cache: Path, signum: int) -> None:
+    """A stop signal while the pod's nameserver loads a large zone."""
+    with running(tmp_path, scenario_text(3, BIG_ZONE), probe_cache) as (run, out):
         wait_for("pod init", lambda: bool(find(run, "dnsprobe.sandbox.init")), run)
         assert not find(run, "locust")
-        run.send_signal(signal.SIGTERM)
+        run.send_signal(signum)
         summary = interrupted(run, out, "pod start")
         assert not find(run, "dnsprobe.sandbox.init")
     (entry,) = summary["modes"]
     assert entry["lookups"] == 0 and "interrupted while the pod started" in entry["reason"]
 
 
+# SIGINT and SIGTERM mid-load: tests/test_interrupt.py
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT], ids=["SIGHUP", "SIGINT-twice"])
 def test_signal_during_load(tmp_path: Path, probe_cache: Path, signum: int) -> None:
     """SIGHUP mid-load; and an impatient double Ctrl-C, which must not drop the mode's figures."""
@@ -242,7 +251,7 @@ def test_signal_during_load(tmp_path: Path, probe_cache: Path, signum: int) -> N
         assert summary["interruption"]["signals"] == 2
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_signal_while_the_report_is_written(tmp_path: Path, probe_cache: Path, signum: int) -> None:
     """The load is over, junit.xml is written and the charts are being drawn: the report is still
     written, and says the run did not finish."""
@@ -489,3 +498,25 @@ def test_pod_stop_kills_the_group_after_unshare_is_gone(probe_cache: Path) -> No
         os.kill(pgid, signal.SIGKILL)  # unshare itself
         pod.stop()
         assert not [p for p in members if alive(p)], {p: cmdline(p) for p in members if alive(p)}
+
+
+def test_dnsprobe_killed_while_the_pod_starts_leaves_nothing(tmp_path: Path, probe_cache: Path) -> None:
+    """SIGKILL the moment unshare is there, before the pod's PID 1 can hear a signal: the pod still
+    notices and ends before it starts anything."""
+    with running(tmp_path, scenario_text(3, BIG_ZONE), probe_cache) as (run, out):
+        wait_for("unshare", lambda: bool(find(run, "dnsprobe.sandbox.init")), run)
+        family = descendants(run.pid)
+        run.kill()
+        run.communicate()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = {p for p in family if alive(p)}
+        strays = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and str(out) in cmdline(int(p.name)) and alive(int(p.name))
+        ]
+        if not left and not strays:
+            break
+        time.sleep(0.1)
+    assert not left and not strays, {p: cmdline(p) for p in left | set(strays)}

@@ -196,27 +196,59 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def supervise() -> int | None:
     """As PID 1 of the pod's PID namespace: fork the pod's init (which gets None and goes on), pass
     SIGTERM, SIGHUP and SIGINT on to it, reap every orphan, and return its exit status when it ends.
-    Not PID 1 (no PID namespace): None at once."""
+    Not PID 1 (no PID namespace): None at once.
+
+    A signal that came before this process had a handler was dropped by the kernel (PID 1 ignores what
+    it does not handle): so once the handlers are in, an unshare already gone (dnsprobe killed while the
+    pod started) ends the pod here, before it starts anything."""
     if os.getpid() != 1:
         return None
-    child = os.fork()
-    if child == 0:
-        return None
+    child = [0]
+    pending: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
+        if not child[0]:
+            pending.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signum)
+            os.kill(child[0], signum)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    for signum in _STOP:
         signal.signal(signum, forward)
+    if pending or _unshare_gone():
+        return 128 + signal.SIGTERM
+    pid = os.fork()
+    if pid == 0:
+        for signum in _STOP:
+            signal.signal(signum, signal.SIG_DFL)
+        return None
+    child[0] = pid
+    if pending:  # came between the fork and the line above
+        forward(pending[0], None)
     while True:
         try:
-            pid, status = os.wait()
+            done, status = os.wait()
         except ChildProcessError:
             return 1
-        if pid == child:
+        if done == pid:
             code = os.waitstatus_to_exitcode(status)
             return 128 - code if code < 0 else code
+
+
+_STOP = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def _unshare_gone() -> bool:
+    """Whether our parent, unshare, has died: it leads the pod's process group (its pid is the group's
+    id), so a parent other than the group leader means we were orphaned. /proc here is the host's, so
+    the ids are the host's."""
+    try:
+        text = Path("/proc/self/stat").read_text()
+    except OSError:
+        return False
+    fields = text[text.rindex(")") + 2 :].split()
+    ppid, pgrp = int(fields[1]), int(fields[2])
+    return ppid not in (0, pgrp)
 
 
 def main(argv: list[str]) -> int:

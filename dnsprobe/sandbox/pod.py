@@ -83,6 +83,7 @@ class Pod(PodBase):
     _process: subprocess.Popen[bytes] | None = None
     _pgid: int | None = None  # the pod's process group (unshare's pid), kept after unshare has gone
     _stop_requested: float | None = None  # unix time stop() began: later events are the stop itself
+    _ready: bool = False  # the probe answered: from then on the pod stops gracefully
 
     @property
     def socket_path(self) -> Path:
@@ -158,6 +159,7 @@ class Pod(PodBase):
         self.socket_path.unlink(missing_ok=True)
         self.events_path.unlink(missing_ok=True)
         self._stop_requested = None
+        self._ready = False
         unshare = [arg for arg in _UNSHARE if arg != "--net"] if self.host_network else _UNSHARE
         argv = [*unshare, sys.executable, "-m", "dnsprobe.sandbox.init", str(spec)]
         with self.log_path.open("wb") as log:
@@ -180,6 +182,7 @@ class Pod(PodBase):
                     try:
                         self.info = client.info()
                         self._host_pid()
+                        self._ready = True
                         return
                     except ProbeUnavailable:
                         pass
@@ -253,14 +256,16 @@ class Pod(PodBase):
 
     def stop(self) -> None:
         """SIGTERM to the pod's whole process group (init stops the probe and writes the query log), then
-        SIGKILL to whatever is left after 10 s: whether or not unshare is still alive."""
+        SIGKILL to whatever is left after 10 s: whether or not unshare is still alive. A pod stopped
+        before its probe answered gets SIGKILL at once: it has measured nothing, and the PID 1 of a
+        namespace that is still starting up would ignore a SIGTERM (it has no handler yet)."""
         if self._pgid is None:
             return
         if self._stop_requested is None:
             self._stop_requested = time.time()
         pgid = self._pgid
         with _suppress_lookup():
-            os.killpg(pgid, signal.SIGTERM)
+            os.killpg(pgid, signal.SIGTERM if self._ready else signal.SIGKILL)
         if self._process is not None:
             try:
                 self._process.wait(timeout=10)
@@ -280,6 +285,7 @@ class Pod(PodBase):
             time.sleep(0.02)
         self._process = None
         self._pgid = None
+        self._ready = False
         self.socket_path.unlink(missing_ok=True)
 
 
