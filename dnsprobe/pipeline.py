@@ -310,8 +310,10 @@ def _finish(
         elif (stop := summary.get("interruption")) and stop["signals"] != len(interrupts.received):
             stop["signals"] = len(interrupts.received)  # the impatient ones, too
             write_json(run_dir / "summary.json", summary)
-    if failure is not None:
+    if isinstance(failure, DnsProbeError):
         raise RunFailed(f"{failure} (the summary and report of what ran: {run_dir})") from failure
+    if failure is not None:
+        raise failure  # a bug: its traceback, after the summary and report of what ran
     failed = [c for c in summary["checks"] if not c["passed"]]
     return RunResult(run_dir, summary, 1 if failed else 0)
 
