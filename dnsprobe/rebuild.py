@@ -19,12 +19,12 @@ from pydantic import ValidationError
 
 from dnsprobe.errors import DnsProbeError
 from dnsprobe.modes import resolve_mode
-from dnsprobe.pipeline import (
+from dnsprobe.pipeline import RunResult
+from dnsprobe.results import (
     DiskFull,
-    RunResult,
-    _mode_entry,
-    _note_incidents,
     is_disk_full,
+    mode_entry,
+    note_incidents,
     summarise_entry,
     write_run_files,
 )
@@ -52,7 +52,7 @@ def rebuild_report(run_dir: Path) -> RunResult:
     for name in _recorded_modes(records_path):  # a mode the summary never reached, but records have
         if name not in seen:
             try:
-                entry = _mode_entry(resolve_mode(name.split("+", 1)[0]))
+                entry = mode_entry(resolve_mode(name.split("+", 1)[0]))
             except KeyError:
                 continue
             entry.update(mode=name, status="ran")
@@ -69,7 +69,7 @@ def rebuild_report(run_dir: Path) -> RunResult:
         summarise_entry(entry, scenario, run_dir=run_dir, records_path=records_path)
         if incidents is None:  # cut off before the run noted them: the pod's own account
             started = _first_start(records_path, str(entry["mode"]))
-            _note_incidents(entry, _events(pod_dir / "events.jsonl"), started)
+            note_incidents(entry, _events(pod_dir / "events.jsonl"), started)
     try:
         write_run_files(scenario, summary, run_dir)
     except (OSError, sqlite3.Error) as exc:
