@@ -86,7 +86,12 @@ def _scenario(summary: dict[str, Any], summary_path: Path) -> Scenario:
         try:
             return Scenario.model_validate({**spec, "source": str(summary.get("scenario_file") or "")})
         except ValidationError as exc:
-            raise RebuildError(f"{summary_path}: scenario_spec is not a valid scenario: {exc}") from None
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "scenario"
+            raise RebuildError(
+                f"{summary_path}: scenario_spec is not a valid scenario ({where}: {first['msg']}); "
+                "was it edited?"
+            ) from None
     source = summary.get("scenario_file")
     if isinstance(source, str) and source and Path(source).is_file():
         return load_scenario(Path(source))  # a run from before scenario_spec was kept

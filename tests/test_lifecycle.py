@@ -520,3 +520,24 @@ def test_dnsprobe_killed_while_the_pod_starts_leaves_nothing(tmp_path: Path, pro
             break
         time.sleep(0.1)
     assert not left and not strays, {p: cmdline(p) for p in left | set(strays)}
+
+
+def test_report_of_damaged_files_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    from dnsprobe.scenario import parse_scenario
+
+    scenario = parse_scenario(tomllib.loads(scenario_text(2)), source="x.toml")
+    spec = scenario.model_dump(mode="json", exclude_unset=True)
+    (tmp_path / "records.sqlite").write_bytes(b"not a database, " * 400)
+    cases = {
+        '{"modes": 3': "not readable as JSON",
+        "[]": "not a dnsprobe summary",
+        json.dumps({"modes": [], "scenario_spec": {**spec, "name": 5}}): "scenario_spec is not a valid",
+        json.dumps({"modes": [], "scenario_spec": spec}): "not readable as the run's records",
+    }
+    for text, said in cases.items():
+        (tmp_path / "summary.json").write_text(text)
+        assert main(["report", str(tmp_path)]) == 2, text
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
