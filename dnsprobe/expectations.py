@@ -45,23 +45,21 @@ def default_error_rate(scenario: Scenario, mode: str) -> float | None:
 
 
 def critical_finding_check(scenario: Scenario, findings: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Default gate: a critical finding about a mode no behaviour describes fails the run."""
+    """Default gate: a critical finding about a mode no behaviour describes fails the run (one about
+    described modes is what the scenario expects; the detail names it)."""
     if has_expect(scenario):
         return None
-    critical = [
-        f
-        for f in findings
-        if f.get("severity") == "critical"
-        and not all(described(scenario, str(m)) for m in f.get("modes") or ["?"])
-    ]
-    detail = (
-        "; ".join(
-            f"{f.get('rule')} ({', '.join(map(str, f.get('modes') or []))}): {f.get('seen')}"
-            for f in critical
-        )
-        or "none"
-    )
-    return {"name": f"no critical finding ({DEFAULT_GATE})", "passed": not critical, "detail": detail}
+    critical = [f for f in findings if f.get("severity") == "critical"]
+
+    def about(f: dict[str, Any]) -> str:
+        return f"{f.get('rule')} ({', '.join(map(str, f.get('modes') or []))}): {f.get('seen')}"
+
+    failing = [f for f in critical if not all(described(scenario, str(m)) for m in f.get("modes") or ["?"])]
+    expected = [f for f in critical if f not in failing]
+    detail = "; ".join(about(f) for f in failing) or "none"
+    if expected:
+        detail += " (expected by the scenario's behaviours: " + "; ".join(about(f) for f in expected) + ")"
+    return {"name": f"no critical finding ({DEFAULT_GATE})", "passed": not failing, "detail": detail}
 
 
 def behaviour_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
