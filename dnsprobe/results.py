@@ -129,9 +129,8 @@ def mode_entry(mode: Mode) -> dict[str, Any]:
 
 
 def note_incidents(entry: dict[str, Any], incidents: list[dict[str, Any]], load_started: float) -> None:
-    """The mode's `incidents` (what died, seconds into the load) and a reason the report shows."""
-    if not incidents:
-        return
+    """The mode's `incidents` (what died, seconds into the load; [] once the mode's load is over and
+    nothing died) and a reason the report shows."""
     incidents.sort(key=lambda i: float(i["at"]))
     entry["incidents"] = [
         {
@@ -141,6 +140,8 @@ def note_incidents(entry: dict[str, Any], incidents: list[dict[str, Any]], load_
         }
         for i in incidents
     ]
+    if not incidents:
+        return
     lost = entry["failures"].get("lost", 0)
     said = "; ".join(f"{i['at_s']:g} s into the load: {i['text']}" for i in entry["incidents"])
     entry["reason"] = said + (f"; {lost:,} lookups in flight were lost (no response)" if lost else "")
