@@ -170,7 +170,7 @@ async def run_pod(spec: dict[str, Any]) -> int:
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         watcher.cancel()
         if waiter.done() and not stop.is_set():
-            note_event(spec, "probe", f"the probe (pid {child.pid}) {exit_text(child.returncode)}")
+            note_event(spec, "probe", f"the probe (pid {child.pid} in the pod) {exit_text(child.returncode)}")
         if not waiter.done():
             # The pod's whole process group got the SIGTERM, so the probe may be gone already: it has
             # exited but not yet been reaped, and terminate() then raises ProcessLookupError.
