@@ -4,11 +4,9 @@ exit code: 0 all checks passed, 1 a check or SLO gate failed, 2 bad input or env
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -91,10 +89,6 @@ class _RichProgress:
         )
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 @app.command()
 def run(
     scenario: Annotated[
@@ -150,7 +144,6 @@ def run(
     from dnsprobe.bundled import resolve_scenario
     from dnsprobe.overrides import Overrides
     from dnsprobe.pipeline import run_scenario
-    from dnsprobe.report.terminal import checks_table, comparison_table
     from dnsprobe.scenario import load_scenario
 
     overrides = Overrides.from_options(modes=modes, duration=duration, users=users, sets=sets)
@@ -165,7 +158,6 @@ def run(
     if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
         with console.status(f"preparing the root file system of {spec.pod.rootfs}"):
             check_rootfs(spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir())
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description:<12}"),
@@ -174,16 +166,50 @@ def run(
         TextColumn("{task.fields[lookups]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
-        result = run_scenario(
-            spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
-        )
-    out.print(comparison_table(result.summary))
-    out.print(checks_table(result.summary))
-    _print_findings(result.summary.get("findings") or [])
-    if result.summary["interrupted"]:
-        console.print("[yellow]interrupted:[/] the report covers what was measured before the stop")
-    out.print(f"report: {result.run_dir / 'report.html'}")
+    # SIGINT, SIGTERM and SIGHUP are the run's to handle (dnsprobe.interrupts): it keeps what it measured
+    result = None
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            result = run_scenario(
+                spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
+            )
+    except OSError:
+        if result is None:
+            raise
+        # the terminal went away (SIGHUP): the run's files are written, its exit code still counts
+    _print_result(result.summary, result.run_dir)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_result(summary: dict[str, Any], run_dir: Path) -> None:
+    """Tables, findings and where the report is; a terminal that is gone (SIGHUP) is no error."""
+    from dnsprobe.report.terminal import checks_table, comparison_table
+
+    try:
+        out.print(comparison_table(summary))
+        out.print(checks_table(summary))
+        _print_findings(summary.get("findings") or [])
+        if summary["interrupted"]:
+            stop = summary.get("interruption") or {}
+            by = f" ({stop['signal']} during {stop.get('stage')})" if stop.get("signal") else ""
+            console.print(
+                f"[yellow]interrupted{escape(by)}:[/] the report covers what was measured before the stop"
+            )
+        out.print(f"report: {run_dir / 'report.html'}", markup=False)
+    except OSError:
+        pass
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<run-id>).")],
+) -> None:
+    """Rebuild summary.json and the report from what a run left on disk (records.sqlite, pods/<mode>/),
+    e.g. after the run was killed. Exit code as the run's: 0 all checks passed, 1 a check failed."""
+    from dnsprobe.rebuild import rebuild_report
+
+    result = rebuild_report(run_dir)
+    _print_result(result.summary, result.run_dir)
     raise typer.Exit(result.exit_code)
 
 

@@ -3,6 +3,10 @@
 A behaviour bounds what was measured (resolver, dominant outcome class and its share, p50/p99 bands, wire
 queries per lookup, whether the probe started); each bound that fails is named in the check's detail, with
 the figure that was seen.
+
+A scenario without `[expect]` gets a default gate: every mode that no behaviour describes must keep its
+error rate at or below 1%, and a critical finding about such a mode fails the run; each such check says
+it is the default gate. A scenario that expects failures declares them (behaviours, or its own [expect]).
 """
 
 from __future__ import annotations
@@ -11,10 +15,51 @@ from typing import Any
 
 from dnsprobe.scenario import Behaviour, Scenario
 
+DEFAULT_MAX_ERROR_RATE = 0.01
+DEFAULT_GATE = "default gate: the scenario has no [expect]"
+
 
 def declares(scenario: Scenario, mode: str, field: str) -> bool:
     """Whether some behaviour sets `field` for this mode (it then replaces the generic check)."""
     return any(mode in b.modes and getattr(b, field) is not None for b in scenario.behaviour)
+
+
+def has_expect(scenario: Scenario) -> bool:
+    """Whether the scenario file has its own `[expect]` (else the default gate applies)."""
+    return "expect" in scenario.model_fields_set
+
+
+def described(scenario: Scenario, mode: str) -> bool:
+    """Whether a `[[behaviour]]` names this mode: it then says what the mode is expected to do, failures
+    included, and the default gate leaves it alone. Docker cells ("go+alpine") count as their mode."""
+    base = mode.split("+", 1)[0]
+    return any(base in b.modes for b in scenario.behaviour)
+
+
+def default_error_rate(scenario: Scenario, mode: str) -> float | None:
+    """The error-rate gate the default gate sets for `mode` (None: none, the scenario sets its own or a
+    behaviour describes the mode)."""
+    if has_expect(scenario) or described(scenario, mode):
+        return None
+    return DEFAULT_MAX_ERROR_RATE
+
+
+def critical_finding_check(scenario: Scenario, findings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Default gate: a critical finding about a mode no behaviour describes fails the run (one about
+    described modes is what the scenario expects; the detail names it)."""
+    if has_expect(scenario):
+        return None
+    critical = [f for f in findings if f.get("severity") == "critical"]
+
+    def about(f: dict[str, Any]) -> str:
+        return f"{f.get('rule')} ({', '.join(map(str, f.get('modes') or []))}): {f.get('seen')}"
+
+    failing = [f for f in critical if not all(described(scenario, str(m)) for m in f.get("modes") or ["?"])]
+    expected = [f for f in critical if f not in failing]
+    detail = "; ".join(about(f) for f in failing) or "none"
+    if expected:
+        detail += " (expected by the scenario's behaviours: " + "; ".join(about(f) for f in expected) + ")"
+    return {"name": f"no critical finding ({DEFAULT_GATE})", "passed": not failing, "detail": detail}
 
 
 def behaviour_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,14 +1,27 @@
 """`dnsprobe run`: scenario -> build -> pod + nameserver -> load -> analysis -> report, one mode at a time.
 
 Modes run one after another, not side by side, so that they do not compete for the machine's cores and
-each mode's figures are its own. An interrupted run (Ctrl-C, SIGTERM) keeps every lookup recorded so far,
-summarises it, writes the report marked `finished: false` and says so.
+each mode's figures are its own.
+
+Nothing measured is lost, however the run ends:
+
+- A stop signal (Ctrl-C, SIGTERM, SIGHUP) at any stage (build, pod start, load, report) keeps every
+  lookup recorded so far; each mode's figures are summarised from records.sqlite, the report is written
+  marked `finished: false` and says which signal came during which stage. Later signals are deferred
+  until summary and report are written (`dnsprobe.interrupts`), and a signal while the report is written
+  marks the run unfinished and writes it again.
+- A probe, nameserver or Locust that dies mid-load is a result: the mode's `incidents` say what died
+  when, the batches in flight count as `lost` lookups, and a check fails. A pod or load that fails to
+  start at all, or an error at any stage, still ends with a summary and report saying so.
+- A full disk ends in one line that says so and where the records are; `dnsprobe report RUN_DIR`
+  (`dnsprobe.rebuild`) rebuilds summary and report from what a run left on disk, even after SIGKILL.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -18,22 +31,41 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dnsprobe import analysis, records
+from dnsprobe import records
 from dnsprobe.binary.inspection import inspect_binary
 from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
-from dnsprobe.errors import BuildError
-from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
-from dnsprobe.junit import write_junit
+from dnsprobe.errors import BuildError, DnsProbeError, LoadError
+from dnsprobe.interrupts import Interrupts
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses, with_fault_seed
-from dnsprobe.rules import diagnose
+from dnsprobe.results import (
+    DiskFull,
+    evaluate_checks,
+    is_disk_full,
+    mode_entry,
+    note_incidents,
+    summarise_entry,
+    write_json,
+    write_run_files,
+)
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Scenario
-from dnsprobe.twin import TwinPlan, file_name, plan_twins, twin_checks
+from dnsprobe.twin import TwinPlan, file_name, plan_twins
+
+__all__ = [  # evaluate_checks and write_json live in dnsprobe.results; importable from here as before
+    "DiskFull",
+    "Progress",
+    "QuietProgress",
+    "RunFailed",
+    "RunResult",
+    "evaluate_checks",
+    "run_scenario",
+    "write_json",
+]
 
 
 class Progress(Protocol):
@@ -62,14 +94,12 @@ class RunResult:
     exit_code: int
 
 
+class RunFailed(DnsProbeError):
+    """A stage failed (the environment, not a measurement); the summary and report say what ran."""
+
+
 def new_run_id(scenario: Scenario, now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{scenario.name}"
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def run_scenario(
@@ -81,7 +111,38 @@ def run_scenario(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cache_dir: Path | None = None,
 ) -> RunResult:
-    progress = progress or QuietProgress()
+    """Run every mode of the scenario and write runs/<id>/. Stop signals are handled inside (see the
+    module's docstring); a stage that fails raises `RunFailed` after the summary and report are written."""
+    with Interrupts() as interrupts:
+        return _run(
+            scenario,
+            out_dir=out_dir,
+            quick=quick,
+            progress=progress or QuietProgress(),
+            clock=clock,
+            cache_dir=cache_dir,
+            interrupts=interrupts,
+        )
+
+
+@dataclass
+class _Stage:
+    """Where the run is, for the summary of an interrupted or failed run."""
+
+    mode: str = ""
+    name: str = "setup"
+
+
+def _run(
+    scenario: Scenario,
+    *,
+    out_dir: Path,
+    quick: bool,
+    progress: Progress,
+    clock: Callable[[], datetime],
+    cache_dir: Path | None,
+    interrupts: Interrupts,
+) -> RunResult:
     check_namespaces()
     scenario = with_fault_seed(scenario)
     image = check_rootfs(scenario.pod.rootfs, scenario.backend, cache_dir or default_cache_dir())
@@ -130,19 +191,31 @@ def run_scenario(
             "processes": auto_processes(scenario.load),
         },
         "backend": scenario.backend,
+        # the scenario as it was run, for `dnsprobe report` (fields the file set, so [expect] stays unset)
+        "scenario_spec": scenario.model_dump(mode="json", exclude_unset=True),
         "modes": [],
         "checks": [],
     }
     if "nsswitch" in summary.get("image_rootfs", {}):
         summary["pod"].update(nsswitch=summary["image_rootfs"]["nsswitch"] or "", nsswitch_from="image")
-    write_json(run_dir / "summary.json", summary)
     records_path = run_dir / "records.sqlite"
-    records.connect(records_path).close()
-    socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
+    stage = _Stage()
+    interrupts.locate = lambda: (stage.name, stage.mode)
+    summarised: set[str] = set()
+    failure: BaseException | None = None
+    try:
+        write_json(run_dir / "summary.json", summary)
+        records.connect(records_path).close()
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
+        raise
+    socket_dir = _socket_dir()
     try:
         for name, base in _cells(scenario):
             twin = twins.get(name)
-            entry = _mode_entry(twin.mode if twin else resolve_mode(name))
+            mode = twin.mode if twin else resolve_mode(name)
+            entry = mode_entry(mode)
             if twin:
                 entry["twin"] = twin.rows()
                 entry["twin_of"] = {"target": twin.target.spelled, "image": twin.target.image}
@@ -150,43 +223,133 @@ def run_scenario(
             if base is not None:
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
-            try:
-                _run_mode(
-                    twin.mode if twin else resolve_mode(name),
-                    entry,
-                    base=base,
-                    scenario=scenario,
-                    run_dir=run_dir,
-                    run_id=run_id,
-                    files=files,
-                    seconds=seconds,
-                    records_path=records_path,
-                    socket_dir=socket_dir,
-                    cache_dir=cache_dir,
-                    progress=progress,
-                    twin=twin,
-                )
-            except KeyboardInterrupt:
-                summary["interrupted"] = True
-                progress.note(name, "interrupted: keeping what was measured")
-                break
-            finally:
-                write_json(run_dir / "summary.json", summary)
+            stage.mode = entry["mode"]
+            write_json(run_dir / "summary.json", summary)  # dnsprobe report finds the mode after a SIGKILL
+            _run_mode(
+                mode,
+                entry,
+                base=base,
+                scenario=scenario,
+                run_dir=run_dir,
+                run_id=run_id,
+                files=files,
+                seconds=seconds,
+                records_path=records_path,
+                socket_dir=socket_dir,
+                cache_dir=cache_dir,
+                progress=progress,
+                interrupts=interrupts,
+                stage=stage,
+                summarised=summarised,
+                save=lambda: write_json(run_dir / "summary.json", summary),
+                twin=twin,
+            )
+            write_json(run_dir / "summary.json", summary)
+            interrupts.stop_now()  # a signal deferred while the mode was summarised
+    except KeyboardInterrupt:
+        summary["interrupted"] = True
+        progress.note(stage.mode, "interrupted: keeping what was measured")
+    except Exception as exc:  # a failed stage still gets its summary and report; the error is raised after
+        failure = exc
+        summary["error"] = {"mode": stage.mode, "stage": stage.name, "text": str(exc)}
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
-    summary["finished"] = not summary["interrupted"]
-    summary["finished_at"] = clock().isoformat(timespec="seconds")
-    summary["checks"] = evaluate_checks(scenario, summary)
-    catalog = failure_mode_finding(scenario, summary["checks"])
-    summary["findings"] = ([catalog] if catalog else []) + diagnose(summary)
-    write_json(run_dir / "summary.json", summary)
-    write_junit(summary, run_dir / "junit.xml")
-    progress.stage("", "writing the report")
-    from dnsprobe.report import write_report
+    try:
+        return _finish(
+            scenario,
+            summary,
+            run_dir=run_dir,
+            records_path=records_path,
+            files=files,
+            clock=clock,
+            progress=progress,
+            interrupts=interrupts,
+            stage=stage,
+            summarised=summarised,
+            failure=failure,
+        )
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc) or (failure is not None and is_disk_full(failure)):
+            raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
+        raise
 
-    write_report(run_dir, summary)
+
+def _finish(
+    scenario: Scenario,
+    summary: dict[str, Any],
+    *,
+    run_dir: Path,
+    records_path: Path,
+    files: Any,
+    clock: Callable[[], datetime],
+    progress: Progress,
+    interrupts: Interrupts,
+    stage: _Stage,
+    summarised: set[str],
+    failure: BaseException | None,
+) -> RunResult:
+    """Summary, JUnit and report, shielded from stop signals: one that comes while they are written marks
+    the run unfinished and they are written again."""
+    with interrupts.shielded(raise_after=False):
+        before = len(interrupts.received)
+        for entry in summary["modes"]:  # a signal may have cut a mode short before its figures were in
+            if entry["mode"] not in summarised:
+                summarise_entry(entry, scenario, run_dir=run_dir, records_path=records_path, files=files)
+        if failure is not None and is_disk_full(failure):
+            raise failure
+        _mark_interruption(summary, interrupts, stage)
+        summary["finished_at"] = clock().isoformat(timespec="seconds")
+        stage.name, stage.mode = "report", ""
+        progress.stage("", "writing the report")
+        write_run_files(scenario, summary, run_dir)
+        if len(interrupts.received) > before and summary["finished"]:
+            _mark_interruption(summary, interrupts, stage)
+            progress.note("", "interrupted while the report was written: writing it again, unfinished")
+            write_run_files(scenario, summary, run_dir)
+        elif (stop := summary.get("interruption")) and stop["signals"] != len(interrupts.received):
+            stop["signals"] = len(interrupts.received)  # the impatient ones, too
+            write_json(run_dir / "summary.json", summary)
+    if isinstance(failure, DnsProbeError):
+        raise RunFailed(f"{failure} (the summary and report of what ran: {run_dir})") from failure
+    if failure is not None:
+        raise failure  # a bug: its traceback, after the summary and report of what ran
     failed = [c for c in summary["checks"] if not c["passed"]]
     return RunResult(run_dir, summary, 1 if failed else 0)
+
+
+def _mark_interruption(summary: dict[str, Any], interrupts: Interrupts, stage: _Stage) -> None:
+    first = interrupts.first
+    if first is not None:
+        summary["interrupted"] = True
+        where, mode = first.where if first.where[0] else (stage.name, stage.mode)
+        summary["interruption"] = {
+            "signal": first.name,
+            "at": datetime.fromtimestamp(first.at, UTC).isoformat(timespec="seconds"),
+            "stage": where,
+            "mode": mode or None,
+            "signals": len(interrupts.received),
+        }
+    summary["finished"] = not summary["interrupted"] and "error" not in summary
+
+
+_SOCKET_PREFIX = "dnsprobe-"
+_OWNER = "owner.pid"
+
+
+def _socket_dir() -> Path:
+    """A new temporary directory for the pods' unix sockets (their paths must stay short), marked with
+    this process's pid; the directories of runs whose process is gone (killed) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{_SOCKET_PREFIX}*/{_OWNER}"):
+        try:
+            pid = int(old.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old.parent, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=_SOCKET_PREFIX))
+    (path / _OWNER).write_text(f"{os.getpid()}\n")
+    return path
 
 
 def _image_facts(image: ImageRoot | None, scenario: Scenario) -> dict[str, Any]:
@@ -198,27 +361,6 @@ def _image_facts(image: ImageRoot | None, scenario: Scenario) -> dict[str, Any]:
     if scenario.pod.nsswitch_hosts == "files dns":
         facts["image_rootfs"]["nsswitch"] = read_image_file(image, "/etc/nsswitch.conf")
     return facts
-
-
-def _mode_entry(mode: Mode) -> dict[str, Any]:
-    return {
-        "mode": mode.name,
-        "description": mode.summary,
-        "status": "pending",
-        "reason": None,
-        "resolver": None,
-        "expected_resolver": mode.expected_resolver,
-        "lookups": 0,
-        "ok": 0,
-        "failures": {},
-        "lookups_per_s": 0.0,
-        "latency_ms": analysis.latency_summary([]),
-        "wire_queries": 0,
-        "wire_queries_per_lookup": None,
-        "workloads": [],
-        "trace": {},
-        "binary": {},
-    }
 
 
 def _cells(scenario: Scenario) -> list[tuple[str, str | None]]:
@@ -244,13 +386,19 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    interrupts: Interrupts,
+    stage: _Stage,
+    summarised: set[str],
+    save: Callable[[], None],
     twin: TwinPlan | None = None,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
         entry.update(status="skipped", reason=reason)
         progress.note(mode.name, f"skipped: {reason}")
+        summarised.add(entry["mode"])
         return
+    stage.name = "build"
     progress.stage(mode.name, "building the probe")
     try:
         binary = build_probe(mode, cache_dir=cache_dir)
@@ -260,7 +408,11 @@ def _run_mode(
     except BuildError as exc:
         entry.update(status="skipped", reason=f"build failed: {exc}")
         progress.note(mode.name, f"skipped: build failed: {exc}")
+        summarised.add(entry["mode"])
         return
+    except KeyboardInterrupt:
+        entry["reason"] = "interrupted while the probe was built"
+        raise
     entry["binary"] = {
         "path": str(binary.path),
         "toolchain": binary.toolchain,
@@ -315,6 +467,7 @@ def _run_mode(
             cache_dir=cache_dir,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",  # image roots keep their own
         )
+    stage.name = "pod start"
     progress.stage(mode.name, "starting the pod")
     try:
         pod.start()
@@ -325,53 +478,74 @@ def _run_mode(
         with records.RecordWriter(records_path) as writer:
             writer.append([(run_id, mode.name, "-", "-", "-", now, now, 0, "start_failure", exc.text, 0)])
         entry.update(lookups=1, failures={"start_failure": 1})
+        summarised.add(entry["mode"])
         return
-    except BaseException:  # Ctrl-C while the pod starts: do not leave its processes behind
-        pod.stop()
+    except BaseException as exc:  # Ctrl-C while the pod starts: do not leave its processes behind
+        with interrupts.shielded(raise_after=False):
+            pod.stop()
+        if isinstance(exc, KeyboardInterrupt):
+            entry["reason"] = "interrupted while the pod started"
         raise
-    entry["binary"]["go_version"] = pod.info.get("go_version")
-    if isinstance(pod, Pod) and pod.image is not None:
-        entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
-    entry["status"] = "ran"
-    argv = locust_argv(
-        address=pod.address,
-        load=scenario.load,
-        seconds=seconds,
-        mode=mode.name,
-        run_id=run_id,
-        records_path=records_path,
-        csv_prefix=pod_dir / "locust",
-    )
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
-    changes = _schedule_resolv_changes(pod, scenario, progress, applied)
-    try:
-        progress.stage(mode.name, "load")
-        run_load(
-            argv,
-            mode=mode.name,
+    changes: list[threading.Timer] = []
+    incidents: list[dict[str, Any]] = []
+    load_started = time.time()
+    try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
+        entry["binary"]["go_version"] = pod.info.get("go_version")
+        if isinstance(pod, Pod) and pod.image is not None:
+            entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
+        entry["status"] = "ran"
+        save()
+        argv = locust_argv(
+            address=pod.address,
+            load=scenario.load,
             seconds=seconds,
+            mode=mode.name,
+            run_id=run_id,
             records_path=records_path,
-            log_path=pod_dir / "locust.log",
-            on_tick=lambda elapsed, live: progress.load_tick(mode.name, elapsed, seconds, live),
-            open_loop=scenario.load.shape == "open",
+            csv_prefix=pod_dir / "locust",
         )
-    finally:
-        for timer in changes:
-            timer.cancel()
-        pod.stop()
-        entry.update(
-            analysis.summarise_mode(
-                records_path=records_path,
+        changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+        load_started = time.time()
+        stage.name = "load"
+        progress.stage(mode.name, "load")
+        try:
+            load = run_load(
+                argv,
                 mode=mode.name,
-                workloads=scenario.load.workloads,
-                search=scenario.pod.search,
-                querylog=pod.querylog_path,
-                trace=pod.trace_path,
-                resolv_conf=files.resolv_conf,
+                seconds=seconds,
+                records_path=records_path,
+                log_path=pod_dir / "locust.log",
+                on_tick=lambda elapsed, live: progress.load_tick(mode.name, elapsed, seconds, live),
                 open_loop=scenario.load.shape == "open",
+            )
+            if load.died:
+                incidents.append({"at": load_started + load.seconds, "what": "locust", "text": load.died})
+        except LoadError as exc:  # Locust failed: a result of this mode, the run goes on
+            incidents.append({"at": time.time(), "what": "locust", "text": str(exc)})
+    finally:
+        with interrupts.shielded():  # an impatient Ctrl-C cannot drop this mode's figures
+            stage.name = "analysis"
+            for timer in changes:
+                timer.cancel()
+            incidents += pod.events()  # before stop(): what stopping does is no incident
+            ended_early = pod.exited()
+            pod.stop()
+            if ended_early is not None and not any(i["what"] == "probe" for i in incidents):
+                text = f"the pod ended by itself before the load was over (status {ended_early})"
+                incidents.append({"at": time.time(), "what": "pod", "text": text})
+            summarise_entry(
+                entry,
+                scenario,
+                run_dir=run_dir,
+                records_path=records_path,
+                files=files,
                 changes=applied,
             )
-        )
+            note_incidents(entry, incidents, load_started)
+            summarised.add(entry["mode"])
+            for incident in entry.get("incidents", []):
+                progress.note(mode.name, f"{incident['what']} died at {incident['at_s']:g} s")
 
 
 def _schedule_resolv_changes(
@@ -399,59 +573,3 @@ def _schedule_resolv_changes(
 def _nameserver_addresses(pod: Pod) -> list[str]:
     """The nameserver lines of the pod's current resolv.conf (a change keeps the servers)."""
     return [line.split()[1] for line in pod.files.resolv_conf.splitlines() if line.startswith("nameserver ")]
-
-
-def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, passed: bool, detail: str) -> None:
-        checks.append({"name": name, "passed": bool(passed), "detail": detail})
-
-    if summary["interrupted"]:
-        done = sum(m["lookups"] for m in summary["modes"])
-        check(
-            "run completed", False, f"interrupted after {done} lookups; the figures cover what was measured"
-        )
-    expect = scenario.expect
-    for m in summary["modes"]:
-        name = m["mode"]
-        predicted = m.get("inspect")  # docker cells: inspect's verdict for this base image
-        if m["status"] == "start_failure":
-            if predicted is not None:
-                reason = m["reason"] or ""
-                check(f"{name}: fails to start, as inspect predicted", not predicted["starts"], reason)
-            elif not declares(scenario, name, "status"):
-                check(f"{name}: probe started", False, m["reason"] or "")
-            continue
-        if predicted is not None and m["status"] == "ran":
-            check(f"{name}: starts, as inspect predicted", predicted["starts"], predicted["why"])
-        if m["status"] != "ran":
-            continue
-        orders = (
-            ", ".join(f"{k} ×{v}" for k, v in m["trace"].get("order_counts", {}).items()) or "no order lines"
-        )
-        if not declares(scenario, name, "resolver"):
-            check(
-                f"{name}: resolver is {m['expected_resolver']}",
-                m["resolver"] == m["expected_resolver"],
-                f"the trace shows {m['resolver'] or 'nothing'} ({orders})",
-            )
-        if not m["lookups"]:
-            check(f"{name}: lookups happened", False, "no lookup was recorded")
-            continue
-        error_rate = 1 - m["ok"] / m["lookups"]
-        gates = expect.gates(name)  # [expect.modes.<mode>] overrides the run-wide gates
-        if gates.max_error_rate is not None:
-            check(
-                f"{name}: error rate <= {gates.max_error_rate:.2%}",
-                error_rate <= gates.max_error_rate,
-                f"{error_rate:.2%} of {m['lookups']} lookups failed",
-            )
-        p99 = m["latency_ms"]["p99"]
-        if gates.max_p99_ms is not None:
-            check(
-                f"{name}: p99 <= {gates.max_p99_ms:g} ms",
-                p99 is not None and p99 <= gates.max_p99_ms,
-                f"p99 was {p99:g} ms",
-            )
-    return checks + behaviour_checks(scenario, summary) + twin_checks(summary)

@@ -2,14 +2,17 @@
 
 Every external command goes through `run`, which logs the command line and, on failure, raises with the
 command and the tail of its stderr. Tests can swap the runner (`set_runner`) to record command lines.
-Long-running children (servers) are stopped with `terminate`.
+Long-running children (servers) are stopped with `terminate`. Every child dnsprobe starts dies with it
+(`die_with_parent`), so a dnsprobe killed by SIGKILL or SIGHUP leaves no process behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +22,30 @@ from dnsprobe.errors import DnsProbeError
 log = logging.getLogger(__name__)
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # no C library to ask (not Linux): children then outlive a killed parent
+    _libc = None
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
+    """A `preexec_fn`: the child gets `signum` when its parent dies (PR_SET_PDEATHSIG), however the parent
+    died (SIGKILL, SIGHUP, a crash). Kept across exec (not for set-user-ID programs).
+
+    The kernel sends it when the *thread* that forked the child ends, not the process: start long-lived
+    children from the main thread (or from a thread that lives as long as they do). A parent already gone
+    by the time the child runs this means the child exits at once."""
+    parent = os.getpid()
+
+    def setup() -> None:
+        if _libc is not None:
+            _libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os._exit(1)
+
+    return setup
 
 
 def _default_runner(
@@ -36,6 +63,7 @@ def _default_runner(
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=die_with_parent(),  # a dnsprobe killed mid-build takes `go build` along
     )
 
 

@@ -13,7 +13,9 @@ Schema (table `lookups`; times are Unix nanoseconds, latency measured by the pro
     start_ns     INTEGER  when the probe started it (wall clock)
     latency_ns   INTEGER  the lookup's duration (Go's monotonic clock), from start_ns; the response time
                           from the intended start is start_ns + latency_ns - intended_ns
-    outcome      TEXT     ok, not_found, timeout, temporary, refused, start_failure, other
+    outcome      TEXT     ok, not_found, timeout, temporary, refused, start_failure, lost, other
+                          (lost: a lookup of a batch the probe never answered because it, or the pod, died;
+                          name is the workload's template, latency 0, error says what happened)
     error        TEXT     the error text Go returned ('' when ok)
     answers      INTEGER  number of answers (addresses, records)
 
@@ -44,7 +46,7 @@ COLUMNS = (
     "error",
     "answers",
 )
-OUTCOMES = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
+OUTCOMES = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "lost", "other")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lookups (

@@ -188,7 +188,9 @@ class DnsProbeUser(User):
 
     def _ask(
         self, client: ProbeClient, workload: dict[str, Any], start_ns: int
-    ) -> tuple[dict[str, Any], int, bytes]:
+    ) -> tuple[dict[str, Any], int, bytes | Exception]:
+        """(workload, when sent, the response or why there is none): a batch that fails is still known,
+        so that its lookups can be counted as lost."""
         body: dict[str, Any] = {
             "kind": workload.get("kind", "host"),
             "name": workload["query"],
@@ -200,7 +202,10 @@ class DnsProbeUser(User):
             body["rate"] = self.rate
             body["start_ns"] = start_ns
         sent = time.time_ns()
-        return workload, sent, client.batch_bytes(body)
+        try:
+            return workload, sent, client.batch_bytes(body)
+        except Exception as exc:  # any failure loses the whole batch; _finish reports it
+            return workload, sent, exc
 
     def _finish(self, greenlet: gevent.Greenlet) -> None:
         """Wait for one batch, then report it; it leaves `inflight` only once reported (or failed)."""
@@ -208,15 +213,30 @@ class DnsProbeUser(User):
         self.inflight.remove(greenlet)
         if greenlet.successful():
             workload, sent, data = greenlet.value
-            self._report(workload, sent, decode_results(data))
-            return
-        exc = greenlet.exception
+            if not isinstance(data, Exception):
+                self._report(workload, sent, decode_results(data))
+                return
+            self._record_lost(workload, sent, data)
+            exc: BaseException | None = data
+        else:
+            exc = greenlet.exception
         self.environment.events.request.fire(
             request_type="probe", name="batch", response_time=0, response_length=0, exception=exc, context={}
         )
         if isinstance(exc, ProbeUnavailable):
             raise StopUser() from exc
-        raise exc
+        if exc is not None:
+            raise exc
+
+    def _record_lost(self, workload: dict[str, Any], sent: int, exc: Exception) -> None:
+        """A batch sent without a response (the probe or its pod died, or it never answered): each of its
+        lookups becomes a record of outcome `lost`, so the run's counts still cover everything asked."""
+        if self.records is None:
+            return
+        error = f"no response to the batch: {exc}"[:500]
+        label, kind, query = workload["label"], workload.get("kind", "host"), workload["query"]
+        row = (self.run_id, self.mode, label, kind, query, sent, sent, 0, "lost", error, 0)
+        self.records.append([row] * self.batch)
 
     def _report(self, workload: dict[str, Any], sent: int, results: list[dict[str, Any]]) -> None:
         """Every lookup to Locust (Go's latency; in open loop from the intended start) and to the records."""

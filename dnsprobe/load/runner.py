@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dnsprobe.errors import LoadError
 from dnsprobe.load.live import LiveSnapshot, LiveStats
+from dnsprobe.proc import die_with_parent
 from dnsprobe.scenario import Load
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -26,6 +27,7 @@ class LoadRun:
     seconds: float
     interrupted: bool
     returncode: int | None
+    died: str | None = None  # Locust was killed mid-run: what happened, when
 
 
 def auto_processes(load: Load, cpus: int | None = None) -> int:
@@ -53,7 +55,7 @@ def locust_argv(
     argv = [
         sys.executable,
         "-m",
-        "locust",
+        "dnsprobe.load.locust_main",  # Locust's command line; its forked workers die with it
         "-f",
         ",".join(str(f) for f in files),
         "--headless",
@@ -117,7 +119,10 @@ def run_load(
 ) -> LoadRun:
     """Run Locust; `on_tick(elapsed, live figures of this mode)` about twice a second, read from the
     records as they are appended. Ctrl-C stops Locust cleanly (it finishes the batches in flight, which
-    get recorded) and re-raises KeyboardInterrupt."""
+    get recorded) and re-raises KeyboardInterrupt.
+
+    Locust killed by a signal mid-run is a result, not an error: the LoadRun says so (`died`) and the
+    records it wrote stay. Locust dies with this process (PR_SET_PDEATHSIG), its workers with it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         locust = subprocess.Popen(
@@ -127,6 +132,7 @@ def run_load(
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
     started = time.monotonic()
     limit = seconds + 120
@@ -143,12 +149,24 @@ def run_load(
     except KeyboardInterrupt:
         _stop(locust)
         raise
+    elapsed = time.monotonic() - started
+    if locust.returncode is not None and locust.returncode < 0:
+        name = _signal_name(-locust.returncode)
+        died = f"Locust (pid {locust.pid}) was killed by {name} {elapsed:.1f} s into the load"
+        return LoadRun(mode, elapsed, False, locust.returncode, died=died)
     if locust.returncode not in (0, None):
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
         raise LoadError(
             f"Locust exited with status {locust.returncode}: {' | '.join(tail)} (log: {log_path})"
         )
-    return LoadRun(mode, time.monotonic() - started, False, locust.returncode)
+    return LoadRun(mode, elapsed, False, locust.returncode)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _stop(locust: subprocess.Popen[bytes]) -> None:

@@ -196,6 +196,18 @@ class ServerGroup:
         for policy in policies:
             policy.restart_clock()  # time windows count from the moment every server answers
 
+    def dead(self) -> str | None:
+        """What died, for a server that runs in a process of its own (the Go engine, dnsmasq, unbound)
+        and has exited although nobody stopped it; None while they all run. The pod's init watches this."""
+        go = self._go._process if self._go is not None else None
+        real = self._real._process if self._real is not None else None
+        for what, process in (("the Go nameserver engine", go), (self.kind, real)):
+            code = process.poll() if process is not None else None
+            if code is not None:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                return f"{what} (pid {process.pid}) {how}"  # type: ignore[union-attr]
+        return None
+
     async def stop(self) -> None:
         for server in self._servers:
             await server.stop()

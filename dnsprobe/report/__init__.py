@@ -33,7 +33,16 @@ __all__ = [
     "write_report",
 ]
 
-OUTCOME_CLASSES: Final = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "other")
+OUTCOME_CLASSES: Final = (
+    "ok",
+    "not_found",
+    "timeout",
+    "temporary",
+    "refused",
+    "start_failure",
+    "lost",
+    "other",
+)
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, and in greyscale print.
 PALETTE: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -43,6 +52,7 @@ PALETTE: Final[Mapping[str, str]] = MappingProxyType(
         "temporary": "#E69F00",
         "refused": "#CC79A7",
         "start_failure": "#000000",
+        "lost": "#0072B2",  # batches a dead probe never answered
         "other": "#999999",
     }
 )
@@ -163,9 +173,19 @@ def verdict(summary: Mapping[str, Any]) -> tuple[bool, str]:
 def run_banner(summary: Mapping[str, Any]) -> str | None:
     """The warning an unfinished run must carry, or None for a run that finished."""
     if summary.get("interrupted"):
+        stop = section(summary, "interruption")
+        how = f" by {stop.get('signal')}" if stop.get("signal") else ""
+        if stop.get("stage"):
+            how += f" during {stop.get('stage')}" + (f" of {stop.get('mode')}" if stop.get("mode") else "")
         return (
-            "Interrupted: this run was stopped before it finished. The figures cover only what ran "
+            f"Interrupted: this run was stopped{how} before it finished. The figures cover only what ran "
             "before the stop and are not comparable with a complete run."
+        )
+    error = section(summary, "error")
+    if error:
+        where = f"{error.get('stage')}" + (f" of {error.get('mode')}" if error.get("mode") else "")
+        return (
+            f"Failed during {where}: {error.get('text')}. The figures cover only what ran before the failure."
         )
     if summary.get("finished") is not True:
         return "Did not finish: this run ended early. The figures cover only what ran before it ended."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 
 class PodBase:
@@ -32,6 +32,15 @@ class PodBase:
     @property
     def log_path(self) -> Path:
         return self.workdir / "pod.log"
+
+    def events(self) -> list[dict[str, Any]]:
+        """What happened to the running pod that nobody asked for (its probe exiting, its nameserver
+        dying), each {"at": unix time, "what": "probe" | "nameserver", "text"}; call before `stop`."""
+        return []
+
+    def exited(self) -> int | None:
+        """The pod's exit status when it ended by itself, None while it runs."""
+        return None
 
     def start(self) -> None:
         raise NotImplementedError

@@ -265,6 +265,7 @@ class DockerPod(PodBase):
     _client: Any = None
     _container: Any = None
     _server: subprocess.Popen[bytes] | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None  # removes the container should dnsprobe die
 
     @property
     def _dir(self) -> Path:
@@ -316,6 +317,9 @@ class DockerPod(PodBase):
             )
         except APIError as exc:
             raise DockerError(f"{self.image}: cannot create a container: {exc.explanation or exc}") from None
+        from dnsprobe.sandbox import reaper
+
+        self._watchdog = reaper.start(self._container.id)
         try:
             self._container.start()
         except APIError as exc:
@@ -356,7 +360,13 @@ class DockerPod(PodBase):
             str(spec_path),
         ]
         with self.log_path.open("ab") as log:
-            self._server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self._server = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=proc.die_with_parent(),  # dnsprobe SIGKILLed: the nameserver goes too
+            )
         deadline = time.monotonic() + 15
         while not ready.exists():
             if self._server.poll() is not None or time.monotonic() > deadline:
@@ -408,6 +418,24 @@ class DockerPod(PodBase):
             return str(state["Error"])
         return f"exited with status {state.get('ExitCode')} and said nothing"
 
+    def events(self) -> list[dict[str, Any]]:
+        """The probe's container or the nameserver in its network namespace gone before `stop`."""
+        from docker.errors import APIError, NotFound
+
+        found: list[dict[str, Any]] = []
+        if self._container is not None:
+            with contextlib.suppress(APIError, NotFound):
+                self._container.reload()
+                state = self._container.attrs.get("State", {})
+                if state.get("Status") not in (None, "created", "running"):
+                    how = "was killed (out of memory)" if state.get("OOMKilled") else "exited"
+                    text = f"the probe's container {how} with status {state.get('ExitCode')}"
+                    found.append({"at": _docker_time(state.get("FinishedAt")), "what": "probe", "text": text})
+        if self._server is not None and (code := self._server.poll()) is not None:
+            text = f"the nameserver in the container's network namespace exited with status {code}"
+            found.append({"at": time.time(), "what": "nameserver", "text": text})
+        return found
+
     def stop(self) -> None:
         from docker.errors import APIError, NotFound
 
@@ -420,6 +448,11 @@ class DockerPod(PodBase):
             with contextlib.suppress(APIError, NotFound):
                 self._container.remove(force=True)
             self._container = None
+        if self._watchdog is not None:
+            from dnsprobe.sandbox import reaper
+
+            reaper.finish(self._watchdog)
+            self._watchdog = None
         if self._server is not None:
             proc.terminate(self._server, timeout=10)
             self._server = None
@@ -427,6 +460,20 @@ class DockerPod(PodBase):
             self._client.close()
             self._client = None
         self.socket_path.unlink(missing_ok=True)
+
+
+def _docker_time(text: object) -> float:
+    """Docker's RFC 3339 time with nanoseconds ("2026-12-01T17:34:04.344660905Z") as unix time; now when
+    it is missing or not one."""
+    from datetime import datetime
+
+    if isinstance(text, str) and text and not text.startswith("0001-"):
+        head, _, frac = text.rstrip("Z").partition(".")
+        try:
+            return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+        except ValueError:
+            pass
+    return time.time()
 
 
 def _godebug(env: Mapping[str, str], mode_godebug: str) -> str:

@@ -4,7 +4,18 @@
 
 It brings the loopback interface up, bind-mounts the pod's DNS files over /etc, starts the embedded
 nameserver on 127.0.0.1:53 (allowed: we are root in this network namespace), then runs the probe and
-waits. SIGTERM stops the probe, flushes the query log and exits.
+waits. SIGTERM (or SIGHUP, SIGINT) stops the probe, flushes the query log and exits.
+
+Nothing outlives the pod: it has its own PID namespace (`unshare --pid`), whose PID 1 is a small
+supervisor (this program, forked: it passes signals on to the pod's real init, reaps orphans, and exits
+with it). When PID 1 ends, however it ends, the kernel kills every process left in the pod (probe, Go
+engine, dnsmasq); `unshare --kill-child` sends it SIGTERM when unshare dies, and unshare dies with
+dnsprobe. The probe also gets SIGKILL should the real init die (PR_SET_PDEATHSIG). (The init is not PID 1
+itself: the Go engine takes a parent of PID 1 for an orphaned start and exits.)
+
+What happens to the pod while it runs is appended to the spec's `events` file, one JSON object a line
+(`{"at": unix time, "what": "probe" | "nameserver", "text": ...}`): the probe exiting, or a nameserver
+process dying, before anyone asked them to stop. The run reports these as results.
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from dnsprobe.proc import die_with_parent
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -47,13 +60,14 @@ def bind_mount(source: str, target: str) -> None:
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
 
-def _in_child(nofile: int | None, root: Path | None, cwd: str = "/") -> Callable[[], None] | None:
-    """Run in the probe's process before exec: its own file-descriptor limit (the nameserver in this
-    process keeps the default one) and its own root file system (an image's: its WorkingDir)."""
-    if nofile is None and root is None:
-        return None
+def _in_child(nofile: int | None, root: Path | None, cwd: str = "/") -> Callable[[], None]:
+    """Run in the probe's process before exec: it dies with this process, its own file-descriptor limit
+    (the nameserver in this process keeps the default one) and its own root file system (an image's:
+    its WorkingDir)."""
+    orphan_guard = die_with_parent()
 
     def setup() -> None:
+        orphan_guard()
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         if root is not None:
@@ -94,6 +108,39 @@ def set_sysctls(sysctls: dict[str, str]) -> None:
             ) from None
 
 
+def note_event(spec: dict[str, Any], what: str, text: str) -> None:
+    """One line in the pod's events file (and in pod.log, for a person reading it)."""
+    print(f"dnsprobe-pod: {what}: {text}", file=sys.stderr, flush=True)
+    path = spec.get("events")
+    if not path:
+        return
+    with contextlib.suppress(OSError), Path(path).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"at": time.time(), "what": what, "text": text}) + "\n")
+
+
+def exit_text(code: int | None) -> str:
+    if code is None:
+        return "is running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with status {code}"
+
+
+async def _watch_servers(server: Any, spec: dict[str, Any]) -> None:
+    """Note the first nameserver process that dies while the probe runs (the probe keeps running: its
+    lookups failing from then on are the result)."""
+    while True:
+        await asyncio.sleep(0.2)
+        dead = server.dead()
+        if dead:
+            note_event(spec, "nameserver", dead)
+            return
+
+
 async def run_pod(spec: dict[str, Any]) -> int:
     from dnsprobe.nameserver.group import ServerGroup
 
@@ -123,12 +170,16 @@ async def run_pod(spec: dict[str, Any]) -> int:
     _write_status(probe, status)  # started: kept even if this process is killed before the end
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     waiter = asyncio.ensure_future(child.wait())
     stopper = asyncio.ensure_future(stop.wait())
+    watcher = asyncio.ensure_future(_watch_servers(server, spec))
     try:
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        watcher.cancel()
+        if waiter.done() and not stop.is_set():
+            note_event(spec, "probe", f"the probe (pid {child.pid} in the pod) {exit_text(child.returncode)}")
         if not waiter.done():
             # The pod's whole process group got the SIGTERM, so the probe may be gone already: it has
             # exited but not yet been reaped, and terminate() then raises ProcessLookupError.
@@ -155,7 +206,76 @@ def _write_status(probe: dict[str, Any], status: dict[str, Any]) -> None:
         Path(probe["status"]).write_text(json.dumps(status), encoding="utf-8")
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def supervise() -> int | None:
+    """As PID 1 of the pod's PID namespace: fork the pod's init (which gets None and goes on), pass
+    SIGTERM, SIGHUP and SIGINT on to it, reap every orphan, and return its exit status when it ends.
+    Not PID 1 (no PID namespace): None at once.
+
+    A signal that came before this process had a handler was dropped by the kernel (PID 1 ignores what
+    it does not handle): so once the handlers are in, an unshare already gone (dnsprobe killed while the
+    pod started) ends the pod here, before it starts anything."""
+    if os.getpid() != 1:
+        return None
+    child = [0]
+    pending: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if not child[0]:
+            pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child[0], signum)
+
+    for signum in _STOP:
+        signal.signal(signum, forward)
+    if pending or _unshare_gone():
+        return 128 + signal.SIGTERM
+    pid = os.fork()
+    if pid == 0:
+        for signum in _STOP:
+            signal.signal(signum, signal.SIG_DFL)
+        return None
+    child[0] = pid
+    if pending:  # came between the fork and the line above
+        forward(pending[0], None)
+    while True:
+        try:
+            done, status = os.wait()
+        except ChildProcessError:
+            return 1
+        if done == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+
+
+_STOP = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def _unshare_gone() -> bool:
+    """Whether our parent, unshare, has died: it leads the pod's process group (its pid is the group's
+    id), so a parent other than the group leader means we were orphaned. /proc here is the host's, so
+    the ids are the host's."""
+    try:
+        text = Path("/proc/self/stat").read_text()
+    except OSError:
+        return False
+    fields = text[text.rindex(")") + 2 :].split()
+    ppid, pgrp = int(fields[1]), int(fields[2])
+    return ppid not in (0, pgrp)
+
+
 def main(argv: list[str]) -> int:
+    supervisor = supervise()
+    if supervisor is not None:
+        return supervisor
+    # PID 1 of a PID namespace ignores every signal it has no handler for: until the event loop takes
+    # over, these end the pod's setup (and, through the namespace, anything it started).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     if spec["servers"]["kind"] != "external":  # an external server: the host's network namespace
         loopback_up()

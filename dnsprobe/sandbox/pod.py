@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +26,18 @@ from dnsprobe.sandbox.image_rootfs import ImageRoot, parse_rootfs, prepare_image
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
 NAMESERVER_ADDRESS = "127.0.0.1"  # inside the pod's own network namespace
-_UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--fork", "--kill-child=SIGTERM"]
+# --pid: the pod's init is PID 1 of its own PID namespace, so nothing in the pod outlives it;
+# --kill-child: init gets SIGTERM when unshare dies (and unshare dies with dnsprobe: die_with_parent).
+_UNSHARE = [
+    "unshare",
+    "--user",
+    "--map-root-user",
+    "--mount",
+    "--net",
+    "--pid",
+    "--fork",
+    "--kill-child=SIGTERM",
+]
 
 
 class PodStartFailure(SandboxError):
@@ -42,7 +54,7 @@ def check_namespaces() -> None:
     if shutil.which("unshare") is None:
         raise ToolMissing("unshare", "pods need it for their own namespaces", "apt-get install util-linux")
     proc.run(
-        [*_UNSHARE[:-2], "true"],
+        [*_UNSHARE, "true"],
         timeout=10,
         error=SandboxError,
         what="creating user, mount and network namespaces (unprivileged user namespaces may be disabled: "
@@ -77,10 +89,17 @@ class Pod(PodBase):
     program_in_root: bool = False
     image: ImageRoot | None = None  # set once an image root is prepared
     _process: subprocess.Popen[bytes] | None = None
+    _pgid: int | None = None  # the pod's process group (unshare's pid), kept after unshare has gone
+    _stop_requested: float | None = None  # unix time stop() began: later events are the stop itself
+    _ready: bool = False  # the probe answered: from then on the pod stops gracefully
 
     @property
     def socket_path(self) -> Path:
         return self.socket_dir / f"{self.mode}.sock"
+
+    @property
+    def events_path(self) -> Path:
+        return self.workdir / "events.jsonl"
 
     @property
     def host_network(self) -> bool:
@@ -116,6 +135,7 @@ class Pod(PodBase):
                 addresses=list(self.files.nameservers) or None,  # a manifest's cluster DNS
             ),
             "querylog": str(self.querylog_path),
+            "events": str(self.events_path),
             "probe": {
                 "argv": argv,
                 "env": env,
@@ -191,12 +211,21 @@ class Pod(PodBase):
         """Start the pod's init (nameserver, then the program) and return at once."""
         spec = self._write_spec()
         self.socket_path.unlink(missing_ok=True)
+        self.events_path.unlink(missing_ok=True)
+        self._stop_requested = None
+        self._ready = False
         unshare = [arg for arg in _UNSHARE if arg != "--net"] if self.host_network else _UNSHARE
         argv = [*unshare, sys.executable, "-m", "dnsprobe.sandbox.init", str(spec)]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=proc.die_with_parent(),  # dnsprobe SIGKILLed: unshare, then the pod, go too
             )
+        self._pgid = self._process.pid
 
     def wait(self, timeout: float | None) -> bool:
         """Wait for the pod to end by itself (its program exited); False when `timeout` passed first."""
@@ -229,6 +258,8 @@ class Pod(PodBase):
                 if self.socket_path.exists():
                     try:
                         self.info = client.info()
+                        self._host_pid()
+                        self._ready = True
                         return
                     except ProbeUnavailable:
                         pass
@@ -243,6 +274,27 @@ class Pod(PodBase):
         finally:
             client.close()
 
+    def _host_pid(self) -> None:
+        """The probe says its pid inside the pod's PID namespace; `info["pid"]` becomes the pid here (for
+        /proc/PID/...), and `info["pod_pid"]` keeps the probe's own."""
+        inside = self.info.get("pid")
+        if not isinstance(inside, int) or self._pgid is None:
+            return
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(
+                    line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+                )
+            except OSError:
+                continue
+            nspid = fields.get("NSpid", "").split()
+            if len(nspid) < 2 or nspid[-1] != str(inside):
+                continue
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(nspid[0])) == self._pgid:
+                    self.info.update(pid=int(nspid[0]), pod_pid=inside)
+                    return
+
     def _failure_text(self) -> str:
         """The most telling line: the probe's own error, else the pod's."""
         for path in (self.trace_path, self.log_path):
@@ -256,25 +308,77 @@ class Pod(PodBase):
         code = self._process.returncode if self._process else None
         return f"exited with status {code} and said nothing"
 
+    def exited(self) -> int | None:
+        """unshare's exit status when the pod ended on its own (its init gone), None while it runs."""
+        return None if self._process is None else self._process.poll()
+
+    def events(self) -> list[dict[str, Any]]:
+        """What happened to the pod before it was asked to stop (see dnsprobe.sandbox.init): the probe
+        exiting, a nameserver process dying; each {"at": unix time, "what", "text"}."""
+        try:
+            lines = self.events_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        found = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or not isinstance(event.get("at"), int | float):
+                continue
+            if self._stop_requested is None or event["at"] < self._stop_requested:
+                found.append(event)
+        return found
+
     def stop(self) -> None:
-        if self._process is None:
+        """SIGTERM to the pod's whole process group (init stops the probe and writes the query log), then
+        SIGKILL to whatever is left after 10 s: whether or not unshare is still alive. A pod stopped
+        before its probe answered gets SIGKILL at once: it has measured nothing, and the PID 1 of a
+        namespace that is still starting up would ignore a SIGTERM (it has no handler yet)."""
+        if self._pgid is None:
             return
-        if self._process.poll() is None:
-            with _suppress_lookup():
-                os.killpg(self._process.pid, signal.SIGTERM)
+        if self._stop_requested is None:
+            self._stop_requested = time.time()
+        pgid = self._pgid
+        with _suppress_lookup():
+            os.killpg(pgid, signal.SIGTERM if self._ready else signal.SIGKILL)
+        if self._process is not None:
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 with _suppress_lookup():
-                    os.killpg(self._process.pid, signal.SIGKILL)
+                    os.killpg(pgid, signal.SIGKILL)
                 self._process.wait()
+        # unshare is gone; its group (an orphaned probe, say) maybe not. SIGKILL after 5 s; after 10 s
+        # only zombies nobody has reaped yet can be left, and they hold nothing.
+        started = time.monotonic()
+        killed = False
+        while _group_alive(pgid) and time.monotonic() - started < 10:
+            if not killed and time.monotonic() - started > 5:
+                with _suppress_lookup():
+                    os.killpg(pgid, signal.SIGKILL)
+                killed = True
+            time.sleep(0.02)
         self._process = None
+        self._pgid = None
+        self._ready = False
         self.socket_path.unlink(missing_ok=True)
 
 
 def _join_godebug(user: str, ours: str) -> str:
     """The program's own GODEBUG settings with ours added, its own resolver choice kept."""
     return godebug.merge(user, ours)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _suppress_lookup:
