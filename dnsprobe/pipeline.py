@@ -91,7 +91,12 @@ def run_scenario(
     run_dir.mkdir(parents=True)
     run_id = run_dir.name
     addresses = server_addresses(scenario.nameserver)
-    files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses)
+    allow = scenario.nameserver.allow_non_loopback
+    files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses, allow_non_loopback=allow)
+    for change in scenario.pod.changes:  # every file a pod will see is checked before any pod starts
+        render_pod_files(
+            scenario.pod.changed(change), hostname="probe", nameservers=addresses, allow_non_loopback=allow
+        )
     seconds = scenario.load_seconds(quick)
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -343,7 +348,12 @@ def _schedule_resolv_changes(
     timers = []
     for change in scenario.pod.changes:
         spec = scenario.pod.changed(change)
-        text = render_pod_files(spec, hostname="probe", nameservers=_nameserver_addresses(pod)).resolv_conf
+        text = render_pod_files(
+            spec,
+            hostname="probe",
+            nameservers=_nameserver_addresses(pod),
+            allow_non_loopback=scenario.nameserver.allow_non_loopback,
+        ).resolv_conf
 
         def apply(text: str = text, at: float = change.at_s) -> None:
             pod.rewrite_resolv_conf(text)

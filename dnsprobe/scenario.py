@@ -14,13 +14,22 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dnsprobe import etcfiles
 from dnsprobe.errors import ScenarioError
 from dnsprobe.modes import resolve_mode
 
 K8S_SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 LOOKUP_KINDS = ("host", "ip", "ip4", "ip6", "cname", "srv", "txt", "mx", "ns", "ptr")
 _TEMPLATE = re.compile(r"\{(\w+)\}")
-_LABEL = re.compile(r"^[A-Za-z0-9_*](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def _each(check: etcfiles.Check, values: list[str] | None) -> list[str] | None:
+    """Run one of `etcfiles`' grammar checks on every entry of a list: a pod file gets each verbatim."""
+    for value in values or []:
+        problem = check(value)
+        if problem:
+            raise ValueError(problem)
+    return values
 
 
 class _Strict(BaseModel):
@@ -36,6 +45,16 @@ class ResolvChange(_Strict):
     timeout: int | None = Field(default=None, ge=1, le=30)
     attempts: int | None = Field(default=None, ge=1, le=5)
     options: list[str] | None = None
+
+    @field_validator("options")
+    @classmethod
+    def _option_tokens(cls, value: list[str] | None) -> list[str] | None:
+        return _each(etcfiles.check_option, value)
+
+    @field_validator("search")
+    @classmethod
+    def _search_domains(cls, value: list[str] | None) -> list[str] | None:
+        return _each(etcfiles.check_domain, value)
 
 
 class Pod(_Strict):
@@ -75,9 +94,33 @@ class Pod(_Strict):
     @field_validator("search")
     @classmethod
     def _search_domains(cls, value: list[str]) -> list[str]:
-        for domain in value:
-            if not all(_LABEL.match(label) for label in domain.rstrip(".").split(".")):
-                raise ValueError(f"{domain!r} is not a domain name")
+        return _each(etcfiles.check_domain, value) or []
+
+    @field_validator("options")
+    @classmethod
+    def _option_tokens(cls, value: list[str]) -> list[str]:
+        return _each(etcfiles.check_option, value) or []
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_lines(cls, value: list[str]) -> list[str]:
+        return _each(etcfiles.check_hosts_line, value) or []
+
+    @field_validator("nsswitch_hosts")
+    @classmethod
+    def _nsswitch_sources(cls, value: str) -> str:
+        problem = etcfiles.check_nsswitch_sources(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            problem = etcfiles.check_env_name(name) or etcfiles.check_env_value(name, text)
+            if problem:
+                raise ValueError(problem)
         return value
 
 
@@ -258,14 +301,14 @@ class Nameserver(_Strict):
         if kind == "external":
             if self.address is None:
                 raise ValueError("kind = 'external' needs address (the nameserver's IP, e.g. 127.0.0.53)")
-            try:
-                ip = ipaddress.ip_address(self.address)
-            except ValueError:
-                raise ValueError(f"address {self.address!r} is not an IP address") from None
+            problem = etcfiles.check_address(self.address)
+            if problem:
+                raise ValueError(problem)
+            ip = ipaddress.ip_address(self.address.partition("%")[0])
             if not ip.is_loopback and not self.allow_non_loopback:
                 raise ValueError(
                     f"address {self.address} is not on loopback; load goes to loopback only unless "
-                    "allow_non_loopback = true (or --allow-non-loopback) says the server is yours"
+                    "allow_non_loopback = true in [nameserver] says the server is yours"
                 )
         elif self.address is not None:
             raise ValueError(f"address only applies to kind = 'external', not {kind!r}")

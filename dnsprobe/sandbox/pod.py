@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,7 +20,7 @@ from dnsprobe.errors import SandboxError, ToolMissing
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.base import PodBase
-from dnsprobe.sandbox.files import PodFiles
+from dnsprobe.sandbox.files import PodFiles, check_pod_files
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
 NAMESERVER_ADDRESS = "127.0.0.1"  # inside the pod's own network namespace
@@ -79,7 +79,12 @@ class Pod(PodBase):
         """An external nameserver is reached from the host's network namespace (shared, not a new one)."""
         return self.nameserver is not None and self.nameserver.kind == "external"
 
+    @property
+    def allow_non_loopback(self) -> bool:
+        return self.nameserver is not None and self.nameserver.allow_non_loopback
+
     def _write_spec(self) -> Path:
+        check_pod_files(self.files, allow_non_loopback=self.allow_non_loopback)  # whoever rendered them
         self.workdir.mkdir(parents=True, exist_ok=True)
         etc = {
             "/etc/resolv.conf": ("resolv.conf", self.files.resolv_conf),
@@ -126,6 +131,7 @@ class Pod(PodBase):
     def rewrite_resolv_conf(self, text: str) -> None:
         """Change resolv.conf under the running probe. In place, not by rename: the bind mount holds the
         file's inode, so a replaced file would never be seen."""
+        check_pod_files(replace(self.files, resolv_conf=text), allow_non_loopback=self.allow_non_loopback)
         with (self.workdir / "resolv.conf").open("r+", encoding="utf-8") as fh:
             fh.write(text)
             fh.truncate()

@@ -1,0 +1,160 @@
+"""Nothing a scenario contains can write a line of its own into a pod's files or send load off loopback,
+and no listener dnsprobe starts is reachable from outside the machine."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsprobe.cli import main
+from dnsprobe.errors import SandboxError, ScenarioError
+from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.sandbox.files import PodFiles, check_pod_files
+from dnsprobe.scenario import Pod as PodSpec
+from dnsprobe.scenario import load_scenario, parse_scenario
+
+ZONE = "example.test. 30 IN A 192.0.2.1\n"
+EVIL = "nameserver 192.0.2.53"  # what an injected line would add: a server off loopback
+
+
+def toml_value(value: Any) -> str:
+    """TOML for a value: JSON strings and numbers are TOML too; tables are written inline."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def write_scenario(tmp_path: Path, pod: dict[str, Any], nameserver: dict[str, Any] | None = None) -> Path:
+    """A scenario file with this [pod] (and [nameserver]); the file itself is valid TOML."""
+    data = {
+        "name": "t",
+        "pod": pod,
+        "nameserver": nameserver or {"zone": ZONE},
+        "load": {"workloads": [{"label": "a", "query": "{rand}.example.test"}]},
+    }
+    path = tmp_path / "evil.toml"
+    path.write_text("".join(f"{key} = {toml_value(v)}\n" for key, v in data.items()), encoding="utf-8")
+    tomllib.loads(path.read_text(encoding="utf-8"))  # the refusal is dnsprobe's, not the TOML parser's
+    return path
+
+
+INJECTIONS = [
+    ({"options": [f"edns0\n{EVIL}"]}, None, "pod.options"),
+    ({"options": ["edns0\rx"]}, None, "pod.options"),
+    ({"options": ["ndots:2 rotate"]}, None, "pod.options"),
+    ({"changes": [{"at_s": 1.0, "options": [f"edns0\n{EVIL}"]}]}, None, "pod.changes[0].options"),
+    ({"changes": [{"at_s": 1.0, "search": [f"a.test\n{EVIL}"]}]}, None, "pod.changes[0].search"),
+    ({"changes": [{"at_s": 1.0, "search": ["a.test\n"]}]}, None, "pod.changes[0].search"),
+    ({"search": ["cluster.local\n"]}, None, "pod.search"),
+    ({"search": [f"cluster.local\n{EVIL}"]}, None, "pod.search"),
+    ({"hosts": [f"192.0.2.9 api.test\n{EVIL}"]}, None, "pod.hosts"),
+    ({"hosts": ["192.0.2.9 api.test\n"]}, None, "pod.hosts"),
+    ({"hosts": ["api.test"]}, None, "pod.hosts"),
+    ({"nsswitch_hosts": "files dns\nhosts: dns"}, None, "pod.nsswitch_hosts"),
+    ({"nsswitch_hosts": "files [NOTFOUND=explode] dns"}, None, "pod.nsswitch_hosts"),
+    ({"env": {"A\nB": "x"}}, None, "pod.env"),
+    ({"env": {"A=B": "x"}}, None, "pod.env"),
+    ({"env": {"GODEBUG": "netdns=go\x00x"}}, None, "pod.env"),
+    ({}, {"kind": "external", "address": f"::1%lo\n{EVIL}"}, "nameserver"),
+    ({"options": [f"edns0\n{EVIL}"]}, {"kind": "external", "address": "127.0.0.53"}, "pod.options"),
+]
+
+
+@pytest.mark.parametrize(("pod", "nameserver", "field"), INJECTIONS)
+def test_each_injected_line_is_refused_with_file_and_field(
+    tmp_path: Path, pod: dict[str, Any], nameserver: dict[str, Any] | None, field: str
+) -> None:
+    path = write_scenario(tmp_path, pod, nameserver)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{path}: {field}: ")
+    assert "\n" not in str(caught.value).split(": ", 2)[2].replace("\\n", "")  # one line
+
+
+def test_the_cli_refuses_an_injected_scenario_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_scenario(tmp_path, {"options": [f"edns0\n{EVIL}"]})
+    assert main(["run", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: pod.options:" in err
+    assert not (tmp_path / "runs").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        {"options": ["edns0", "ndots:2", "single-request-reopen", "no-aaaa", "trust-ad"]},
+        {"hosts": ["192.0.2.9 api.test api", "2001:db8::1\tv6.test # the v6 one", "# a comment"]},
+        {"nsswitch_hosts": "files [!UNAVAIL=return NOTFOUND=continue] dns myhostname"},
+        {"env": {"GODEBUG": "netdns=go,http2client=0", "_X1": "a b\nc"}},
+        {"search": ["ns1.svc.cluster.local.", "example_test.local"]},
+    ],
+)
+def test_what_belongs_in_the_files_is_still_accepted(tmp_path: Path, pod: dict[str, Any]) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, pod))
+    files = render_pod_files(scenario.pod, hostname="probe", nameservers=["127.0.0.1"])
+    for value in pod.get("options", []) + pod.get("hosts", []):
+        assert value in files.resolv_conf + files.hosts
+
+
+def test_the_rendered_files_are_checked_even_when_validation_was_bypassed() -> None:
+    """A pod model built without validation (model_construct) still cannot get a line in."""
+    bypass = PodSpec.model_construct(**{**PodSpec().model_dump(), "options": [f"edns0\n{EVIL}"]})
+    with pytest.raises(SandboxError, match=r"resolv.conf, line 4 .*192\.0\.2\.53 is not on loopback"):
+        render_pod_files(bypass, hostname="probe", nameservers=["127.0.0.1"])
+    hosts = PodSpec.model_construct(**{**PodSpec().model_dump(), "hosts": ["192.0.2.1 a\nnot a line"]})
+    with pytest.raises(SandboxError, match="the pod's hosts, line 6"):
+        render_pod_files(hosts, hostname="probe", nameservers=["127.0.0.1"])
+    nsswitch = PodSpec.model_construct(**{**PodSpec().model_dump(), "nsswitch_hosts": "files\nevil: x"})
+    with pytest.raises(SandboxError, match=r"nsswitch\.conf, line 4"):
+        render_pod_files(nsswitch, hostname="probe", nameservers=["127.0.0.1"])
+
+
+def test_the_loopback_rule_holds_for_the_rendered_resolv_conf() -> None:
+    good = render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1", "127.0.0.2"])
+    check_pod_files(good, nameservers=["127.0.0.1", "127.0.0.2"])
+    with pytest.raises(SandboxError, match="not on loopback; set allow_non_loopback = true"):
+        render_pod_files(PodSpec(), hostname="probe", nameservers=["192.0.2.53"])
+    allowed = render_pod_files(
+        PodSpec(), hostname="probe", nameservers=["192.0.2.53"], allow_non_loopback=True
+    )
+    extra = PodFiles(allowed.resolv_conf + "nameserver 127.0.0.9\n", allowed.hosts, allowed.nsswitch_conf)
+    with pytest.raises(SandboxError, match="not the run's own"):  # allowed: the named server only
+        check_pod_files(extra, nameservers=["192.0.2.53"], allow_non_loopback=True)
+    with pytest.raises(SandboxError, match="not a line dnsprobe writes"):
+        check_pod_files(PodFiles(good.resolv_conf + "domain evil.test\n", good.hosts, good.nsswitch_conf))
+
+
+def test_a_pod_with_a_forged_resolv_conf_never_starts(tmp_path: Path) -> None:
+    files = render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"])
+    forged = PodFiles(files.resolv_conf + f"{EVIL}\n", files.hosts, files.nsswitch_conf)
+    external = parse_scenario(
+        {
+            "name": "t",
+            "nameserver": {"kind": "external", "address": "127.0.0.53"},
+            "load": {"workloads": [{"label": "a", "query": "{rand}.example.test"}]},
+        }
+    ).nameserver
+    pod = Pod(
+        mode="go",
+        binary=Path("/bin/true"),
+        files=forged,
+        zone_text=ZONE,
+        workdir=tmp_path / "pod",
+        socket_dir=tmp_path,
+        godebug="netdns=go",
+        nameserver=external,  # the pod would share the host's network
+    )
+    with pytest.raises(SandboxError, match=r"192\.0\.2\.53 is not on loopback"):
+        pod.start()
+    assert pod._process is None and not (tmp_path / "pod" / "pod.json").exists()
+    with pytest.raises(SandboxError, match="not on loopback"):
+        pod.rewrite_resolv_conf(forged.resolv_conf)
