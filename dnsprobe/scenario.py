@@ -491,9 +491,30 @@ def _check_zone(scenario: Scenario, source: str) -> None:
     if scenario.nameserver.kind == "external":
         return
     try:
-        Zone.from_text(scenario.nameserver.zone, source="zone")
+        zone = Zone.from_text(scenario.nameserver.zone, source="zone")
     except NameserverError as exc:
         raise ScenarioError(source, "nameserver.zone", str(exc)) from None
+    if scenario.nameserver.kind == "dnsmasq":
+        _check_dnsmasq_text(zone, source)
+
+
+def _check_dnsmasq_text(zone: Any, source: str) -> None:
+    """dnsmasq.conf gets TXT strings verbatim between quotes: a newline or quote would be a line of its
+    own (a `server=` line, say), so kind = 'dnsmasq' takes printable TXT strings only."""
+    import dns.rdatatype
+
+    for rrset in zone.rrsets():
+        if rrset.rdtype != dns.rdatatype.TXT:
+            continue
+        for rdata in rrset:
+            for text in rdata.strings:
+                if any(byte < 0x20 or byte > 0x7E or byte in b'"\\' for byte in text):
+                    raise ScenarioError(
+                        source,
+                        "nameserver.zone",
+                        f"TXT of {rrset.name}: {text!r} has a control character, quote or backslash, "
+                        "which dnsmasq's configuration cannot hold (use kind = 'embedded' for such text)",
+                    )
 
 
 _TYPE_WORDS = {

@@ -158,3 +158,17 @@ def test_a_pod_with_a_forged_resolv_conf_never_starts(tmp_path: Path) -> None:
     assert pod._process is None and not (tmp_path / "pod" / "pod.json").exists()
     with pytest.raises(SandboxError, match="not on loopback"):
         pod.rewrite_resolv_conf(forged.resolv_conf)
+
+
+def test_dnsmasq_gets_no_txt_string_that_would_be_a_line_of_its_config() -> None:
+    data = {
+        "name": "t",
+        "nameserver": {"kind": "dnsmasq", "zone": 'x.example.test. 30 IN TXT "a\\010server=192.0.2.53"\n'},
+        "load": {"workloads": [{"label": "a", "query": "{rand}.example.test"}]},
+    }
+    with pytest.raises(ScenarioError, match=r"nameserver\.zone: TXT of x\.example\.test\."):
+        parse_scenario(data)
+    data["nameserver"] = {"kind": "dnsmasq", "zone": 'x.example.test. 30 IN TXT "plain text"\n'}
+    assert parse_scenario(data).nameserver.kind == "dnsmasq"
+    data["nameserver"] = {"kind": "embedded", "zone": 'x.example.test. 30 IN TXT "a\\010b"\n'}
+    assert parse_scenario(data).nameserver.kind == "embedded"  # the embedded servers send bytes, no config
