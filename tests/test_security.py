@@ -3,8 +3,14 @@ and no listener dnsprobe starts is reachable from outside the machine."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import os
+import sqlite3
+import threading
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +18,12 @@ import pytest
 
 from dnsprobe.cli import main
 from dnsprobe.errors import SandboxError, ScenarioError
+from dnsprobe.load.runner import locust_argv, run_load
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.sandbox.files import PodFiles, check_pod_files
+from dnsprobe.scenario import Load, Workload, load_scenario, parse_scenario
 from dnsprobe.scenario import Pod as PodSpec
-from dnsprobe.scenario import load_scenario, parse_scenario
+from tests.conftest import quickstart_pod
 
 ZONE = "example.test. 30 IN A 192.0.2.1\n"
 EVIL = "nameserver 192.0.2.53"  # what an injected line would add: a server off loopback
@@ -172,3 +180,135 @@ def test_dnsmasq_gets_no_txt_string_that_would_be_a_line_of_its_config() -> None
     assert parse_scenario(data).nameserver.kind == "dnsmasq"
     data["nameserver"] = {"kind": "embedded", "zone": 'x.example.test. 30 IN TXT "a\\010b"\n'}
     assert parse_scenario(data).nameserver.kind == "embedded"  # the embedded servers send bytes, no config
+
+
+# -- Locust's master ----------------------------------------------------------------------------------
+
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _socket_inodes(pids: set[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*") if Path(f"/proc/{pid}/fd").exists() else []:
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def listeners_of(root: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state held by a descendant of `root`, from
+    /proc/net/tcp and tcp6 (this network namespace: the one Locust runs in)."""
+    inodes = _socket_inodes(_descendants(root))
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: TCP_LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_address)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append((str(ipaddress.ip_address(words)), int(hex_port, 16)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def load_pod(probe_cache: Path) -> Iterator[Pod]:
+    with quickstart_pod(probe_cache, "dp-sec-") as the_pod:
+        yield the_pod
+
+
+def two_process_argv(pod: Pod, tmp_path: Path, name: str) -> list[str]:
+    load = Load(users=2, batch=20, concurrency=2, workloads=[Workload(label="svc", query="{rand}.web")])
+    return locust_argv(
+        address=pod.address,
+        load=load,
+        seconds=4,
+        mode="go",
+        run_id=name,
+        records_path=tmp_path / f"{name}.sqlite",
+        csv_prefix=tmp_path / name,
+        processes=2,
+    )
+
+
+def recorded(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return int(connection.execute("SELECT count(*) FROM lookups").fetchone()[0])
+
+
+@pytest.mark.slow
+def test_no_listener_outside_loopback_while_a_multi_process_run_goes(load_pod: Pod, tmp_path: Path) -> None:
+    argv = two_process_argv(load_pod, tmp_path, "listen")
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            seen.extend(listeners_of(os.getpid()))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run_load(
+            argv, mode="go", seconds=4, records_path=tmp_path / "listen.sqlite", log_path=tmp_path / "l.log"
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    port = int(argv[argv.index("--master-bind-port") + 1])
+    assert ("127.0.0.1", port) in seen, f"the sampler never saw the master's socket: {set(seen)}"
+    assert {address for address, _ in seen} == {"127.0.0.1"}, set(seen)
+    assert recorded(tmp_path / "listen.sqlite") > 0
+
+
+@pytest.mark.slow
+def test_two_multi_process_runs_at_once_both_succeed(load_pod: Pod, tmp_path: Path) -> None:
+    argvs = [two_process_argv(load_pod, tmp_path, name) for name in ("first", "second")]
+    assert (
+        argvs[0][argvs[0].index("--master-bind-port") + 1]
+        != argvs[1][argvs[1].index("--master-bind-port") + 1]
+    )
+    errors: list[BaseException] = []
+
+    def go(argv: list[str], name: str) -> None:
+        try:
+            run_load(
+                argv,
+                mode="go",
+                seconds=4,
+                records_path=tmp_path / f"{name}.sqlite",
+                log_path=tmp_path / f"{name}.log",
+            )
+        except BaseException as exc:  # reported below, with the log
+            errors.append(exc)
+
+    names = ("first", "second")
+    threads = [threading.Thread(target=go, args=pair) for pair in zip(argvs, names, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for name in ("first", "second"):
+        assert recorded(tmp_path / f"{name}.sqlite") > 0, (tmp_path / f"{name}.log").read_text()
