@@ -19,6 +19,7 @@ from typing import Any, Literal
 from dockerfile_parse import DockerfileParser
 
 from dnsprobe.errors import InspectError
+from dnsprobe.files_io import read_limited
 
 Family = Literal["glibc", "musl", "scratch", "static", "unknown"]
 Severity = Literal["error", "warning"]
@@ -104,7 +105,7 @@ class LintResult:
 
 def lint_dockerfile(path: Path) -> LintResult:
     try:
-        data = path.read_bytes()
+        data = read_limited(path, "Dockerfile")
     except FileNotFoundError:
         raise InspectError(f"{path}: no such file (give the path of a Dockerfile)") from None
     except OSError as exc:

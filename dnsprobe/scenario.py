@@ -462,14 +462,22 @@ class Scenario(_Strict):
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; raise ScenarioError naming the file and field."""
+    from dnsprobe.files_io import read_text_limited
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_limited(path, "scenario"))
     except FileNotFoundError:
         raise ScenarioError(path, "", "no such file (scenarios live in scenarios/*.toml)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path, "", f"cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "", "is a directory; give a scenario file (scenarios/*.toml)") from None
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "", f"not UTF-8 text (byte {exc.start}); a scenario is TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(path, "", "not valid TOML: nested too deeply") from None
     return parse_scenario(data, source=str(path))
 
 
