@@ -7,18 +7,24 @@ import contextlib
 import ipaddress
 import json
 import os
+import select
+import socket
 import sqlite3
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.message
 import pytest
 
 from dnsprobe.cli import main
 from dnsprobe.errors import SandboxError, ScenarioError
 from dnsprobe.load.runner import locust_argv, run_load
+from dnsprobe.nameserver.server import NameserverThread
+from dnsprobe.nameserver.zone import Zone
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.sandbox.files import PodFiles, check_pod_files
 from dnsprobe.scenario import Load, Workload, load_scenario, parse_scenario
@@ -312,3 +318,37 @@ def test_two_multi_process_runs_at_once_both_succeed(load_pod: Pod, tmp_path: Pa
     assert not errors, errors
     for name in ("first", "second"):
         assert recorded(tmp_path / f"{name}.sqlite") > 0, (tmp_path / f"{name}.log").read_text()
+
+
+# -- the python engine's TCP deadline -------------------------------------------------------------------
+
+
+def test_a_byte_every_half_second_does_not_hold_a_tcp_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One deadline per message, as the Go engine has: trickling a message's bytes does not extend it."""
+    deadline = 2.0
+    monkeypatch.setattr("dnsprobe.nameserver.server.TCP_IDLE", deadline)
+    query = dns.message.make_query("a.example.test.", "A").to_wire()
+    framed = len(query).to_bytes(2, "big") + query  # at 0.5 s a byte: about 15 s to send it all
+    with (
+        NameserverThread(Zone.from_text(ZONE)) as ns,
+        socket.create_connection(ns.endpoints[0], timeout=5) as trickle,
+    ):
+        # a whole message first: it is answered and starts the next message's deadline
+        trickle.sendall(framed)
+        assert len(trickle.recv(4096)) > 2
+        started = time.monotonic()
+        closed_after = None
+        for byte in framed:
+            try:
+                trickle.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+            readable, _, _ = select.select([trickle], [], [], 0.5)
+            if readable:
+                with contextlib.suppress(ConnectionResetError):
+                    assert trickle.recv(10) == b""  # closed, no answer to a message never finished
+                closed_after = time.monotonic() - started
+                break
+        assert closed_after is not None, "the connection stayed open while bytes trickled in"
+        assert deadline - 0.5 <= closed_after <= deadline + 5
