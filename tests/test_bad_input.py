@@ -319,3 +319,15 @@ def test_ctrl_c_while_a_large_zone_is_parsed_is_an_interrupt() -> None:
         signal.signal(signal.SIGALRM, previous)
     assert set(outcomes) <= {"interrupt", "finished"}, outcomes
     assert "interrupt" in outcomes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=IndexError,
+    reason="found by tests/test_cli_fuzz.py: dockerlint.parse_stages indexes the images of a FROM without "
+    "one; left to the rewrite of dockerlint (this branch only bounds its read)",
+)
+def test_a_from_without_an_image_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM\nFROM golang:1.22 AS build\n")
+    assert "FROM" in one_line(capsys, ["lint", str(dockerfile)])
