@@ -408,6 +408,8 @@ def bench_report(
     """
     from dnsprobe.bench.report import run_bench
 
+    if keep is not None:
+        writable_dir(keep, "--keep")
     result = run_bench(records, keep, report=lambda line: out.print(line, markup=False, highlight=False))
     out.print(f"ratio: {result.ratio:.3f}")
 
@@ -474,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_disk_full(exc):
             raise  # anything else is a bug and keeps its traceback
         where = f" writing {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
-        console.print(f"dnsprobe: error: no space left on the device{where}; free some", markup=False)
+        console.print(f"dnsprobe: error: no space left on the device{where}; free some space", markup=False)
         return 2
     return 0
 

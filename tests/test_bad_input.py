@@ -331,3 +331,21 @@ def test_a_from_without_an_image_is_one_line(capsys: pytest.CaptureFixture[str],
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text("FROM\nFROM golang:1.22 AS build\n")
     assert "FROM" in one_line(capsys, ["lint", str(dockerfile)])
+
+
+def test_bench_report_keep_that_is_not_a_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    err = one_line(capsys, ["bench", "report", "--records", "10", "--keep", "/dev/null"])
+    assert "--keep /dev/null: is not a directory" in err
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_serve_with_a_query_log_on_a_full_device_is_one_line(engine: str) -> None:
+    done = subprocess.run(
+        [DNSPROBE, "serve", QUICKSTART, "--port", "0", "--engine", engine, "--querylog", "/dev/full"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "no space left on the device" in done.stderr, done.stderr
