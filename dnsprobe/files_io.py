@@ -54,6 +54,17 @@ def read_limited(source: Path | BinaryIO, what: str, *, regular: bool = False) -
     raise TooLarge(what, limit)
 
 
+def check_regular(path: Path, what: str) -> None:
+    """TooLarge ("not a regular file") for a device, pipe or socket at `path`, before opening it: opening
+    a pipe nobody writes to would wait forever. A missing path is left to the caller's open()."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise TooLarge(what, LIMITS[what], f"not a regular file; a {what} is one")
+
+
 def read_text_limited(path: Path, what: str) -> str:
     """As `read_limited`, decoded as UTF-8 (UnicodeDecodeError for anything else)."""
     return read_limited(path, what).decode("utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -349,3 +350,11 @@ def test_serve_with_a_query_log_on_a_full_device_is_one_line(engine: str) -> Non
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "no space left on the device" in done.stderr, done.stderr
+
+
+def test_inspect_of_a_pipe_nobody_writes_to_does_not_wait(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert "not a regular file; a binary is one" in one_line(capsys, ["inspect", str(fifo)])

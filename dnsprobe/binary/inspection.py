@@ -10,7 +10,7 @@ from dnsprobe.binary.bases import BASES, Verdict, judge, resolver_kind
 from dnsprobe.binary.buildinfo import GoBuildInfo, read_build_info
 from dnsprobe.binary.elf import ELFError, ElfFacts, open_elf, read_elf_facts
 from dnsprobe.errors import InspectError
-from dnsprobe.files_io import read_limited
+from dnsprobe.files_io import check_regular, read_limited
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def inspect_binary(path: Path, *, label: str | None = None) -> Inspection:
     """Read a Go ELF binary; InspectError (one line) for anything else."""
     shown = label or str(path)
     try:
+        check_regular(path, "binary")
         with path.open("rb") as fh:
             raw = read_limited(fh, "binary", regular=True)
             fh.seek(0)
