@@ -10,7 +10,8 @@ queries somewhere else. So each value must be exactly one thing of its file's gr
 - a hosts line: an IP address and one or more host names, optionally a `# comment`, or a comment alone;
 - an nsswitch source list: sources (`files`, `dns`, `myhostname`) and actions (`[NOTFOUND=return]`,
   `[!UNAVAIL=continue success=return]`);
-- an environment variable: a name of letters, digits and `_` not starting with a digit, a value without NUL;
+- an environment variable: a name of letters, digits and `_` not starting with a digit (and not the
+  dynamic loader's `LD_*`, which would load other code into the probe), a value without NUL;
 - a nameserver address: an IP address (an IPv6 zone index, `%eth0`, of letters, digits, `.`, `_`, `-`).
 
 Each `check_*` function returns None when the value is fine, else what is wrong with it, in words; the
@@ -140,6 +141,10 @@ def _check_action(token: str) -> str | None:
 def check_env_name(value: str) -> str | None:
     if not _ENV_NAME.fullmatch(value):
         return f"{value!r} is not an environment variable name (letters, digits and _, not a digit first)"
+    if value.startswith("LD_"):
+        # LD_PRELOAD and friends load other code into the probe, which (kind = 'external') shares the
+        # host's network: nothing in a scenario may run code of its own choosing there
+        return f"{value} is the dynamic loader's; a scenario cannot set it (it loads code into the probe)"
     return None
 
 

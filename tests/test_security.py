@@ -74,6 +74,7 @@ INJECTIONS = [
     ({"nsswitch_hosts": "files [NOTFOUND=explode] dns"}, None, "pod.nsswitch_hosts"),
     ({"env": {"A\nB": "x"}}, None, "pod.env"),
     ({"env": {"A=B": "x"}}, None, "pod.env"),
+    ({"env": {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libc.so.6"}}, None, "pod.env"),
     ({"env": {"GODEBUG": "netdns=go\x00x"}}, None, "pod.env"),
     ({}, {"kind": "external", "address": f"::1%lo\n{EVIL}"}, "nameserver"),
     ({"options": [f"edns0\n{EVIL}"]}, {"kind": "external", "address": "127.0.0.53"}, "pod.options"),
