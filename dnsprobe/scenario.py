@@ -193,7 +193,7 @@ FaultAction = Literal[
     "ratelimit",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
-_GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")
+_GLOB = re.compile(r"[A-Za-z0-9_*?.\[\]!-]+")
 
 
 class FaultRule(_Strict):
@@ -218,7 +218,7 @@ class FaultRule(_Strict):
     @field_validator("name")
     @classmethod
     def _name_glob(cls, value: str) -> str:
-        if not _GLOB.match(value):
+        if not _GLOB.fullmatch(value):
             raise ValueError(f"{value!r} is not a name glob (letters, digits, - _ . and * ? [ ] only)")
         return value
 
