@@ -353,3 +353,34 @@ def test_a_byte_every_half_second_does_not_hold_a_tcp_connection(monkeypatch: py
                 break
         assert closed_after is not None, "the connection stayed open while bytes trickled in"
         assert deadline - 0.5 <= closed_after <= deadline + 5
+
+
+def test_a_run_checks_every_resolv_conf_change_before_any_pod_starts(tmp_path: Path) -> None:
+    from dnsprobe.pipeline import run_scenario
+    from dnsprobe.scenario import ResolvChange
+
+    scenario = parse_scenario(
+        {
+            "name": "t",
+            "modes": ["go"],
+            "nameserver": {"zone": ZONE},
+            "load": {"workloads": [{"label": "a", "query": "{rand}.example.test"}]},
+        }
+    )
+    forged = ResolvChange.model_construct(
+        at_s=1.0, options=[f"edns0\n{EVIL}"], search=None, ndots=None, timeout=None, attempts=None
+    )
+    scenario = scenario.model_copy(update={"pod": scenario.pod.model_copy(update={"changes": [forged]})})
+    with pytest.raises(SandboxError, match=r"192\.0\.2\.53 is not on loopback"):
+        run_scenario(scenario, out_dir=tmp_path)
+    assert not list(tmp_path.glob("*/pods"))  # no pod was set up
+
+
+def test_fault_globs_are_one_name_pattern() -> None:
+    data = {
+        "name": "t",
+        "nameserver": {"zone": ZONE, "faults": [{"action": "drop", "name": "a.test\n"}]},
+        "load": {"workloads": [{"label": "a", "query": "{rand}.example.test"}]},
+    }
+    with pytest.raises(ScenarioError, match=r"nameserver\.faults\[0\]\.name"):
+        parse_scenario(data)
