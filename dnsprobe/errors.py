@@ -8,6 +8,7 @@
      ├── NameserverError   the nameserver could not start (address taken, bad record)
      ├── LoadError         the load generator failed
      ├── InspectError      a file given to inspect, lint or cgo-deps is not what it should be
+     ├── ManifestError     a Kubernetes manifest has no pod template, no such container, bad YAML
      └── ToolMissing       an external tool (musl-gcc, unshare, dnsperf...) is not installed
 
 Anything else escaping to the CLI is a bug and keeps its traceback.
@@ -47,6 +48,10 @@ class LoadError(DnsProbeError):
 
 class InspectError(DnsProbeError):
     pass
+
+
+class ManifestError(DnsProbeError):
+    """A Kubernetes manifest given to `pod render` or `[pod] manifest` cannot be turned into a pod."""
 
 
 class DockerError(SandboxError):

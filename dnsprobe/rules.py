@@ -1,13 +1,13 @@
 """Likely cause and remediation: small rules over the evidence a run collected.
 
-The evidence is the summary the pipeline wrote (DESIGN.md, Contracts) and what it carries: per mode the
+The evidence is the summary the pipeline wrote (README, "Contracts") and what it carries: per mode the
 figures, Go's resolver trace ("trace"), the binary's facts ("binary": cgo, libc, linkage, loader), the
 nameserver's view ("wire": rcodes, source ports), the timeout fingerprint ("timeout_peaks") and the pod's
 resolv.conf facts ("resolv"); per run the pod's files ("pod"). Each rule is one function taking that and
 returning a `Finding` or None, so each is tested alone on a golden case (tests/data/rules/).
 
 A finding says what was seen (with the figures), why it happens (the resolver's behaviour), and what to
-change. Remediation follows DESIGN.md's CGO_ENABLED decision tree: no cgo needed → a static
+change. Remediation follows the CGO_ENABLED decision tree (README, "How it works"): no cgo needed → a static
 CGO_ENABLED=0 binary on distroless/static; cgo needed → the same libc family in build and runtime stages.
 """
 

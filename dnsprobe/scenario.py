@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dnsprobe import etcfiles
+from dnsprobe.durations import parse_duration
 from dnsprobe.errors import ScenarioError
 from dnsprobe.modes import resolve_mode
+
+if TYPE_CHECKING:
+    from dnsprobe.overrides import Overrides
 
 K8S_SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 LOOKUP_KINDS = ("host", "ip", "ip4", "ip6", "cname", "srv", "txt", "mx", "ns", "ptr")
@@ -73,17 +77,58 @@ class Pod(_Strict):
         default=None, description="ip_local_port_range in the pod's network namespace, e.g. [40000, 40063]"
     )
     changes: list[ResolvChange] = Field(default_factory=list, description="resolv.conf edits during the load")
-    rootfs: Literal["host", "scratch", "musl"] = Field(
+    rootfs: str = Field(
         default="host",
-        description="the probe's root file system: the host's, an empty one like scratch, or one with "
-        "musl's loader like alpine",
+        description="the probe's root file system: the host's, an empty one like scratch, one with "
+        "musl's loader like alpine, or an image's own: image:REF (local engine) or oci:PATH.tar",
     )
+    # A Kubernetes manifest instead of a hand-written pod: the kubelet's resolv.conf, hosts and DNS env.
+    manifest: str | None = Field(
+        default=None, description="a Pod, Deployment, ... (YAML; relative to the scenario file)"
+    )
+    container: str | None = Field(default=None, description="manifest: the container (default: the first)")
+    namespace: str | None = Field(default=None, description="manifest: the namespace (default: its own)")
+    cluster_domain: str = Field(
+        default="cluster.local", description="manifest: the kubelet's --cluster-domain"
+    )
+    cluster_dns: list[str] = Field(
+        default_factory=lambda: ["10.96.0.10"], description="manifest: the kubelet's --cluster-dns"
+    )
+    node_resolv_conf: str | None = Field(
+        default=None, description="manifest: the node's resolv.conf (relative; default: a fixed sample)"
+    )
+
+    @model_validator(mode="after")
+    def _manifest_or_by_hand(self) -> Pod:
+        given = self.model_fields_set
+        if self.manifest is None:
+            needs = sorted(
+                given & {"container", "namespace", "cluster_domain", "cluster_dns", "node_resolv_conf"}
+            )
+            if needs:
+                raise ValueError(f"{needs[0]} only applies with manifest (a Kubernetes manifest)")
+            return self
+        clash = sorted(given & {"search", "ndots", "timeout", "attempts", "options", "hosts", "changes"})
+        if clash:
+            raise ValueError(
+                f"{clash[0]} comes from the manifest (its dnsPolicy, dnsConfig, hostAliases); remove "
+                f"{clash[0]} or the manifest"
+            )
+        return self
 
     @field_validator("port_range")
     @classmethod
     def _port_range(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (len(value) != 2 or not 1024 <= value[0] <= value[1] <= 65535):
             raise ValueError(f"{value} is not a port range [low, high] within 1024..65535")
+        return value
+
+    @field_validator("rootfs")
+    @classmethod
+    def _rootfs(cls, value: str) -> str:
+        from dnsprobe.sandbox.image_rootfs import parse_rootfs
+
+        parse_rootfs(value)  # ValueError with the accepted forms
         return value
 
     def changed(self, change: ResolvChange) -> Pod:
@@ -160,6 +205,12 @@ class Load(_Strict):
     processes: int = Field(
         default=0, ge=0, le=256, description="Locust processes (--processes); 0: a quarter of the cores"
     )
+
+    @field_validator("duration", "quick_duration", mode="before")
+    @classmethod
+    def _duration_text(cls, value: Any) -> Any:
+        """`duration = "30s"` (or "5m", "1h30m") as well as a number of seconds."""
+        return parse_duration(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Load:
@@ -460,14 +511,17 @@ class Scenario(_Strict):
         return min(self.load.quick_duration, self.load.duration) if quick else self.load.duration
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file; raise ScenarioError naming the file and field."""
+def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:
+    """Read and validate a scenario file, with the command line's overrides applied first; raise
+    ScenarioError naming the file and field."""
     from dnsprobe.files_io import read_text_limited
 
     try:
         data = tomllib.loads(read_text_limited(path, "scenario"))
     except FileNotFoundError:
-        raise ScenarioError(path, "", "no such file (scenarios live in scenarios/*.toml)") from None
+        raise ScenarioError(
+            path, "", "no such file (`dnsprobe scenarios` lists the bundled scenarios)"
+        ) from None
     except IsADirectoryError:
         raise ScenarioError(path, "", "is a directory; give a scenario file (scenarios/*.toml)") from None
     except OSError as exc:
@@ -478,6 +532,8 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ScenarioError(path, "", "not valid TOML: nested too deeply") from None
+    if overrides:
+        data = overrides.apply(data)
     return parse_scenario(data, source=str(path))
 
 
@@ -489,7 +545,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
     except ValidationError as exc:
         raise ScenarioError(source, *_describe(exc.errors()[0])) from None
     _check_zone(scenario, source)
-    return scenario
+    return _with_manifest(scenario, source)
 
 
 def _check_zone(scenario: Scenario, source: str) -> None:
@@ -568,3 +624,50 @@ def _toml_path(loc: list[str]) -> list[str]:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _with_manifest(scenario: Scenario, source: str) -> Scenario:
+    """`[pod] manifest`: paths made absolute, the pod's search list, options and DNS env taken from what
+    the kubelet would write (the files themselves come from `dnsprobe.sandbox.files`)."""
+    pod = scenario.pod
+    if pod.manifest is None:
+        return scenario
+    from dnsprobe.errors import ManifestError
+    from dnsprobe.sandbox.files import render_manifest_pod
+
+    if scenario.backend != "local":
+        raise ScenarioError(source, "pod.manifest", "runs on the local backend only (remove backend)")
+    if scenario.nameserver.kind != "embedded":
+        raise ScenarioError(
+            source,
+            "pod.manifest",
+            "needs kind = 'embedded' (its nameserver listens on the cluster DNS address)",
+        )
+    base = Path(source).parent
+    paths = {
+        key: str(base / value) for key in ("manifest", "node_resolv_conf") if (value := getattr(pod, key))
+    }
+    pod = pod.model_copy(update=paths)
+    try:
+        rendered = render_manifest_pod(pod)
+    except ManifestError as exc:
+        raise ScenarioError(source, "pod.manifest", str(exc)) from None
+    servers = len(scenario.nameserver.servers)
+    if servers > len(rendered.nameservers):
+        raise ScenarioError(
+            source,
+            "nameserver.servers",
+            f"{servers} servers, but the manifest's pod has {len(rendered.nameservers)} nameserver(s) "
+            f"({', '.join(rendered.nameservers) or 'none'}); list at most that many",
+        )
+    options = list(rendered.dns.options)
+    values = {name: value for name, _, value in (option.partition(":") for option in options)}
+    update: dict[str, Any] = {
+        "search": list(rendered.dns.searches),
+        "ndots": int(values["ndots"]) if values.get("ndots", "").isdigit() else 1,  # Go's default: 1
+        "timeout": int(values["timeout"]) if values.get("timeout", "").isdigit() else None,
+        "attempts": int(values["attempts"]) if values.get("attempts", "").isdigit() else None,
+        "options": [o for o in options if o.partition(":")[0] not in ("ndots", "timeout", "attempts")],
+        "env": {**rendered.env, **pod.env},  # [pod] env overrides the manifest's
+    }
+    return scenario.model_copy(update={"pod": pod.model_copy(update=update)})

@@ -36,6 +36,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dnsprobe.errors import InspectError
+from dnsprobe.tracewhy import PodContext, explain, explain_name
+
 MARKER = "go package net:"
 
 # Every order name Go has printed (hostLookupOrder.String, unchanged from Go 1.5 to 1.27).
@@ -114,9 +117,12 @@ class TraceReport:
     go_resolver_names: int = 0  # distinct names with a non-cgo order
     cgo_resolver_names: int = 0  # distinct names with order cgo
     name_count: int = 0  # distinct names seen, including those beyond max_names
+    containers: dict[str, TraceReport] = field(default_factory=dict)  # per container, when a log says
+    cgo_reasons: list[str] | None = None  # why names went to cgo, from the pod's files (when given)
+    name_reasons: dict[str, list[str]] = field(default_factory=dict)  # cgo name -> per-name reasons
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "resolver": self.resolver,
             "selection": list(self.selection),
             "names": {name: list(orders) for name, orders in self.names.items()},
@@ -124,6 +130,12 @@ class TraceReport:
             "lines": self.lines,
             "trace_lines": self.trace_lines,
         }
+        if self.containers:
+            data["containers"] = {key: report.to_json() for key, report in self.containers.items()}
+        if self.cgo_reasons is not None:
+            data["cgo_reasons"] = list(self.cgo_reasons)
+            data["name_reasons"] = {name: list(r) for name, r in self.name_reasons.items()}
+        return data
 
 
 def parse_trace_line(line: str, line_no: int) -> TraceEvent | None:
@@ -205,8 +217,126 @@ def format_trace(report: TraceReport, *, max_rows: int = 30) -> str:
         out.append(
             "no per-lookup lines: run with GODEBUG=netdns=+2 (or go+2, cgo+2) to see each name's order"
         )
+    if report.containers:
+        out.append(f"per container ({len(report.containers)}):")
+        for key, sub in report.containers.items():
+            out.append(f"  {key}: {sub.resolver} ({_verdict(sub)})")
+            if sub.cgo_reasons and (sub.cgo_resolver_names or sub.resolver == "cgo"):
+                out.extend(f"    why cgo: {reason}" for reason in sub.cgo_reasons)
+            elif sub.cgo_reasons:
+                out.append(
+                    f"    its files would send names to cgo ({len(sub.cgo_reasons)} reason(s)), but this "
+                    "build used Go's resolver (CGO_ENABLED=0 or -tags netgo)"
+                )
+    if report.cgo_reasons is not None:
+        out.extend(_reason_lines(report))
     out.append(f"read {_count(report.lines, 'line')}, {_count(report.trace_lines, 'trace line')}")
     return "\n".join(out)
+
+
+def _reason_lines(report: TraceReport) -> list[str]:
+    reasons = report.cgo_reasons or []
+    if reasons or report.name_reasons:
+        lines = ["why names go to cgo (from the pod's files):"]
+        lines += [f"  {reason}" for reason in reasons]
+        lines += [f"  {name}: {'; '.join(r)}" for name, r in list(report.name_reasons.items())[:10]]
+        return lines
+    if report.cgo_resolver_names or report.resolver == "cgo":
+        return [
+            "why names go to cgo: nothing in the pod's files given explains it: the binary itself "
+            "prefers cgo (-tags netcgo, or netdns=cgo in its DefaultGODEBUG: see `dnsprobe inspect`)"
+        ]
+    return ["the pod's files given would not send a name to cgo"]
+
+
+# Control bytes that no log holds (tab, newline, carriage return, form feed and ESC for colours aside).
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_KUBECTL_PREFIX = re.compile(r"^\[pod/([^/\]\s]+)/([^\]\s]+)\] ")
+_TAIL_HEADER = re.compile(r"^==> (.+) <==$")
+# docker compose: `project-service-1  | message` (v2) or `project_service_1 | message` (v1); the
+# replica number keeps a log level column like `INFO | ...` from passing for a container.
+_COMPOSE_PREFIX = re.compile(r"^([A-Za-z0-9][\w.-]*[-_]\d+)\s+\| ")
+_POD_LOG_PATH = re.compile(r"/var/log/pods/[^/_]+_([^/_]+)_[^/]+/([^/]+)/")
+_CONTAINER_LOG_PATH = re.compile(r"/var/log/containers/([^_/]+)_[^_/]+_(.+)-[0-9a-f]{64}\.log$")
+_DOCKER_LOG_PATH = re.compile(r"/var/lib/docker/containers/([0-9a-f]{12})[0-9a-f]*/")
+
+
+def check_text(data: bytes, source: str) -> None:
+    """InspectError for input that is not a text log (a Go binary, an archive, an image)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return  # UTF-16 (PowerShell's redirection): NUL bytes are expected
+    if data[:4] == b"\x7fELF":
+        raise InspectError(
+            f"{source}: an ELF binary, not a log; give the program's stderr run with GODEBUG=netdns=+2 "
+            "(`dnsprobe inspect` reads binaries)"
+        )
+    sample = data[: 1 << 16]
+    bad = len(_BINARY_BYTES.findall(sample))
+    if bad > max(8, len(sample) // 100):
+        raise InspectError(
+            f"{source}: not a text log ({bad} control bytes in the first {len(sample)}); give the "
+            "program's stderr run with GODEBUG=netdns=+2"
+        )
+
+
+def container_of_path(path: str) -> str:
+    """The container a log file belongs to, from the kubelet's or Docker's log path; else the path."""
+    for pattern in (_POD_LOG_PATH, _CONTAINER_LOG_PATH):
+        found = pattern.search(path)
+        if found:
+            return f"{found[1]}/{found[2]}"
+    found = _DOCKER_LOG_PATH.search(path)
+    return f"docker:{found[1]}" if found else path
+
+
+def split_containers(lines: Iterable[str]) -> dict[str, list[str]]:
+    """Lines per container when the log says whose they are: `kubectl logs --prefix` tags, `tail`
+    headers over CRI or Docker json-file logs (`==> /var/log/pods/... <==`), `docker compose logs`
+    prefixes. Empty when nothing in the log names a container."""
+    groups: dict[str, list[str]] = {}
+    current = ""
+    for line in lines:
+        header = _TAIL_HEADER.match(line)
+        if header:
+            current = container_of_path(header[1].strip())
+            continue
+        key = current
+        tagged = _KUBECTL_PREFIX.match(line)
+        if tagged:
+            key = f"{tagged[1]}/{tagged[2]}"
+        elif not current:
+            compose = _COMPOSE_PREFIX.match(line)
+            if compose:
+                key = compose[1]
+        if key:
+            groups.setdefault(key, []).append(line)
+    return groups
+
+
+def analyse_log(
+    data: bytes, *, source: str = "log", context: PodContext | None = None, max_names: int | None = None
+) -> TraceReport:
+    """`dnsprobe trace`: the whole log, each container in it, and (given the pod's files) why cgo."""
+    check_text(data, source)
+    lines = list(trace_file_lines(data))
+    report = parse_trace(lines, max_names=max_names)
+    groups = split_containers(lines)
+    for key, group in groups.items():
+        sub = parse_trace(group, max_names=max_names)
+        if sub.trace_lines:  # a sidecar without Go's trace says nothing about DNS
+            report.containers[key] = sub
+    if context is not None:
+        add_reasons(report, context)
+    return report
+
+
+def add_reasons(report: TraceReport, context: PodContext) -> None:
+    report.cgo_reasons = explain(context)
+    for name, orders in report.names.items():
+        if "cgo" in orders:
+            specific = explain_name(context, name)
+            if specific:
+                report.name_reasons[name] = specific
 
 
 def trace_file_lines(data: bytes) -> Iterator[str]:

@@ -41,7 +41,7 @@ const (
 // socket-level error (a *net.OpError from dial/read/write: "dial udp 10.0.0.10:53: socket: too many open
 // files", "read udp ...: connection refused"), and cgo's EAI_SYSTEM with errno EMFILE/ENFILE is temporary
 // by syscall.Errno's rules. Those are the client running out of resources or finding no server, not the
-// resolver reporting SERVFAIL/EAI_AGAIN, so they are "other" (DESIGN.md: temporary = SERVFAIL / EAI_AGAIN).
+// resolver reporting SERVFAIL/EAI_AGAIN, so they are "other" (the outcome class "temporary" is SERVFAIL / EAI_AGAIN).
 // The DNSError carries only the text of such errors, hence the text match.
 func classify(err error) string {
 	if err == nil {

@@ -51,3 +51,32 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "module cache" in err
+
+
+def _ours(result: object) -> dict[str, object]:
+    from dnsprobe.cgodeps import CgoDeps
+
+    assert isinstance(result, CgoDeps)
+    return {p.import_path.rsplit("/", 1)[-1]: p for p in result.needs_cgo}
+
+
+def test_without_cgo_is_decided_by_compiling() -> None:
+    packages = _ours(find_cgo_packages(DATA / "variants"))
+    assert set(packages) == {"broken", "fallback", "stubbed"}  # tagged needs -tags seccomp
+    broken, fallback, stubbed = packages["broken"], packages["fallback"], packages["stubbed"]
+    # broken has a Go file left without cgo, but it does not compile: counting files would say yes.
+    assert not broken.builds_without_cgo and "undefined: fromC" in (broken.compile_error or "")
+    assert fallback.builds_without_cgo and fallback.stub is None and fallback.compile_error is None
+    assert stubbed.builds_without_cgo and stubbed.stub is not None
+    assert stubbed.stub.startswith("stubbed_nocgo.go:") and "this is a stub" in stubbed.stub
+
+
+def test_tags_change_which_files_use_cgo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cgo-deps", str(DATA / "variants"), "--tags", "seccomp", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tags"] == ["seccomp"]
+    tagged = [p for p in data["packages"] if p["import_path"].endswith("/tagged")]
+    assert tagged and tagged[0]["builds_without_cgo"] is True
+    assert "only as a stub" in data["conclusion"]
+    assert main(["cgo-deps", str(DATA / "variants"), "--tags", "bad tag!"]) == 2
+    assert "not a build tag" in capsys.readouterr().err

@@ -99,12 +99,10 @@ def as_toml(data: dict[str, Any]) -> str:
     return "".join(f"{json.dumps(key)} = {toml_value(value)}\n" for key, value in data.items())
 
 
-# A bare `FROM` (no image) is left out: it is a known IndexError in dockerlint.parse_stages, pinned by
-# tests/test_bad_input.py::test_a_from_without_an_image_is_one_line (xfail) until dockerlint is rewritten.
 DOCKERFILE = st.lists(
     st.sampled_from(
         ["FROM golang:1.22 AS build", "RUN CGO_ENABLED=1 go build -o /app .", "FROM alpine", "FROM scratch",
-         "COPY --from=build /app /app", "ENTRYPOINT [\"/app\"]", "ARG X=:-1:", "RUN \\", "USER 0",
+         "COPY --from=build /app /app", "ENTRYPOINT [\"/app\"]", "ARG X=:-1:", "RUN \\", "FROM", "USER 0",
          "ENV CGO_ENABLED=0", "RUN go build -tags netgo -ldflags '-extldflags -static' .", "[bold]"]
     ),
     max_size=8,

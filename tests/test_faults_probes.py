@@ -1,11 +1,11 @@
 """Each nameserver fault against real probes (go, cgo with glibc, cgo with musl), in pods with
-`options timeout:1 attempts:2` as DESIGN.md's known-failure table was measured.
+`options timeout:1 attempts:2` as the README's failure-mode catalog was measured.
 
 For each fault the three modes run side by side (one pod each, in threads) and each lookup's outcome
 class, answer count and latency are checked against what that resolver is known to do. Bands are wide:
 other tests share the machine; what matters is immediate vs one timeout vs two.
 
-Where this differs from DESIGN.md's table the test says so (and the figure measured here wins):
+Where this differs from the catalog's table the test says so (and the figure measured here wins):
 - oversize: Go keeps 74 of 120 A records (the table says 75);
 - garbage (header and question right, first record cut): Go fails "cannot unmarshal DNS message" (class
   other) at once, glibc and musl say "no such host" at once;

@@ -1,14 +1,24 @@
-"""The five runtime base images and whether a given binary runs on each (DESIGN.md, decision tree).
+"""The five runtime base images and whether a given binary runs on each (the CGO_ENABLED decision tree).
 
-Each base is described by what matters to a Go binary's start and its resolver: the dynamic loaders and
-shared libraries present, the glibc release, /etc/nsswitch.conf, CA certificates, tzdata, a shell and the
-default user. The offline stand-in images (dnsprobe.sandbox.standins) are built from these same facts, so
-`inspect`'s verdict and a container run can be compared cell by cell.
+Each base is described by what matters to a Go binary's start and its resolver, per architecture: the
+dynamic loaders and shared libraries (by soname) present, the C library and its release,
+/etc/nsswitch.conf, CA certificates, tzdata, a shell and the default user. The facts live in
+`bases.json` next to this module, each with its source (Debian's package data for debian-slim and
+distroless/base, re-derived by `python -m dnsprobe.binary.derive_bases --check`; distroless's build
+files; the official alpine image's package list). The offline stand-in images
+(dnsprobe.sandbox.standins) are built from the x86-64 facts, so `inspect`'s verdict and a container run
+can be compared cell by cell.
+
+A binary is judged against the base's variant for its own architecture (an arm64 binary against
+linux/arm64 images): its loader must be there (PT_INTERP), every DT_NEEDED library, and a glibc at
+least as new as the newest GLIBC_x.y symbol version it asks for. Every failing verdict carries a fix.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal
 
 from dnsprobe.binary.buildinfo import GoBuildInfo
@@ -16,96 +26,103 @@ from dnsprobe.binary.elf import ElfFacts
 
 GLIBC_LOADER = "/lib64/ld-linux-x86-64.so.2"
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
-_GLIBC_LIBS = (
-    "libc.so.6",
-    "libm.so.6",
-    "libpthread.so.0",
-    "libdl.so.2",
-    "librt.so.1",
-    "libresolv.so.2",
-    "libutil.so.1",
-    "libanl.so.1",
-)
-# musl's loader is the C library: it answers for these names itself.
-_MUSL_BUILTIN = ("libc.so", "libc.musl-x86_64.so.1", "libpthread.so", "libm.so", "libdl.so", "librt.so")
+# musl's loader is the C library: it answers for these names itself (ARCH: x86_64, aarch64).
+_MUSL_BUILTIN = ("libc.so", "libc.musl-{arch}.so.1", "libpthread.so", "libm.so", "libdl.so", "librt.so")
+_MUSL_ARCH = {"x86-64": "x86_64", "arm64": "aarch64"}
+_GLIBC_BASES = "gcr.io/distroless/base-debian12:nonroot or debian:12-slim"
+_STATIC_PIE = "-ldflags '-linkmode external -extldflags -static-pie' (needs cgo and a C compiler)"
 
 Status = Literal["runs", "caveat", "will_not_start"]
+
+
+@dataclass(frozen=True)
+class ArchContents:
+    loaders: tuple[str, ...]  # absolute paths, as PT_INTERP names them
+    libs: tuple[str, ...]  # sonames, as DT_NEEDED names them
 
 
 @dataclass(frozen=True)
 class BaseImage:
     name: str
     reference: str  # the real image a Dockerfile would name
-    loaders: tuple[str, ...]
-    libs: tuple[str, ...]  # shared libraries by soname
-    glibc: tuple[int, int] | None
+    libc_name: str | None  # "glibc", "musl" or None
+    libc_version: str | None  # "2.36", "1.2.5"
+    packages: tuple[str, ...]
+    arches: dict[str, ArchContents]  # "x86-64", "arm64"
     nsswitch: bool
     ca_certificates: bool
     tzdata: bool
     shell: bool
     default_user: str
+    can_add_user: bool  # the image has a way to create a non-root user (adduser, useradd)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def loaders(self) -> tuple[str, ...]:
+        """The x86-64 loaders (the stand-in images are x86-64)."""
+        return self.arches["x86-64"].loaders
+
+    @property
+    def libs(self) -> tuple[str, ...]:
+        """The x86-64 shared libraries other than the loaders themselves."""
+        loaders = {path.rsplit("/", 1)[-1] for path in self.loaders}
+        return tuple(lib for lib in self.arches["x86-64"].libs if lib not in loaders)
+
+    @property
+    def glibc(self) -> tuple[int, int] | None:
+        if self.libc_name != "glibc" or not self.libc_version:
+            return None
+        major, minor = self.libc_version.split(".")[:2]
+        return int(major), int(minor)
 
     @property
     def libc(self) -> str | None:
-        if GLIBC_LOADER in self.loaders:
-            return "glibc"
-        return "musl" if MUSL_LOADER in self.loaders else None
+        return self.libc_name
+
+    def has_library(self, machine: str, soname: str) -> bool:
+        contents = self.arches.get(machine)
+        if contents is None:
+            return False
+        if soname in contents.libs:
+            return True
+        builtin = {name.format(arch=_MUSL_ARCH.get(machine, machine)) for name in _MUSL_BUILTIN}
+        return self.libc_name == "musl" and soname in builtin
 
 
-BASES: dict[str, BaseImage] = {
-    base.name: base
-    for base in (
-        BaseImage("scratch", "scratch", (), (), None, False, False, False, False, "root (no /etc/passwd)"),
-        BaseImage(
-            "distroless-static",
-            "gcr.io/distroless/static-debian12:nonroot",
-            (),
-            (),
-            None,
-            True,
-            True,
-            True,
-            False,
-            "nonroot (65532)",
-        ),
-        BaseImage(
-            "distroless-base",
-            "gcr.io/distroless/base-debian12:nonroot",
-            (GLIBC_LOADER,),
-            (*_GLIBC_LIBS, "libssl.so.3", "libcrypto.so.3"),
-            (2, 36),
-            True,
-            True,
-            True,
-            False,
-            "nonroot (65532)",
-        ),
-        BaseImage(
-            "alpine",
-            "alpine:3.20",
-            (MUSL_LOADER,),
-            (*_MUSL_BUILTIN, "libz.so.1", "libssl.so.3", "libcrypto.so.3"),
-            None,
-            True,  # alpine-baselayout ships "hosts: files dns" since 3.16; musl itself ignores the file
-            False,  # the ca-certificates package is not in the base image (only a bundle for apk)
-            False,
-            True,
-            "root",
-        ),
-        BaseImage(
-            "debian-slim",
-            "debian:12-slim",
-            (GLIBC_LOADER,),
-            (*_GLIBC_LIBS, "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1"),
-            (2, 36),
-            True,
-            False,  # debian:*-slim has no ca-certificates package
-            True,
-            True,
-            "root",
-        ),
-    )
+_DATA = json.loads(resources.files("dnsprobe.binary").joinpath("bases.json").read_text(encoding="utf-8"))
+# soname -> the package that ships it, per distribution (from the same package data as the bases).
+LIBRARY_PACKAGES: dict[str, dict[str, str]] = {
+    "glibc": dict(_DATA["debian_library_packages"]),
+    "musl": dict(_DATA["alpine_library_packages"]),
 }
+
+
+def _load_bases() -> dict[str, BaseImage]:
+    data = _DATA
+    bases = {}
+    for name, facts in data["bases"].items():
+        bases[name] = BaseImage(
+            name=name,
+            reference=facts["reference"],
+            libc_name=facts["libc"],
+            libc_version=facts["libc_version"],
+            packages=tuple(facts["packages"]),
+            arches={
+                arch: ArchContents(tuple(c["loaders"]), tuple(c["libs"]))
+                for arch, c in facts["arches"].items()
+            },
+            nsswitch=facts["nsswitch"],
+            ca_certificates=facts["ca_certificates"],
+            tzdata=facts["tzdata"],
+            shell=facts["shell"],
+            default_user=facts["default_user"],
+            can_add_user=facts["can_add_user"],
+            sources=dict(facts["sources"]),
+        )
+    return bases
+
+
+BASES: dict[str, BaseImage] = _load_bases()
 
 
 @dataclass(frozen=True)
@@ -114,48 +131,110 @@ class Verdict:
     status: Status
     why: str  # one line: what fails, or the resolver caveat, or what the binary uses
     notes: tuple[str, ...] = ()  # not about starting or DNS: CA bundle, tzdata, user
+    fix: str | None = None  # for will_not_start: what to change
+    platform: str = "linux/amd64"  # the image variant judged
 
     @property
     def starts(self) -> bool:
         return self.status != "will_not_start"
 
     def to_json(self) -> dict[str, Any]:
-        return {"base": self.base, "status": self.status, "why": self.why, "notes": list(self.notes)}
+        return {
+            "base": self.base,
+            "platform": self.platform,
+            "status": self.status,
+            "why": self.why,
+            "fix": self.fix,
+            "notes": list(self.notes),
+        }
 
 
 def judge(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -> Verdict:
-    """Will this binary start on this base, and which resolver caveat applies there?"""
+    """Will this binary start on this base's variant for its architecture, and with which caveat?"""
     notes = _notes(base)
+    platform = elf.platform
+    contents = base.arches.get(elf.machine)
+
+    def fail(why: str, fix: str) -> Verdict:
+        return Verdict(base.name, "will_not_start", why, notes, fix, platform)
+
+    if contents is None:
+        known = ", ".join(sorted(base.arches))
+        return fail(
+            f"{base.reference} is modelled for {known} only; this binary is {elf.machine} "
+            "(`exec format error` on another architecture)",
+            "build for the image's architecture (GOARCH=amd64 or GOARCH=arm64)",
+        )
     if elf.interpreter:
-        if elf.interpreter not in base.loaders:
-            return Verdict(
-                base.name,
-                "will_not_start",
-                f"the loader {elf.interpreter} is missing (`exec /app: no such file or directory`, "
-                "though the file is there)",
-                notes,
+        if elf.interpreter not in contents.loaders:
+            return fail(
+                f"the loader {elf.interpreter} is missing from the {platform} image (`exec /app: no such "
+                "file or directory`, though the file is there)",
+                _loader_fix(elf),
             )
-        missing = [lib for lib in elf.needed if lib not in base.libs]
+        missing = [lib for lib in elf.needed if not base.has_library(elf.machine, lib)]
         if missing:
-            return Verdict(
-                base.name,
-                "will_not_start",
-                f"shared library {missing[0]} is missing (error while loading shared libraries)",
-                notes,
+            lib = missing[0]
+            others = [b.reference for b in BASES.values() if b.has_library(elf.machine, lib)]
+            also = f"; bases that have it: {', '.join(others)}" if others else ""
+            more = f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
+            return fail(
+                f"shared library {lib} is missing{more} (error while loading shared libraries)",
+                _library_fix(base, lib) + also,
             )
         if elf.glibc_version and base.glibc and elf.glibc_version[:2] > base.glibc:
             wanted = ".".join(map(str, elf.glibc_version))
             have = ".".join(map(str, base.glibc))
-            return Verdict(
-                base.name,
-                "will_not_start",
+            return fail(
                 f"needs GLIBC_{wanted}, the base has glibc {have} (version `GLIBC_{wanted}' not found)",
-                notes,
+                f"build on an image with glibc {have} or older (golang:1.x-bookworm has 2.36), or run on "
+                f"a base with glibc {wanted} or newer",
             )
     caveat = _resolver_caveat(elf, info, base)
     if caveat:
-        return Verdict(base.name, "caveat", caveat, notes)
-    return Verdict(base.name, "runs", _resolver_used(elf, info), notes)
+        return Verdict(base.name, "caveat", caveat, notes, None, platform)
+    return Verdict(base.name, "runs", _resolver_used(elf, info), notes, None, platform)
+
+
+def _library_fix(base: BaseImage, lib: str) -> str:
+    package = LIBRARY_PACKAGES.get(base.libc_name or "", {}).get(lib)
+    if base.name == "debian-slim" and package:
+        return f"add `RUN apt-get install -y --no-install-recommends {package}` to the runtime stage"
+    if base.name == "alpine" and package:
+        return f"add `RUN apk add --no-cache {package}` to the runtime stage"
+    if base.name == "distroless-base" and package:
+        return (
+            f"distroless has no package manager: COPY {lib} from a debian:12 stage that installed "
+            f"{package}, or use a base that ships it"
+        )
+    which = f" (Debian: {package})" if package else ""
+    return (
+        f"install the package that ships {lib}{which} in the runtime stage (`dpkg -S {lib}` or "
+        "`apk info --who-owns` in the builder names it)"
+    )
+
+
+def _loader_fix(elf: ElfFacts) -> str:
+    empty = ArchContents((), ())
+    have = [
+        b.reference for b in BASES.values() if elf.interpreter in b.arches.get(elf.machine, empty).loaders
+    ]
+    where = f"; or run it on {' or '.join(have)}" if have else ""
+    if elf.libc is None:
+        return (
+            "drop -buildmode=pie (CGO_ENABLED=0 alone links statically), or link static-pie with "
+            f"{_STATIC_PIE}{where}"
+        )
+    if elf.libc == "musl":
+        return (
+            "run it on alpine (both stages on alpine), or link it statically "
+            "(-ldflags '-linkmode external -extldflags -static'), or rebuild with CGO_ENABLED=0 if "
+            "nothing needs cgo (dnsprobe cgo-deps)"
+        )
+    return (
+        "rebuild with CGO_ENABLED=0 if nothing needs cgo (dnsprobe cgo-deps says), or run it on a glibc "
+        f"base: {_GLIBC_BASES}"
+    )
 
 
 def resolver_kind(elf: ElfFacts, info: GoBuildInfo | None) -> str:
@@ -164,6 +243,8 @@ def resolver_kind(elf: ElfFacts, info: GoBuildInfo | None) -> str:
         return "go" if elf.libc is None else "dynamic"
     if info.cgo_enabled is False or "netgo" in info.tags:
         return "go"
+    if not elf.links_c or not elf.cgo_resolver:
+        return "go"  # cgo on, but no C code, or none of it is Go's cgo resolver
     if "netdns=go" in info.default_godebug:
         return "go"
     if "netcgo" in info.tags or "netdns=cgo" in info.default_godebug:
@@ -174,6 +255,13 @@ def resolver_kind(elf: ElfFacts, info: GoBuildInfo | None) -> str:
 def _resolver_used(elf: ElfFacts, info: GoBuildInfo | None) -> str:
     kind = resolver_kind(elf, info)
     if kind == "go":
+        if info is not None and info.cgo_enabled and not elf.links_c:
+            return (
+                "the Go resolver: CGO_ENABLED=1, but no C code is linked (no package in the build "
+                "uses cgo), so the binary is static and pure Go"
+            )
+        if info is not None and info.cgo_enabled and not elf.cgo_resolver and "netgo" not in info.tags:
+            return "the Go resolver (cgo is linked for other packages, but not Go's cgo resolver)"
         return "the Go resolver (no C library involved)"
     if kind == "cgo":
         return f"{elf.libc or 'libc'} getaddrinfo (-tags netcgo)"
@@ -187,16 +275,42 @@ def _resolver_caveat(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -
     kind = resolver_kind(elf, info)
     if kind != "go" and elf.libc == "musl":
         which = "" if kind == "cgo" else "when cgo is selected, "
+        if elf.linkage == "dynamic" and base.libc_name == "musl" and base.libc_version:
+            tcp = (
+                f"this base's musl {base.libc_version} retries a truncated answer over TCP"
+                if _version(base.libc_version) >= (1, 2, 4)
+                else f"this base's musl {base.libc_version} has no TCP fallback (a truncated answer fails)"
+            )
+        else:
+            tcp = (
+                "no TCP fallback before musl 1.2.4, and a static binary does not record its musl release "
+                "(Debian's musl-tools is 1.2.3: a truncated answer fails)"
+            )
         return (
-            f"{which}musl's getaddrinfo: asks every nameserver in parallel, no TCP fallback before "
-            "musl 1.2.4 (a truncated answer fails), SERVFAIL on AAAA fails the whole lookup, "
-            "errors read `Try again`"
+            f"{which}musl's getaddrinfo: asks every nameserver in parallel, SERVFAIL on AAAA fails the "
+            f"whole lookup, errors read `Try again`; {tcp}"
         )
     if kind != "go" and elf.libc == "glibc" and elf.linkage == "static":
+        has_glibc = base.libc_name == "glibc"
+        if elf.builtin_nss:
+            there = (
+                f"this base's glibc {base.libc_version} must be the build's release"
+                if has_glibc
+                else "this base has no glibc, so such a source fails"
+            )
+            return (
+                "glibc (2.34 or later) linked statically: the files and dns NSS modules are built in, so "
+                "`hosts: files dns` works on any base; any other nsswitch.conf source (mdns4_minimal, "
+                f"resolve, myhostname, systemd...) is dlopened as libnss_<source>.so.2 at run time: {there}"
+            )
+        there = (
+            f"this base's glibc {base.libc_version} must be the build's release"
+            if has_glibc
+            else "this base has none, so every lookup through cgo fails"
+        )
         return (
-            "glibc linked statically: getaddrinfo still loads NSS modules (libnss_dns) of the "
-            "runtime image's glibc at run time, which "
-            + ("this base does not have" if base.libc != "glibc" else "must match the build's glibc")
+            "glibc before 2.34 linked statically: every NSS module, files and dns included, is dlopened "
+            f"(libnss_files.so.2, libnss_dns.so.2) from the runtime image: {there}"
         )
     if not base.nsswitch:
         release = info.go_release() if info else None
@@ -209,6 +323,10 @@ def _resolver_caveat(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -
             )
         return "no /etc/nsswitch.conf: Go uses its default order (files, then DNS)"
     return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 def _notes(base: BaseImage) -> tuple[str, ...]:

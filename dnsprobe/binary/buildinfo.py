@@ -67,12 +67,28 @@ class GoBuildInfo:
         }
 
 
+class BuildInfoError(ValueError):
+    """The build information is there (the magic was found) but does not read as Go writes it."""
+
+
+_VERSION = re.compile(r"(?:go1(?:\.\d+){0,2}(?:(?:rc|beta)\d+)?|devel)(?:[ +-][\x21-\x7e ]*)?")
+_KINDS = ("path", "mod", "dep", "=>", "build")
+
+
 def read_build_info(elf: ELFFile) -> GoBuildInfo | None:
-    """The build information of a Go ELF binary; None when the file carries none (not a Go program)."""
+    """The build information of a Go ELF binary; None when the file carries none (not a Go program).
+
+    BuildInfoError when the blob is there but damaged: a version that is not one, module lines that
+    are not Go's, or settings with impossible values.
+    """
     blob = _find_blob(elf)
     if blob is None:
         return None
+    if len(blob) < HEADER_SIZE:
+        raise BuildInfoError("the build information header is cut short")
     ptr_size, flags = blob[14], blob[15]
+    if ptr_size not in (4, 8):
+        raise BuildInfoError(f"pointer size {ptr_size} in the build information header (Go writes 4 or 8)")
     if flags & _FLAG_INLINE_STRINGS:
         version, rest = _uvarint_string(blob[HEADER_SIZE:])
         modinfo, _ = _uvarint_string(rest)
@@ -82,13 +98,27 @@ def read_build_info(elf: ELFFile) -> GoBuildInfo | None:
         modinfo = _read_go_string(
             elf, int.from_bytes(blob[16 + ptr_size : 16 + 2 * ptr_size], order), ptr_size, order
         )
-    text_version = version.decode("utf-8", "replace")
+    # cmd/go frames the module information with two 16-byte sentinels (not text).
+    if modinfo and not (len(modinfo) >= 33 and modinfo[-17] == 0x0A):
+        raise BuildInfoError("the module information is not framed the way cmd/go frames it")
+    try:
+        text_version = version.decode("utf-8")
+        lines = modinfo[16:-16].decode("utf-8").splitlines() if modinfo else []
+    except UnicodeDecodeError:
+        raise BuildInfoError("the Go version or module information is not UTF-8 text") from None
     if not text_version:
-        return None
-    mod = modinfo.decode("utf-8", "replace")
-    # cmd/go frames the module information with two 16-byte sentinels.
-    mod = mod[16:-16] if len(mod) >= 33 and mod[-17] == "\n" else ""
-    return parse_modinfo(text_version, mod.splitlines())
+        if flags & _FLAG_INLINE_STRINGS:
+            raise BuildInfoError("the Go version string is empty")
+        return None  # Go < 1.18 with pointers we could not follow
+    if not _VERSION.fullmatch(text_version):
+        raise BuildInfoError(f"the Go version reads {text_version[:40]!r}, not a Go release")
+    for line in lines:
+        if line and line.split("\t", 1)[0] not in _KINDS:  # empty lines follow local replacements
+            raise BuildInfoError(f"a module information line reads {line[:40]!r}")
+    info = parse_modinfo(text_version, lines)
+    if info.settings.get("CGO_ENABLED", "0") not in ("0", "1"):
+        raise BuildInfoError(f"CGO_ENABLED={info.settings['CGO_ENABLED'][:10]!r} in the build settings")
+    return info
 
 
 def parse_modinfo(go_version: str, lines: list[str]) -> GoBuildInfo:
@@ -135,7 +165,11 @@ def _go_unquote(text: str) -> tuple[str, int]:
             code = text[i + 1]
             width = {"x": 2, "u": 4, "U": 8}.get(code)
             if width:
-                out.append(chr(int(text[i + 2 : i + 2 + width], 16)))
+                digits = text[i + 2 : i + 2 + width]
+                try:
+                    out.append(chr(int(digits, 16)))
+                except (ValueError, OverflowError):
+                    out.append("\ufffd")  # not Go's quoting: keep going, visibly
                 i += 2 + width
                 continue
             out.append(_ESCAPES.get(code, code))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dnsprobe.binary.bases import BASES, Verdict, judge, resolver_kind
-from dnsprobe.binary.buildinfo import GoBuildInfo, read_build_info
-from dnsprobe.binary.elf import ELFError, ElfFacts, open_elf, read_elf_facts
-from dnsprobe.errors import InspectError
-from dnsprobe.files_io import check_regular, read_limited
+from dnsprobe.binary.buildinfo import BuildInfoError, GoBuildInfo, read_build_info
+from dnsprobe.binary.elf import ELFError, ElfFacts, check_headers, open_elf, read_elf_facts
+from dnsprobe.errors import DockerError, InspectError
+from dnsprobe.files_io import check_regular
+
+# Bigger than any Go binary anyone ships (kubelet is ~100 MB); a /dev/zero-like input stops here.
+MAX_BINARY_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,7 @@ class Inspection:
     go: GoBuildInfo
     verdicts: tuple[Verdict, ...]
     image: str | None = None  # set when the binary came out of a container image
+    image_base: str | None = None  # which of BASES that image is built on, when it can be told
 
     @property
     def resolver(self) -> str:
@@ -29,19 +36,50 @@ class Inspection:
         return next(v for v in self.verdicts if v.base == base)
 
     def branch(self) -> str:
-        """The branch of DESIGN.md's CGO_ENABLED decision tree this binary was built on."""
+        """The branch of the CGO_ENABLED decision tree this binary is on (it agrees with the verdicts)."""
+        elf = self.elf
+        if elf.interpreter and elf.libc is None:
+            return (
+                f"2 (no cgo), but -buildmode=pie made it dynamic: it needs the loader {elf.interpreter}, so "
+                "it will not start on scratch, distroless/static or alpine; drop -buildmode=pie, or link "
+                "static-pie (-ldflags '-linkmode external -extldflags -static-pie')"
+            )
         if not self.go.cgo_enabled:
             return "2 (no cgo): a static binary that runs on any base; distroless/static is the default"
-        if self.elf.linkage == "static":
-            return f"3 (cgo, {self.elf.libc or 'libc'} linked statically): runs on any base"
-        if self.elf.libc == "musl":
-            return "3 (cgo, musl): both stages on alpine (golang:1.x-alpine + build-base, runtime alpine)"
-        return "3 (cgo, glibc): run on distroless/base, debian-slim or ubuntu, never alpine or scratch"
+        if not elf.links_c:
+            return (
+                "2 in effect: CGO_ENABLED=1, but no package linked C code, so the binary is static pure Go "
+                "and runs on any base; build with CGO_ENABLED=0 to keep it that way"
+            )
+        if elf.linkage == "static":
+            nss = ""
+            if elf.libc == "glibc":
+                nss = (
+                    "; glibc's files and dns NSS modules are built in (2.34+), other sources are dlopened"
+                    if elf.builtin_nss
+                    else "; glibc before 2.34: NSS modules are dlopened from the runtime image"
+                )
+            return f"3 (cgo, {elf.libc or 'libc'} linked statically): starts on any base{nss}"
+        starts = [v.base for v in self.verdicts if v.starts]
+        where = (
+            f"; of the bases here it starts on {', '.join(starts)}"
+            if starts
+            else "; it starts on none of the bases here (a library is missing: see below)"
+        )
+        if elf.libc == "musl":
+            return (
+                "3 (cgo, musl): both stages on alpine (golang:1.x-alpine + build-base, runtime alpine)"
+                + where
+            )
+        return (
+            "3 (cgo, glibc): run on distroless/base, debian-slim or ubuntu, never alpine or scratch" + where
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "image": self.image,
+            "image_base": self.image_base,
             **self.elf.to_json(),
             "go": self.go.to_json(),
             "resolver": self.resolver,
@@ -54,31 +92,41 @@ def inspect_binary(path: Path, *, label: str | None = None) -> Inspection:
     """Read a Go ELF binary; InspectError (one line) for anything else."""
     shown = label or str(path)
     try:
-        check_regular(path, "binary")
+        check_regular(path, "binary")  # a pipe nobody writes to would block open(); /dev/zero reads 1 GiB
         with path.open("rb") as fh:
-            raw = read_limited(fh, "binary", regular=True)
-            fh.seek(0)
-            try:
-                elf = open_elf(fh)
-                facts = read_elf_facts(elf, raw)
-                info = read_build_info(elf)
-            except ELFError as exc:
-                raise InspectError(
-                    f"{shown}: not an ELF binary ({exc}); inspect reads Linux Go binaries"
-                ) from None
+            raw = fh.read(MAX_BINARY_BYTES + 1)
     except FileNotFoundError:
         raise InspectError(f"{shown}: no such file (give a Go binary or a local Docker image)") from None
     except IsADirectoryError:
         raise InspectError(f"{shown}: is a directory, not a binary") from None
     except OSError as exc:
         raise InspectError(f"{shown}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_BINARY_BYTES:
+        raise InspectError(f"{shown}: larger than {MAX_BINARY_BYTES >> 20} MiB; not a Go binary")
+    if raw[:4] != b"\x7fELF":
+        raise InspectError(f"{shown}: not an ELF binary; inspect reads Linux Go binaries")
+    check_headers(raw, shown)
+    try:
+        elf = open_elf(io.BytesIO(raw))
+        facts = read_elf_facts(elf, raw)
+        info = read_build_info(elf)
+    except BuildInfoError as exc:
+        raise InspectError(
+            f"{shown}: corrupt Go build information ({exc}); rebuild or copy it again"
+        ) from None
+    except ELFError as exc:
+        raise InspectError(f"{shown}: corrupt ELF file ({exc})") from None
+    except Exception as exc:  # pyelftools fails on crafted headers in many ways
+        raise InspectError(
+            f"{shown}: corrupt ELF file ({type(exc).__name__} while reading its headers)"
+        ) from None
     if info is None:
         raise InspectError(
             f"{shown}: an ELF {facts.linkage} binary but not a Go program (no Go build information); "
             "inspect reads Go binaries"
         )
     if info.cgo_enabled is False:
-        facts = ElfFacts(facts.machine, facts.linkage, facts.interpreter, None, facts.needed, None)
+        facts = dataclasses.replace(facts, glibc_version=None)
     verdicts = tuple(judge(facts, info, base) for base in BASES.values())
     return Inspection(shown, facts, info, verdicts)
 
@@ -89,9 +137,16 @@ _STATUS_WORDS = {"runs": "runs", "caveat": "runs, resolver caveat", "will_not_st
 def format_inspection(report: Inspection) -> str:
     elf, go = report.elf, report.go
     lines = [f"{report.target}" + (f"  (from image {report.image})" if report.image else "")]
-    linkage = f"{elf.linkage}, {elf.machine}"
+    if report.image:
+        base = report.image_base
+        lines.append(
+            f"  image base     {BASES[base].reference} ({base})"
+            if base
+            else "  image base     not recognised"
+        )
+    linkage = f"{elf.linkage}{' PIE' if elf.pie else ''}, {elf.machine} ({elf.platform})"
     if elf.interpreter:
-        linkage += f", loader {elf.interpreter} ({elf.libc or 'unknown libc'})"
+        linkage += f", loader {elf.interpreter} ({elf.libc or 'no C library: Go linked it as PIE'})"
     elif elf.libc:
         linkage += f", {elf.libc} linked in"
     lines.append(f"  linkage        {linkage}")
@@ -105,15 +160,20 @@ def format_inspection(report: Inspection) -> str:
     lines.append(f"  -tags          {','.join(go.tags) or '(none)'}")
     if go.ldflags:
         lines.append(f"  -ldflags       {go.ldflags}")
+    if go.settings.get("-buildmode"):
+        lines.append(f"  -buildmode     {go.settings['-buildmode']}")
     netdns = [kv for kv in go.default_godebug.split(",") if kv.startswith("netdns")]
     godebug = f"{len(go.default_godebug.split(','))} settings" if go.default_godebug else "(none)"
     lines.append(f"  DefaultGODEBUG {godebug}{'; ' + ','.join(netdns) if netdns else ''}")
     lines.append(f"  resolver       {report.resolver}")
     lines.append(f"  decision tree  branch {report.branch()}")
-    lines.append("  base images:")
+    lines.append(f"  base images ({elf.platform} variants):")
     width = max(len(name) for name in BASES)
     for verdict in report.verdicts:
-        lines.append(f"    {verdict.base:<{width}}  {_STATUS_WORDS[verdict.status]}: {verdict.why}")
+        mark = "  <- the image's base" if verdict.base == report.image_base else ""
+        lines.append(f"    {verdict.base:<{width}}  {_STATUS_WORDS[verdict.status]}: {verdict.why}{mark}")
+        if verdict.fix:
+            lines.append(f"    {'':<{width}}  fix: {verdict.fix}")
         if verdict.notes:
             lines.append(f"    {'':<{width}}  ({'; '.join(verdict.notes)})")
     return "\n".join(lines)
@@ -126,9 +186,64 @@ def inspect_target(target: str) -> Inspection:
         return inspect_binary(path)
     from dnsprobe.sandbox.docker import extract_entrypoint
 
-    with extract_entrypoint(target) as (binary, inside):
-        report = inspect_binary(binary, label=inside)
-    return Inspection(report.target, report.elf, report.go, report.verdicts, image=target)
+    try:
+        with extract_entrypoint(target) as (binary, inside):
+            report = inspect_binary(binary, label=inside)
+    except DockerError as exc:
+        if "/" in target or ":" in target or "@" in target:
+            raise
+        raise InspectError(
+            f"{target}: neither a file here nor a local Docker image ({exc}); give a path to a Go binary "
+            "or the name of an image in `docker images`"
+        ) from None
+    return dataclasses.replace(report, image=target, image_base=identify_base(target))
+
+
+def identify_base(reference: str) -> str | None:
+    """Which of BASES a local image is built on: a stand-in's label, else what its files say."""
+    from dnsprobe.sandbox.docker import connect, get_image
+
+    try:
+        client = connect()
+    except DockerError:
+        return None
+    try:
+        image = get_image(client, reference)
+        labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+        stands_in = labels.get("dnsprobe.standin")
+        for base in BASES.values():
+            if stands_in == base.reference:
+                return base.name
+        container = client.containers.create(image.id, entrypoint=["/nonexistent"], network_mode="none")
+        try:
+            return _base_from_files(lambda p: _exists(container, p))
+        finally:
+            container.remove(force=True)
+    except Exception:  # telling the base is a courtesy; the verdicts stand without it
+        return None
+    finally:
+        client.close()
+
+
+def _exists(container: Any, path: str) -> bool:
+    try:
+        container.get_archive(path)
+    except Exception:  # docker.errors.NotFound, or anything the engine says
+        return False
+    return True
+
+
+def _base_from_files(exists: Callable[[str], bool]) -> str | None:
+    if exists("/lib/ld-musl-x86_64.so.1") or exists("/lib/ld-musl-aarch64.so.1"):
+        return "alpine"
+    glibc = exists("/lib64/ld-linux-x86-64.so.2") or exists("/lib/ld-linux-aarch64.so.1")
+    if glibc:
+        return "debian-slim" if exists("/bin/sh") and exists("/var/lib/dpkg/status") else "distroless-base"
+    if exists("/etc/ssl/certs/ca-certificates.crt") and exists("/etc/passwd"):
+        return "distroless-static"
+    if not exists("/etc/passwd") and not exists("/bin/sh"):
+        return "scratch"
+    return None
 
 
 def _looks_like_image(target: str) -> bool:

@@ -8,6 +8,12 @@
 - `external`: nothing to start; the pod shares the host's network namespace and its resolv.conf names
   the address.
 
+A pod rendered from a Kubernetes manifest names the cluster's nameservers (10.96.0.10): `group_spec`
+gets those `addresses`, server i keeping `[[nameserver.servers]]` i's rules, and `ServerGroup.start`
+adds each address that is not loopback to the pod's own loopback interface first
+(`dnsprobe.nameserver.podnet`, which refuses any namespace with another interface), then lets the servers
+listen there: allowed off loopback only because the address exists in that namespace alone.
+
 `group_spec` turns the scenario model into the JSON the pod's init process reads; `ServerGroup` starts
 and stops what it says, inside the pod.
 """
@@ -25,6 +31,7 @@ from typing import Any
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import policy_for
 from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
+from dnsprobe.nameserver.podnet import add_pod_address, is_pod_address
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
@@ -64,17 +71,29 @@ def group_spec(
     querylog: Path,
     workdir: Path,
     cache_dir: Path | None = None,
+    addresses: list[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON-able description of the pod's servers (None: one embedded server, no faults). The Go
-    engine's binary is built here, outside the pod, when the servers use it (`cache_dir` keeps it)."""
+    engine's binary is built here, outside the pod, when the servers use it (`cache_dir` keeps it).
+    `addresses`: where embedded servers listen instead of 127.0.0.1, ... (a manifest's nameservers);
+    one not on loopback is marked `pod_address`, to be added to the pod's loopback."""
     kind = "embedded" if spec is None else spec.kind
-    addresses = server_addresses(spec)
+    if addresses is None or kind != "embedded":
+        addresses = server_addresses(spec)
     listen: list[dict[str, Any]] = []
     for index, address in enumerate(addresses):
         rules: list[FaultRule] = []
         if spec is not None and kind == "embedded":
-            rules = [*spec.servers[index].faults, *spec.faults]
-        listen.append({"address": address, "port": PORT, "faults": [r.model_dump() for r in rules]})
+            own = spec.servers[index].faults if index < len(spec.servers) else []
+            rules = [*own, *spec.faults]
+        listen.append(
+            {
+                "address": address,
+                "port": PORT,
+                "faults": [r.model_dump() for r in rules],
+                "pod_address": is_pod_address(address),
+            }
+        )
     engine = nameserver_engine(spec)
     go_binary = str(go_engine_binary(cache_dir)) if engine == "go" else None
     return {
@@ -116,6 +135,11 @@ class ServerGroup:
             return
         zone_file = spec["zone_file"]
         zone = Zone.from_text(Path(zone_file).read_text(encoding="utf-8"), source=zone_file)
+        for listen in spec["listen"]:
+            if listen.get("pod_address"):
+                add_pod_address(listen["address"])  # refuses unless this namespace has only lo
+        # Off loopback only for the addresses just added to this namespace's own loopback.
+        off_loopback = any(listen.get("pod_address") for listen in spec["listen"])
         if self.kind != "embedded":
             first = spec["listen"][0]
             self._real = RealServer(self.kind, zone, Path(spec["workdir"]), first["address"], first["port"])
@@ -124,7 +148,13 @@ class ServerGroup:
         if spec.get("engine") == "go":
             # Started from this (the main) thread: the Go process is told to exit when it ends.
             addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
-            self._go = GoNameserver(zone, addresses, Path(spec["querylog"]), binary=Path(spec["go_binary"]))
+            self._go = GoNameserver(
+                zone,
+                addresses,
+                Path(spec["querylog"]),
+                binary=Path(spec["go_binary"]),
+                allow_non_loopback=off_loopback,
+            )
             self._go.start()
             return
         self._log = QueryLog(Path(spec["querylog"]))
@@ -133,7 +163,13 @@ class ServerGroup:
             for listen in spec["listen"]:
                 rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
                 policy = policy_for(rules)
-                server = Nameserver(zone, [(listen["address"], listen["port"])], self._log, policy=policy)
+                server = Nameserver(
+                    zone,
+                    [(listen["address"], listen["port"])],
+                    self._log,
+                    policy=policy,
+                    allow_non_loopback=bool(listen.get("pod_address")),
+                )
                 await server.start()
                 self._servers.append(server)
                 if policy is not None:

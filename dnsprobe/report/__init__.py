@@ -1,6 +1,6 @@
 """The report stage: charts, report.html and report.md from a run's summary.
 
-Input is the summary mapping the pipeline writes as summary.json (DESIGN.md, Contracts); nothing here
+Input is the summary mapping the pipeline writes as summary.json (README, "Contracts"); nothing here
 reaches back into an earlier stage, and nothing here writes summary.json. Every renderer takes the summary
 and nothing else, so a report can be rebuilt from an old run directory.
 
@@ -46,7 +46,7 @@ PALETTE: Final[Mapping[str, str]] = MappingProxyType(
         "other": "#999999",
     }
 )
-# DESIGN.md names REFUSED "refused / server_misbehaving": one class, two spellings.
+# REFUSED is "refused", and older summaries spelled it "server_misbehaving" (Go's wording): one class.
 _ALIASES: Final[Mapping[str, str]] = MappingProxyType({"server_misbehaving": "refused"})
 
 STATUS_LABELS: Final[Mapping[str, str]] = MappingProxyType(
@@ -575,6 +575,16 @@ def write_report(run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Path]:
     paths["html"] = write_html(summary, charts, run_dir / "report.html")
     paths["markdown"] = write_markdown(summary, charts, run_dir / "report.md")
     return paths
+
+
+def image_rootfs_text(summary: Mapping[str, Any]) -> str:
+    """One line on the image root a run used (`[pod] rootfs = "image:..."`), for both report formats."""
+    image = section(summary, "image_rootfs")
+    layers = image.get("layers") or []
+    text = f"{image.get('source')} ({str(image.get('image_id', ''))[:19]}, {len(layers)} layer(s))"
+    if section(summary, "pod").get("nsswitch_from") == "image":
+        text += "; /etc/nsswitch.conf above is the image's own, resolv.conf and hosts the pod's"
+    return text
 
 
 def sequence_of_str(value: object) -> Sequence[str]:

@@ -31,6 +31,7 @@ from dnsprobe.report import (
     fmt_int,
     fmt_ms,
     fmt_value,
+    image_rootfs_text,
     mode_name,
     mode_status,
     modes,
@@ -209,6 +210,7 @@ def _mode_section(mode: Mapping[str, Any]) -> str:
         )
     if isinstance(mode.get("binary"), Mapping):
         out.append(f"<h4>Binary</h4>{_facts(_mapping_items(mode['binary']))}")
+    out.append(_twin_table(mode))
     trace = section(mode, "trace")
     if selection := sequence_of_str(trace.get("selection")):
         out.append(f"<h4>Resolver selection (trace)</h4>{_pre(chr(10).join(selection))}")
@@ -226,6 +228,29 @@ def _mode_section(mode: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _twin_table(mode: Mapping[str, Any]) -> str:
+    """A `like:` mode's twin table: each fact of the target beside the twin's, matched or not, and why."""
+    rows = mode.get("twin")
+    if not isinstance(rows, list) or not rows:
+        return ""
+    of = section(mode, "twin_of")
+    body = "".join(
+        f'<tr><td>{_e(r.get("fact"))}</td><td class="wrap">{_e(r.get("target"))}</td>'
+        f'<td class="wrap">{_e(r.get("twin"))}</td>'
+        + ('<td class="good">yes</td>' if r.get("matched") else '<td class="bad">no</td>')
+        + f'<td class="wrap">{_e(r.get("why") or "")}</td></tr>'
+        for r in rows
+        if isinstance(r, Mapping)
+    )
+    head = "".join(f'<th scope="col">{c}</th>' for c in ("fact", "target", "twin", "matched", "why not"))
+    rootfs = f" (root file system asked for: {_e(mode.get('rootfs'))})" if mode.get("rootfs") else ""
+    return (
+        f"<h4>Twin of {_e(of.get('target') or mode_name(mode))}{rootfs}</h4>"
+        f'<div class="scroll"><table class="twin"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></div>"
+    )
+
+
 def _pod(summary: Mapping[str, Any]) -> str:
     pod = section(summary, "pod")
     out = []
@@ -236,6 +261,9 @@ def _pod(summary: Mapping[str, Any]) -> str:
     ):
         text = pod.get(key)
         out.append(f"<h3>{title}</h3>" + (_pre(str(text)) if text else f'<p class="muted">{DASH}</p>'))
+    image = section(summary, "image_rootfs")
+    if image:  # the probe ran in the image's own root: its libc and /etc files
+        out.append(f"<h3>Root file system</h3><p>{_e(image_rootfs_text(summary))}</p>")
     env = _mapping_items(pod.get("env"))
     out.append("<h3>Environment</h3>")
     out.append(_pre("\n".join(f"{k}={v}" for k, v in env)) if env else '<p class="muted">none set</p>')

@@ -27,6 +27,7 @@ from dnsprobe.report import (
     fmt_int,
     fmt_ms,
     fmt_value,
+    image_rootfs_text,
     mode_name,
     mode_status,
     modes,
@@ -118,6 +119,7 @@ def _mode(mode: Mapping[str, Any]) -> list[str]:
     if isinstance(binary, Mapping) and binary:
         out.append("- **Binary:** " + "; ".join(f"{md(k)} {md(fmt_value(v))}" for k, v in binary.items()))
     out.append("")
+    out += _twin(mode)
     if mode.get("reason"):
         out += [
             "Start failure:" if status == "start_failure" else "Reason:",
@@ -136,6 +138,23 @@ def _mode(mode: Mapping[str, Any]) -> list[str]:
     if rows := workload_rows(mode):
         out += [table(WORKLOAD_COLUMNS, rows), ""]
     return out
+
+
+def _twin(mode: Mapping[str, Any]) -> list[str]:
+    """A `like:` mode's twin table: each fact of the target beside the twin's, matched or not, and why."""
+    rows = mode.get("twin")
+    if not isinstance(rows, list) or not rows:
+        return []
+    of = section(mode, "twin_of")
+    rootfs = f" (root file system asked for: {md(mode.get('rootfs'))})" if mode.get("rootfs") else ""
+    out = [f"Twin of {md(of.get('target') or mode_name(mode))}{rootfs}:", ""]
+    out += ["| fact | target | twin | matched | why not |", "|---|---|---|---|---|"]
+    for r in rows:
+        if isinstance(r, Mapping):
+            matched = "yes" if r.get("matched") else "**no**"
+            cells = [md(r.get(k)) for k in ("fact", "target", "twin")]
+            out.append("| " + " | ".join([*cells, matched, md(r.get("why") or "")]) + " |")
+    return [*out, ""]
 
 
 def _postmortem(summary: Mapping[str, Any]) -> list[str]:
@@ -224,6 +243,8 @@ def render_markdown(
     ):
         if pod.get(key):
             out += [f"{title}:", "", fenced(str(pod[key])), ""]
+    if section(summary, "image_rootfs"):
+        out += [f"Root file system: {md(image_rootfs_text(summary))}", ""]
     env = pod.get("env")
     if isinstance(env, Mapping) and env:
         out += ["Environment:", "", fenced("\n".join(f"{k}={v}" for k, v in env.items())), ""]

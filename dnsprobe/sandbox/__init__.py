@@ -5,6 +5,9 @@ The local backend runs each probe in its own unprivileged user, mount and networ
 files, the network namespace has only a loopback interface, and the embedded nameserver listens on
 127.0.0.1:53 inside it. Nothing the probe sends can reach any other nameserver; the harness talks to the
 probe over a unix socket, which crosses network namespaces because it lives in the file system.
+
+A pod's root file system is the host's, a scratch- or Alpine-like one, or an image's own
+(`image_rootfs`: the layers of a local image or tarball unpacked once, mounted under an overlay).
 """
 
 from dnsprobe.sandbox.files import PodFiles, render_pod_files

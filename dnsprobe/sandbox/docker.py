@@ -192,6 +192,58 @@ def build_probe_image(client: Any, *, binary: Path, base_tag: str, mode: str, ba
     return tag
 
 
+_IMAGE_DOCKERFILE = """\
+# The user's own image as the runtime stage: its files, libc, USER and environment stay; only the
+# probe is added, under a path no image uses.
+FROM {base}
+COPY app /.dnsprobe/probe
+ENTRYPOINT ["/.dnsprobe/probe"]
+"""
+
+
+def build_probe_on_image(client: Any, *, binary: Path, reference: str, mode: str) -> tuple[str, str]:
+    """An image of the probe on top of the user's image `reference` (cached); its tag and the image id.
+    A missing image is one line naming both ways to provide it (nothing is pulled)."""
+    from docker.errors import APIError, BuildError, ImageNotFound
+
+    from dnsprobe.sandbox.image_rootfs import missing_image_message
+
+    try:
+        base = client.images.get(reference)
+    except ImageNotFound:
+        raise DockerError(missing_image_message(reference)) from None
+    except APIError as exc:
+        raise DockerError(f"{reference}: the engine refused: {exc.explanation or exc}") from None
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:12]
+    image_id = str(base.id)
+    tag = f"dnsprobe-probe/{mode}:image-{digest}-{image_id.split(':')[-1][:12]}"
+    try:
+        client.images.get(tag)
+        return tag, image_id
+    except ImageNotFound:
+        pass
+    dockerfile = _IMAGE_DOCKERFILE.format(base=image_id).encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        tar.add(str(binary), arcname="app")
+    context.seek(0)
+    try:
+        client.images.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            pull=False,
+            labels={"dnsprobe.mode": mode, "dnsprobe.image": reference},
+        )
+    except (BuildError, APIError) as exc:
+        raise DockerError(f"building {tag} on {reference} failed: {exc}") from None
+    return tag, image_id
+
+
 @dataclass
 class DockerPod(PodBase):
     """A pod on the docker backend: the probe's image run with --network none, the pod's resolv.conf and
@@ -217,6 +269,11 @@ class DockerPod(PodBase):
     @property
     def _dir(self) -> Path:
         return self.socket_dir / f"d-{self.mode}"
+
+    @property
+    def container_id(self) -> str:
+        """The running container's id (other containers join its network namespace); "" before start."""
+        return str(self._container.id) if self._container is not None else ""
 
     @property
     def socket_path(self) -> Path:
@@ -391,13 +448,30 @@ def docker_cell(
     nameserver: NameserverSpec | None,
     mount_nsswitch: bool,
     cache_dir: Path | None = None,
+    rootfs: str | None = None,
 ) -> tuple[DockerPod, dict[str, Any]]:
     """The pod for one cell of the mode x base matrix, and what the summary says about it: the image,
-    the stand-in it was built on, and inspect's prediction (so the run can check it)."""
+    the stand-in it was built on, and inspect's prediction (so the run can check it). With rootfs
+    `image:REF` the user's image is the runtime stage instead of a stand-in."""
     from dnsprobe.binary import inspect_binary
     from dnsprobe.binary.bases import BASES
     from dnsprobe.sandbox.standins import ensure_standins
 
+    if rootfs is not None and rootfs.startswith(("image:", "oci:")):
+        return _image_cell(
+            mode,
+            rootfs,
+            binary,
+            files=files,
+            zone_text=zone_text,
+            workdir=workdir,
+            socket_dir=socket_dir,
+            godebug=godebug,
+            env=env,
+            nameserver=nameserver,
+            mount_nsswitch=mount_nsswitch,
+            cache_dir=cache_dir,
+        )
     client = connect()
     try:
         standin = ensure_standins(client, [base])[base]
@@ -426,3 +500,32 @@ def docker_cell(
         "inspect": {**verdict.to_json(), "starts": verdict.starts},
     }
     return pod, info
+
+
+def _image_cell(
+    mode: str,
+    rootfs: str,
+    binary: Path,
+    *,
+    mount_nsswitch: bool,
+    **pod: Any,
+) -> tuple[DockerPod, dict[str, Any]]:
+    kind, _, reference = rootfs.partition(":")
+    if kind == "oci":
+        raise DockerError(
+            f"rootfs = {rootfs!r}: the docker backend runs images from the local engine; load the "
+            f'tarball (docker load -i {reference}) and use image:REF, or use backend = "local"'
+        )
+    client = connect()
+    try:
+        tag, image_id = build_probe_on_image(client, binary=binary, reference=reference, mode=mode)
+    finally:
+        client.close()
+    docker_pod = DockerPod(mode=f"{mode}+image", image=tag, mount_nsswitch=mount_nsswitch, **pod)
+    info = {
+        "base_image": "image",
+        "image": tag,
+        "image_rootfs": {"source": rootfs, "image_id": image_id},
+        "stands_in_for": reference,
+    }
+    return docker_pod, info

@@ -21,6 +21,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,9 @@ def bind_mount(source: str, target: str) -> None:
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
 
-def _in_child(nofile: int | None, root: Path | None) -> Callable[[], None] | None:
+def _in_child(nofile: int | None, root: Path | None, cwd: str = "/") -> Callable[[], None] | None:
     """Run in the probe's process before exec: its own file-descriptor limit (the nameserver in this
-    process keeps the default one) and its own root file system."""
+    process keeps the default one) and its own root file system (an image's: its WorkingDir)."""
     if nofile is None and root is None:
         return None
 
@@ -57,7 +58,10 @@ def _in_child(nofile: int | None, root: Path | None) -> Callable[[], None] | Non
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         if root is not None:
             os.chroot(root)
-            os.chdir("/")
+            try:
+                os.chdir(cwd)
+            except OSError:
+                os.chdir("/")
 
     return setup
 
@@ -97,6 +101,8 @@ async def run_pod(spec: dict[str, Any]) -> int:
     await server.start()
     probe = spec["probe"]
     root = spec.get("rootfs_dir")
+    cwd = (spec.get("image") or {}).get("cwd", "/")
+    status: dict[str, Any] = {"started": time.time()}
     with Path(probe["stdout"]).open("wb") as out, Path(probe["stderr"]).open("wb") as err:
         try:
             child = await asyncio.create_subprocess_exec(
@@ -105,13 +111,16 @@ async def run_pod(spec: dict[str, Any]) -> int:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                preexec_fn=_in_child(spec.get("nofile"), Path(root) if root else None),
+                preexec_fn=_in_child(spec.get("nofile"), Path(root) if root else None, cwd),
             )
         except OSError as exc:
             await server.stop()
             # the wording container runtimes use, so a person recognises it
-            print(f"exec {probe['argv'][0]}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+            text = f"exec {probe['argv'][0]}: {(exc.strerror or str(exc)).lower()}"
+            _write_status(probe, {**status, "exec_error": text})
+            print(text, file=sys.stderr)
             return 127
+    _write_status(probe, status)  # started: kept even if this process is killed before the end
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -135,7 +144,15 @@ async def run_pod(spec: dict[str, Any]) -> int:
     finally:
         await server.stop()  # writes out the query log, whatever happened above
     code = child.returncode or 0
+    ended = {"signal": -code} if code < 0 else {"exit": code}
+    _write_status(probe, {**status, **ended, "ended": time.time(), "stopped": stop.is_set()})
     return 0 if stop.is_set() else code
+
+
+def _write_status(probe: dict[str, Any], status: dict[str, Any]) -> None:
+    """How the program ended, for whoever started the pod (`dnsprobe observe`)."""
+    if probe.get("status"):
+        Path(probe["status"]).write_text(json.dumps(status), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
@@ -145,7 +162,14 @@ def main(argv: list[str]) -> int:
         set_sysctls(spec.get("sysctls", {}))
     for target, source in spec["mounts"].items():
         bind_mount(source, target)
-    if spec.get("rootfs", "host") != "host":
+    if spec.get("rootfs") == "image":
+        from dnsprobe.sandbox.image_rootfs import mount_image_root
+
+        probe = spec["probe"]
+        probe["argv"][0] = mount_image_root(
+            spec["image"], Path(spec["rootfs_dir"]), probe["argv"][0], spec["socket_dir"]
+        )
+    elif spec.get("rootfs", "host") != "host":
         probe = spec["probe"]
         probe["argv"][0] = make_rootfs(
             spec["rootfs"], Path(spec["rootfs_dir"]), probe["argv"][0], spec["mounts"], spec["socket_dir"]

@@ -21,6 +21,7 @@ from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.base import PodBase
 from dnsprobe.sandbox.files import PodFiles, check_pod_files
+from dnsprobe.sandbox.image_rootfs import ImageRoot, parse_rootfs, prepare_image_root
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
 NAMESERVER_ADDRESS = "127.0.0.1"  # inside the pod's own network namespace
@@ -63,11 +64,18 @@ class Pod(PodBase):
     env: Mapping[str, str] = field(default_factory=dict)
     nofile: int | None = None  # RLIMIT_NOFILE of the probe
     port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
-    rootfs: str = "host"  # host | scratch | musl: what else the probe's file system holds
+    rootfs: str = "host"  # host | scratch | musl | image:REF | oci:PATH.tar: the probe's file system
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
+    # An image root (rootfs = image:/oci:) keeps the image's nsswitch.conf unless this is True.
+    mount_nsswitch: bool = False
+    # Another program instead of the probe (`dnsprobe observe`): its argv, and whether argv[0] is a path
+    # inside the image root (else a host file, copied in). `launch()` starts it without waiting for /info.
+    program: Sequence[str] | None = None
+    program_in_root: bool = False
+    image: ImageRoot | None = None  # set once an image root is prepared
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,12 +87,15 @@ class Pod(PodBase):
         """An external nameserver is reached from the host's network namespace (shared, not a new one)."""
         return self.nameserver is not None and self.nameserver.kind == "external"
 
-    @property
-    def allow_non_loopback(self) -> bool:
-        return self.nameserver is not None and self.nameserver.allow_non_loopback
+    def _check_files(self, files: PodFiles) -> None:
+        """The loopback rule on the files as written: a manifest's nameservers are served by this pod's
+        own servers in its own network namespace; nothing else off loopback unless allowed."""
+        allow = self.nameserver is not None and self.nameserver.allow_non_loopback
+        served = () if self.host_network else files.nameservers
+        check_pod_files(files, served=served, allow_non_loopback=allow)
 
     def _write_spec(self) -> Path:
-        check_pod_files(self.files, allow_non_loopback=self.allow_non_loopback)  # whoever rendered them
+        self._check_files(self.files)  # whoever rendered them
         self.workdir.mkdir(parents=True, exist_ok=True)
         etc = {
             "/etc/resolv.conf": ("resolv.conf", self.files.resolv_conf),
@@ -97,6 +108,9 @@ class Pod(PodBase):
             mounts[target] = str(self.workdir / name)
         (self.workdir / "zone.txt").write_text(self.zone_text, encoding="utf-8")
         env = {"PATH": "/usr/bin:/bin", "HOME": "/", **self.env, "GODEBUG": self._godebug()}
+        argv = [str(self.binary), "-listen", f"unix:{self.socket_path}", "-mode", self.mode]
+        if self.program is not None:
+            argv = [str(arg) for arg in self.program]
         spec: dict[str, Any] = {
             "mounts": mounts,
             "zone_file": str(self.workdir / "zone.txt"),
@@ -107,18 +121,23 @@ class Pod(PodBase):
                 querylog=self.querylog_path,
                 workdir=self.workdir,
                 cache_dir=self.cache_dir,
+                addresses=list(self.files.nameservers) or None,  # a manifest's cluster DNS
             ),
             "querylog": str(self.querylog_path),
             "probe": {
-                "argv": [str(self.binary), "-listen", f"unix:{self.socket_path}", "-mode", self.mode],
+                "argv": argv,
                 "env": env,
                 "stderr": str(self.trace_path),
                 "stdout": str(self.workdir / "probe.stdout"),
+                "status": str(self.status_path),
             },
         }
+        self.status_path.unlink(missing_ok=True)
         if self.nofile is not None:
             spec["nofile"] = self.nofile
-        if self.rootfs != "host":
+        if parse_rootfs(self.rootfs) is not None:
+            self._image_spec(spec, etc)
+        elif self.rootfs != "host":
             spec.update(
                 rootfs=self.rootfs, rootfs_dir=str(self.workdir / "rootfs"), socket_dir=str(self.socket_dir)
             )
@@ -128,19 +147,57 @@ class Pod(PodBase):
         path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         return path
 
+    @property
+    def status_path(self) -> Path:
+        """Where the pod's init writes how the program ended (`{"exit": N}` or `{"signal": N}`)."""
+        return self.workdir / "status.json"
+
+    def _image_spec(self, spec: dict[str, Any], etc: dict[str, tuple[str, str]]) -> None:
+        """An image's own root: unpacked once into the cache, mounted per pod as an overlay's lower
+        layer. The pod supplies resolv.conf and hosts, as the kubelet does; the image keeps the rest."""
+        from dnsprobe.build import default_cache_dir
+
+        self.image = prepare_image_root(self.rootfs, self.cache_dir or default_cache_dir())
+        keep = {"/etc/resolv.conf", "/etc/hosts"} | ({"/etc/nsswitch.conf"} if self.mount_nsswitch else set())
+        probe = spec["probe"]
+        probe["env"] = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/",
+            **self.image.env,
+            **self.env,
+            "GODEBUG": _join_godebug(
+                self.env.get("GODEBUG") or self.image.env.get("GODEBUG", ""), self.godebug
+            ),
+        }
+        spec.update(
+            rootfs="image",
+            rootfs_dir=str(self.workdir / "rootfs"),
+            image={
+                "lower": str(self.image.path),
+                "upper": str(self.workdir / "rootfs-upper"),
+                "work": str(self.workdir / "rootfs-work"),
+                "etc": {
+                    target: str(self.workdir / name) for target, (name, _) in etc.items() if target in keep
+                },
+                "program_in_root": self.program_in_root,
+                "cwd": self.image.workdir,
+            },
+            socket_dir=str(self.socket_dir),
+        )
+
     def rewrite_resolv_conf(self, text: str) -> None:
         """Change resolv.conf under the running probe. In place, not by rename: the bind mount holds the
         file's inode, so a replaced file would never be seen."""
-        check_pod_files(replace(self.files, resolv_conf=text), allow_non_loopback=self.allow_non_loopback)
+        self._check_files(replace(self.files, resolv_conf=text))
         with (self.workdir / "resolv.conf").open("r+", encoding="utf-8") as fh:
             fh.write(text)
             fh.truncate()
 
     def _godebug(self) -> str:
-        user = self.env.get("GODEBUG", "")
-        return f"{user},{self.godebug}" if user else self.godebug
+        return _join_godebug(self.env.get("GODEBUG", ""), self.godebug)
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the pod's init (nameserver, then the program) and return at once."""
         spec = self._write_spec()
         self.socket_path.unlink(missing_ok=True)
         unshare = [arg for arg in _UNSHARE if arg != "--net"] if self.host_network else _UNSHARE
@@ -149,6 +206,29 @@ class Pod(PodBase):
             self._process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for the pod to end by itself (its program exited); False when `timeout` passed first."""
+        if self._process is None:
+            return True
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def status(self) -> dict[str, Any]:
+        """What init wrote about the program: `started` (unix time), then `exit` or `signal` and
+        `stopped` (true when the pod stopped it), or `exec_error`."""
+        try:
+            data: dict[str, Any] = json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def start(self) -> None:
+        self.launch()
+        assert self._process is not None
         client = ProbeClient(self.address, timeout=5)
         deadline = time.monotonic() + self.start_timeout
         try:
@@ -199,6 +279,11 @@ class Pod(PodBase):
                 self._process.wait()
         self._process = None
         self.socket_path.unlink(missing_ok=True)
+
+
+def _join_godebug(user: str, ours: str) -> str:
+    """The program's own GODEBUG settings, then ours (for a key given twice, Go takes the last)."""
+    return f"{user},{ours}" if user else ours
 
 
 class _suppress_lookup:

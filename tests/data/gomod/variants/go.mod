@@ -1,0 +1,3 @@
+module example.test/variants
+
+go 1.21

@@ -1,0 +1,4 @@
+package broken
+
+// Answer returns the C library's answer.
+func Answer() int { return fromC() }

@@ -1,0 +1,5 @@
+package stubbed
+
+import "errors"
+
+var errFailed = errors.New("stubbed: the C side failed")

@@ -1,0 +1,3 @@
+module example.test/observe
+
+go 1.21

@@ -1,0 +1,3 @@
+module example.test/cgodebug
+
+go 1.22
