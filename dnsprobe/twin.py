@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dnsprobe import godebug
 from dnsprobe.binary.inspection import Inspection, inspect_binary
 from dnsprobe.build import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
 from dnsprobe.errors import InspectError, ScenarioError
@@ -151,12 +152,7 @@ def facts(report: Inspection, net_settings: tuple[str, ...], env_godebug: str = 
 
 def godebug_settings(text: str) -> dict[str, str]:
     """`a=1,b=2` as a dict; the last of a repeated key wins, as in Go."""
-    out: dict[str, str] = {}
-    for item in text.split(","):
-        key, sep, value = item.strip().partition("=")
-        if sep and key:
-            out[key] = value
-    return out
+    return godebug.parse(text)
 
 
 def read_godebug_table(goroot: Path) -> dict[str, str]:

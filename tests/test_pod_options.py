@@ -65,3 +65,33 @@ def test_resolv_conf_rewritten_under_a_running_probe(tmp_path: Path, probe_cache
         after = seen.read_text()
     assert "no-aaaa" not in before
     assert after == new.resolv_conf and "options ndots:5 no-aaaa" in after
+
+
+def test_the_pods_own_godebug_netdns_survives_the_trace_level(tmp_path: Path, probe_cache: Path) -> None:
+    """`env = {GODEBUG = "netdns=cgo"}` on a default cgo build: the harness adds its trace level without
+    undoing the choice (a bare `netdns=2` after it would put Go back on its own resolver)."""
+    from dnsprobe.trace import parse_trace, trace_file_lines
+
+    spec = PodSpec(search=[], ndots=1, env={"GODEBUG": "netdns=cgo"})
+    files = render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"])
+    (tmp_path / "s").mkdir()
+    pod = Pod(
+        mode="godebug-go",
+        binary=build_probe(MODES["godebug-go"], cache_dir=probe_cache).path,
+        files=files,
+        zone_text=ZONE,
+        workdir=tmp_path / "pod",
+        socket_dir=tmp_path / "s",
+        godebug="netdns=2",
+        env=spec.env,
+    )
+    with pod:
+        client = ProbeClient(pod.address)
+        results = client.batch(
+            kind="host", name="{rand}.example.test.", count=4, concurrency=2, timeout_ms=5000
+        )
+        client.close()
+        trace = pod.trace_path
+    assert all(r.outcome == "ok" for r in results), results[:3]
+    report = parse_trace(trace_file_lines(trace.read_bytes()))
+    assert report.resolver == "cgo", report

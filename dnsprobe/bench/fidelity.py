@@ -218,3 +218,118 @@ def run_fidelity(
 
 def _row(n: int, side_name: str, side: Side) -> str:
     return f"{n:<7}{side_name:<10}{side.rate:>11,.0f}{side.p50_ms:>9.2f}{side.p99_ms:>9.2f}{side.failures:>8}"
+
+
+# -- the fault variant ------------------------------------------------------------------------------------
+
+# Rules on names the bare loop never asks (it asks {rand}.web.default.svc.cluster.local), and a rate limit
+# far above any rate here that every query passes through: every query is matched against every rule,
+# so the engine's fault path is on the path of every lookup, while the lookups measured are untouched.
+FAULT_RULES: list[dict[str, Any]] = [
+    {"action": "delay", "name": "*.api.example.test", "delay_ms": 20, "probability": 0.5},
+    {"action": "servfail", "name": "*.missing.example.test"},
+    {"action": "drop", "name": "d*.api.example.test", "probability": 0.01},
+    {"action": "ratelimit", "rate": 10_000_000},
+]
+VARIANTS = (("go", False), ("go", True), ("python", True))  # engine, fault rules
+
+
+@dataclass
+class FaultFidelityResult:
+    sides: dict[str, list[Side]] = field(default_factory=dict)  # by variant label
+
+    @property
+    def ratio(self) -> float:
+        """The Go engine's p50 without faults over its p50 with them (>= 0.91: within 10%)."""
+        clean = FidelityResult.median(self.sides.get(_label("go", False), []), lambda s: s.p50_ms)
+        faulty = FidelityResult.median(self.sides.get(_label("go", True), []), lambda s: s.p50_ms)
+        return clean / faulty if faulty else 0.0
+
+
+def _label(engine: str, faults: bool) -> str:
+    return f"{engine}{'+faults' if faults else ''}"
+
+
+def run_fidelity_faults(
+    *,
+    mode: str = "go",
+    concurrency: int = 32,
+    seconds: float = 5.0,
+    rounds: int = 3,
+    query: str = DEFAULT_QUERY,
+    cache_dir: Path | None = None,
+    report: Callable[[str], None] = print,
+) -> FaultFidelityResult:
+    """The probe's bare loop (Go-timed lookups/s and p50) against three pods in alternating rounds: the Go
+    engine on the zone alone, the Go engine with `FAULT_RULES`, the Python engine with them."""
+    from dnsprobe.scenario import FaultRule
+    from dnsprobe.scenario import Nameserver as NameserverSpec
+
+    check_namespaces()
+    binary = build_probe(MODES[mode], cache_dir=cache_dir)
+    work = Path(tempfile.mkdtemp(prefix="dnsprobe-fidf-"))
+    result = FaultFidelityResult()
+    rules = [FaultRule.model_validate(rule) for rule in FAULT_RULES]
+    pods: list[tuple[str, Pod]] = []
+    try:
+        for engine, faults in VARIANTS:
+            label = _label(engine, faults)
+            spec = NameserverSpec.model_validate(
+                {"zone": ZONE, "engine": engine, "faults": rules if faults else [], "fault_seed": 1}
+            )
+            (work / f"{label}-socket").mkdir(parents=True)
+            pods.append(
+                (
+                    label,
+                    Pod(
+                        mode=mode,
+                        binary=binary.path,
+                        files=render_pod_files(PodSpec(), hostname="probe", nameservers=[NAMESERVER_ADDRESS]),
+                        zone_text=ZONE,
+                        workdir=work / label,
+                        socket_dir=work / f"{label}-socket",
+                        godebug=MODES[mode].godebug,
+                        nameserver=spec,
+                        cache_dir=cache_dir,
+                    ),
+                )
+            )
+            result.sides[label] = []
+        report(
+            f"{mode} probe, bare loop, {concurrency} lookups in flight, {query!r}, {seconds:g} s x {rounds} "
+            f"rounds per nameserver; fault rules: {len(FAULT_RULES) - 1} on other names, a rate limit on all"
+        )
+        report(f"{'round':<7}{'nameserver':<15}{'lookups/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+        for _, pod in pods:
+            pod.start()
+        clients = {label: ProbeClient(pod.address, timeout=seconds + 60) for label, pod in pods}
+        for client in clients.values():
+            client.loop(kind="host", name=query, concurrency=concurrency, duration_ms=500, timeout_ms=5000)
+        for n in range(1, rounds + 1):
+            for label, client in clients.items():
+                loop = client.loop(
+                    kind="host",
+                    name=query,
+                    concurrency=concurrency,
+                    duration_ms=int(seconds * 1000),
+                    timeout_ms=5000,
+                    records=True,
+                )
+                side = _loop_side(loop)
+                result.sides[label].append(side)
+                report(
+                    f"{n:<7}{label:<15}{side.rate:>11,.0f}{side.p50_ms:>9.2f}{side.p99_ms:>9.2f}{side.failures:>8}"
+                )
+        for client in clients.values():
+            client.close()
+    finally:
+        for _, pod in pods:
+            pod.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    med = FidelityResult.median
+    for label, sides in result.sides.items():
+        report(
+            f"median {label}: {med(sides, lambda s: s.rate):,.0f} lookups/s, "
+            f"p50 {med(sides, lambda s: s.p50_ms):.2f} ms"
+        )
+    return result

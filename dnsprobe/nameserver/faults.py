@@ -1,84 +1,247 @@
-"""Fault rules from the scenario, applied per query: the `Policy` the embedded nameserver asks.
+"""Fault rules from the scenario, compiled once and applied per query by either engine.
 
-Rules are tried in order; the first whose match (name glob, query type, protocol, time window since the
-server started, probability) holds decides. Two actions only sometimes fault and otherwise let the next
-rule decide: `ratelimit` (within the rate the query goes on) and `conntrack_race` (only a second packet
-from one client source port within `window_ms` is dropped, as a Kubernetes node's conntrack table loses
-one of the A and AAAA queries glibc and musl send from one socket).
+`compile_rules` is the only place that decides what a `FaultRule` means. It turns each rule into a plain
+JSON-able dict that the Python engine (`RulePolicy`, the reference) and the Go engine (`goserver/faults.go`)
+both evaluate, so neither engine interprets a glob, a query type or a delay distribution on its own:
 
-The fault's name in the query log is the rule's action (`ratelimit` and `conntrack_race` log the
-packets they drop or refuse).
+    {"fault": "servfail",                       the query log's fault column
+     "match": {"name": REGEX | null,            a regular expression (RE2 and Python alike) on the
+                                                lower-case query name's text, `x.example.test.`
+               "name_steps": [null | CHARS, ...] | null,  the same test as steps (`glob_steps`), which
+                                                the Go engine runs without a regular expression
+               "qtypes": [1, 28] | null,        null: any type
+               "proto": "udp" | "tcp" | null,
+               "window": {"start_s", "end_s", "period_s"} | null,  seconds since the server started
+               "probability": 0.05},
+     "gate": {"kind": "always"}                 the fault applies whenever the match holds;
+           | {"kind": "ratelimit", "rate": R}   only beyond R queries per second (token bucket, R deep);
+           | {"kind": "race", "window_s": W},   only to a second UDP packet from one client port within W,
+     "act": {"drop": bool,
+             "delay": {"dist": "fixed" | "uniform" | "normal" | "exponential", "mean_s", "spread_s"} | null,
+             "rcode": int | null,               reply with this rcode, the question and no records
+             "limit": "query" | "zero" | "max", the answer's size limit: the client's, 0 (TC and the
+                                                question only), or none (a whole UDP answer without TC)
+             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | null}}
+
+Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that
+does not fault (within the rate; the first packet of a pair) lets the next rule decide. Match fields are
+checked in the order above and the probability is drawn last, only when everything else held, so both
+engines draw random numbers for the same packets. Randomness comes from one generator per server, seeded
+from the run's `fault_seed` (reported in summary.json), so a run with `probability` rules replays: the same
+packets in the same order meet the same fates (each engine has its own generator, so the two engines
+agree in distribution, not packet by packet).
+
+Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
+what each engine does stays a primitive, what the rule means stays here. The catalog's second wave fits:
+- FORMERR or silence when the query carries OPT: a match field `edns` ("present" | "absent") with
+  `act.rcode = 1` or `act.drop`;
+- a flow-pinned blackhole (datagrams from 5-tuples first seen before T ignored for N s): a gate
+  `{"kind": "flow_pin", "before_s": T, "for_s": N}` that remembers each flow's first packet, as `race`
+  remembers its last;
+- a socket gap (ICMP port unreachable for 1-3 s): not per packet, a rule set's `gaps` list of windows
+  during which the engine closes its UDP socket and binds it again after;
+- swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
+  `act.swap` (each reply goes out with the other's ID and port);
+- a lame NODATA (NOERROR, no records, AA=0, RA=0, no additional section): `act.rcode = 0` with
+  `act.flags_clear` (a header bit mask) and `act.no_opt`;
+- CNAME-only and uncompressed answers: `act.zone`, an index into extra zones that `goengine.compile_zone`
+  encodes with another encoder (the Go engine just answers from that table).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from fnmatch import translate
+from fnmatch import fnmatchcase
+from typing import Any
 
-import dns.rcode
 import dns.rdatatype
 
 from dnsprobe.nameserver.server import Endpoint, Fault
 from dnsprobe.nameserver.wire import Query, qname_text
 from dnsprobe.scenario import FaultRule
 
-__all__ = ["RulePolicy", "policy_for"]
+__all__ = [
+    "RulePolicy",
+    "compile_rules",
+    "glob_regex",
+    "glob_steps",
+    "new_seed",
+    "policy_for",
+    "server_seed",
+]
 
-_RACE_MEMORY = 65536  # client ports remembered by conntrack_race before the table is cleared
+RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
+_NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
+_ANY = "".join(_NAME_CHARS)  # what `?` matches
 
-_FIXED: dict[str, Fault] = {
-    "drop": Fault("drop", drop=True),
-    "outage": Fault("outage", drop=True),
-    "servfail": Fault("servfail", rcode=dns.rcode.SERVFAIL),
-    "refused": Fault("refused", rcode=dns.rcode.REFUSED),
-    "nxdomain": Fault("nxdomain", rcode=dns.rcode.NXDOMAIN),
-    "truncate": Fault("truncate", truncate=True),
-    "oversize": Fault("oversize", ignore_udp_limit=True),
-    "garbage": Fault("garbage", mangle="garbage"),
-    "wrong_id": Fault("wrong_id", mangle="wrong_id"),
-    "wrong_question": Fault("wrong_question", mangle="wrong_question"),
-    "tc_bit": Fault("tc_bit", mangle="tc_bit"),
-    "conntrack_race": Fault("conntrack_race", drop=True),
-}
+CompiledRule = dict[str, Any]
+
+
+def new_seed() -> int:
+    """A fresh fault seed for a run (reported, so the run can be replayed with it)."""
+    return random.SystemRandom().randrange(1 << 32)
+
+
+def server_seed(seed: int, index: int) -> int:
+    """The seed of the `index`-th server of a group: each server draws its own numbers."""
+    return (seed + index) % (1 << 63)
+
+
+def glob_steps(glob: str) -> list[str | None] | None:
+    """A rule's name glob as steps, None for `*` (every name): each step is None for `*` (any run of
+    characters) or the characters one position may hold ("" for none).
+
+    The glob means what `fnmatch` says, on the lower-case name with a trailing dot added unless it ends
+    with `.` or `*`; a character class is spelled out as the name characters it matches (a name's text
+    is printable ASCII: other bytes are `\\DDD` escapes)."""
+    pattern = glob.lower()
+    pattern = pattern if pattern.endswith((".", "*")) else pattern + "."
+    if pattern == "*":
+        return None
+    steps: list[str | None] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if not steps or steps[-1] is not None:
+                steps.append(None)
+        elif c == "?":
+            steps.append(_ANY)
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                steps.append("[")
+                continue
+            steps.append("".join(ch for ch in _NAME_CHARS if fnmatchcase(ch, pattern[i - 1 : j + 1])))
+            i = j + 1
+        else:
+            steps.append(c)
+    return steps
+
+
+def glob_regex(glob: str) -> str | None:
+    """The same test as `glob_steps` as a regular expression (no anchors: match the whole text), None
+    for `*`; it reads the same in Python's `re` and Go's RE2."""
+    steps = glob_steps(glob)
+    if steps is None:
+        return None
+    out = []
+    for step in steps:
+        if step is None:
+            out.append(".*")
+        elif step == _ANY:
+            out.append(".")
+        elif len(step) == 1:
+            out.append(re.escape(step))
+        else:  # no member: a class no name character is in
+            out.append("[" + "".join(map(_class_char, step)) + "]" if step else "[^\\x00-\\x7f]")
+    return "".join(out)
+
+
+def _class_char(ch: str) -> str:
+    return ch if ch.isalnum() else f"\\x{ord(ch):02x}"
+
+
+def compile_rules(rules: Sequence[FaultRule]) -> list[CompiledRule]:
+    """Each rule as both engines evaluate it (see the module docstring)."""
+    return [_compile(rule) for rule in rules]
+
+
+def _compile(rule: FaultRule) -> CompiledRule:
+    kinds = [rule.qtype] if isinstance(rule.qtype, str) else rule.qtype
+    windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
+    match = {
+        "name": glob_regex(rule.name),
+        "name_steps": glob_steps(rule.name),
+        "qtypes": None if "*" in kinds else sorted({int(dns.rdatatype.from_text(k)) for k in kinds}),
+        "proto": None if rule.proto == "any" else rule.proto,
+        "window": {"start_s": rule.start_s, "end_s": rule.end_s, "period_s": rule.period_s}
+        if windowed
+        else None,
+        "probability": rule.probability,
+    }
+    gate: dict[str, Any] = {"kind": "always"}
+    act: dict[str, Any] = {"drop": False, "delay": None, "rcode": None, "limit": "query", "mangle": None}
+    action = rule.action
+    if action in ("drop", "outage"):
+        act["drop"] = True
+    elif action in ("servfail", "refused", "nxdomain"):
+        act["rcode"] = {"servfail": 2, "refused": 5, "nxdomain": 3}[action]
+    elif action == "truncate":
+        act["limit"] = "zero"
+    elif action == "oversize":
+        act["limit"] = "max"
+    elif action in ("garbage", "wrong_id", "wrong_question", "tc_bit"):
+        act["mangle"] = action
+    elif action == "delay":
+        act["delay"] = {
+            "dist": rule.distribution,
+            "mean_s": (rule.delay_ms or 0.0) / 1000,
+            "spread_s": rule.jitter_ms / 1000,
+        }
+    elif action == "ratelimit":
+        gate = {"kind": "ratelimit", "rate": rule.rate}
+        if rule.over == "drop":
+            act["drop"] = True
+        else:
+            act["rcode"] = 5
+    elif action == "conntrack_race":
+        gate = {"kind": "race", "window_s": rule.window_ms / 1000}
+        act["drop"] = True
+    else:  # pragma: no cover - the scenario model lists every action
+        raise AssertionError(f"fault action {action!r} has no compiled form")
+    return {"fault": action, "match": match, "gate": gate, "act": act}
 
 
 class _Rule:
-    """One compiled `FaultRule` and its state (the rate limiter's bucket, the race's last packets)."""
+    """One compiled rule as the Python engine runs it, with its gate's state."""
 
-    def __init__(self, rule: FaultRule, rng: random.Random) -> None:
-        self.rule = rule
-        self.action = rule.action
+    def __init__(self, compiled: CompiledRule, rng: random.Random) -> None:
+        match, gate, act = compiled["match"], compiled["gate"], compiled["act"]
         self._rng = rng
-        pattern = rule.name.lower()
-        pattern = pattern if pattern.endswith((".", "*")) else pattern + "."
-        self._name = None if pattern == "*" else re.compile(translate(pattern)).match
-        kinds = [rule.qtype] if isinstance(rule.qtype, str) else rule.qtype
-        self._qtypes = None if "*" in kinds else frozenset(int(dns.rdatatype.from_text(k)) for k in kinds)
-        self._proto = None if rule.proto == "any" else rule.proto
-        self._windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
-        self._probability = rule.probability
-        self.fault = _FIXED.get(rule.action)
-        if rule.action == "ratelimit":
-            name = "ratelimit"
-            self.fault = (
-                Fault(name, drop=True) if rule.over == "drop" else Fault(name, rcode=dns.rcode.REFUSED)
-            )
-        self._tokens = rule.rate or 0.0
+        self._name = None if match["name"] is None else re.compile(match["name"], re.S).fullmatch
+        self._qtypes = None if match["qtypes"] is None else frozenset(match["qtypes"])
+        self._proto = match["proto"]
+        window = match["window"]
+        self._window = None if window is None else (window["start_s"], window["end_s"], window["period_s"])
+        self._probability = float(match["probability"])
+        self._gate = gate["kind"]
+        self._rate = float(gate.get("rate") or 0.0)
+        self._race_window = float(gate.get("window_s") or 0.0)
+        self._delay = act["delay"]
+        limit = act["limit"]
+        self.fault = Fault(
+            compiled["fault"],
+            drop=act["drop"],
+            rcode=act["rcode"],
+            truncate=limit == "zero",
+            ignore_udp_limit=limit == "max",
+            mangle=act["mangle"],
+        )
+        self._tokens = self._rate
         self._refilled: float | None = None
         self._last_seen: dict[Endpoint, float] = {}
 
     def matches(self, query: Query, proto: str, elapsed: float) -> bool:
-        rule = self.rule
         if self._proto is not None and proto != self._proto:
             return False
         if self._qtypes is not None and query.qtype not in self._qtypes:
             return False
-        if self._windowed:
-            at = elapsed % rule.period_s if rule.period_s is not None else elapsed
-            if at < rule.start_s or (rule.end_s is not None and at >= rule.end_s):
+        if self._window is not None:
+            start, end, period = self._window
+            at = math.fmod(elapsed, period) if period is not None else elapsed
+            if at < start or (end is not None and at >= end):
                 return False
         if self._name is not None and not self._name(qname_text(query.key)):
             return False
@@ -86,50 +249,49 @@ class _Rule:
 
     def decide(self, proto: str, client: Endpoint, now: float) -> Fault | None:
         """The fault for a matching query, or None to let the next rule (or the normal answer) decide."""
-        action = self.action
-        if action == "delay":
-            return Fault("delay", delay=self._delay())
-        if action == "ratelimit":
-            return self._over_rate(now)
-        if action == "conntrack_race":
-            return self._raced(proto, client, now)
+        gate = self._gate
+        if gate == "ratelimit" and self._within_rate(now):
+            return None
+        if gate == "race" and not self._raced(proto, client, now):
+            return None
+        if self._delay is not None:
+            return Fault(self.fault.name, delay=self._draw_delay())
         return self.fault
 
-    def _delay(self) -> float:
-        rule = self.rule
-        mean = (rule.delay_ms or 0.0) / 1000
-        spread = rule.jitter_ms / 1000
-        if rule.distribution == "uniform":
-            value = self._rng.uniform(mean - spread, mean + spread)
-        elif rule.distribution == "normal":
+    def _draw_delay(self) -> float:
+        delay = self._delay
+        mean, spread, dist = delay["mean_s"], delay["spread_s"], delay["dist"]
+        if dist == "uniform":
+            value = mean - spread + 2 * spread * self._rng.random()
+        elif dist == "normal":
             value = self._rng.gauss(mean, spread)
-        elif rule.distribution == "exponential":
+        elif dist == "exponential":
             value = self._rng.expovariate(1 / mean) + spread
         else:
             value = mean
-        return max(0.0, value)
+        return max(0.0, float(value))
 
-    def _over_rate(self, now: float) -> Fault | None:
-        rate = self.rule.rate or 0.0
+    def _within_rate(self, now: float) -> bool:
+        rate = self._rate
         if self._refilled is not None:
             self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
-            return None
-        return self.fault
+            return True
+        return False
 
-    def _raced(self, proto: str, client: Endpoint, now: float) -> Fault | None:
+    def _raced(self, proto: str, client: Endpoint, now: float) -> bool:
         if proto != "udp":
-            return None  # a TCP connection is one conntrack entry from its first packet
+            return False  # a TCP connection is one conntrack entry from its first packet
         key = (client[0], client[1])
         last = self._last_seen.get(key)
-        if last is not None and now - last < self.rule.window_ms / 1000:
-            return self.fault  # the one that lost the race; the first stays the reference
-        if len(self._last_seen) >= _RACE_MEMORY:
+        if last is not None and now - last < self._race_window:
+            return True  # the one that lost the race; the first stays the reference
+        if len(self._last_seen) >= RACE_MEMORY:
             self._last_seen.clear()
         self._last_seen[key] = now
-        return None
+        return False
 
 
 class RulePolicy:
@@ -143,7 +305,7 @@ class RulePolicy:
         seed: int | None = None,
     ) -> None:
         rng = random.Random(seed)  # noqa: S311 (fault injection, not cryptography)
-        self._rules = [_Rule(rule, rng) for rule in rules]
+        self._rules = [_Rule(compiled, rng) for compiled in compile_rules(rules)]
         self._clock = clock
         self._started = clock()
 

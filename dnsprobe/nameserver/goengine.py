@@ -1,4 +1,4 @@
-"""The Go engine: the embedded nameserver's records-only fast path, for load tests without fault rules.
+"""The Go engine: the embedded nameserver at full speed, records and fault rules alike.
 
 A Python process spends 8-10 µs of system-call machinery on every packet before it has read a byte of it,
 which caps the Python engine at about half of dnsmasq's rate here, and on a 2-core machine its CPU comes
@@ -9,10 +9,13 @@ toolchain) does the per-packet work; Python keeps everything that needs judgemen
   give (per node and type, to ANY, to any other type, NXDOMAIN below each node) and writes them to JSON,
   so both engines send the same bytes (tests/test_goserver.py compares them packet by packet);
 - the sockets: bound here by `server.bind_sockets`, loopback checked, and inherited by the Go process;
+- the fault rules: compiled by `faults.compile_rules` (the Python engine runs the same compiled form), so
+  Go only matches and acts; each server's rules draw from their own generator, seeded from the run's
+  fault seed;
 - the query log: opened here first (header, a line cut by a crash removed), appended to by Go in the
-  same format, with `-` in the fault column.
+  same format.
 
-Fault rules need the Python engine; `engine_for` chooses.
+`engine_for` chooses: `auto` is the Go engine; the Python engine stays the reference, `engine = 'python'`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import dns.rrset
 from dnsprobe import proc
 from dnsprobe.build import build_go_program
 from dnsprobe.errors import NameserverError
+from dnsprobe.nameserver.faults import compile_rules, server_seed
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.server import LOOPBACK, Endpoint, bind_sockets, check_addresses
 from dnsprobe.nameserver.wire import Encoded, RRsetMemo, encode_resolution, name_wire
 from dnsprobe.nameserver.zone import Resolution, Zone
+from dnsprobe.scenario import FaultRule
 
 __all__ = ["ENGINES", "GoNameserver", "compile_zone", "engine_for", "go_engine_binary"]
 
@@ -49,15 +54,10 @@ _READY_TIMEOUT = 15.0  # seconds for the Go process to load the zone and say "re
 
 
 def engine_for(engine: str, has_faults: bool) -> Engine:
-    """`auto`: the Go engine unless a fault rule needs the Python one."""
-    if engine == "python" or (engine == "auto" and has_faults):
-        return "python"
-    if has_faults:
-        raise NameserverError(
-            "nameserver.engine = 'go' answers from the records only; fault rules need engine = 'python' "
-            "(or 'auto', which picks it)"
-        )
-    return "go"
+    """`auto` and `go`: the Go engine, with or without fault rules (`has_faults` is kept for callers
+    that ask); `python`: the reference engine."""
+    del has_faults  # both engines serve every fault rule
+    return "python" if engine == "python" else "go"
 
 
 def go_engine_binary(cache_dir: Path | None = None) -> Path:
@@ -152,8 +152,16 @@ class GoNameserver:
         allow_non_loopback: bool = False,
         binary: Path | None = None,
         workers: int | None = None,
+        faults: Sequence[Sequence[FaultRule]] = (),
+        seed: int = 0,
     ) -> None:
+        """`faults`: the rules of each address, in order (missing or empty: none); `seed`: the fault seed,
+        the `index`-th address drawing from `server_seed(seed, index)` as the Python engine's would."""
         self._addresses = check_addresses(addresses, allow_non_loopback)
+        if len(faults) > len(self._addresses):
+            raise NameserverError(f"{len(faults)} fault rule lists for {len(self._addresses)} addresses")
+        self._faults = [list(rules) for rules in faults]
+        self._seed = seed
         self._zone = zone
         self._querylog = querylog
         self._tcp = tcp
@@ -177,22 +185,29 @@ class GoNameserver:
         binary = self._binary or go_engine_binary()
         if self._querylog is not None:
             QueryLog(self._querylog).close()  # the header, and a line a crash cut removed
-        sockets = []
+        sockets: list[socket.socket] = []
+        described: list[dict[str, Any]] = []
+        rule_sets: list[dict[str, Any]] = []
         endpoints = []
         try:
-            for host, port in self._addresses:
+            for index, (host, port) in enumerate(self._addresses):
+                rules = self._faults[index] if index < len(self._faults) else []
+                rule_set = None
+                if rules:
+                    rule_set = len(rule_sets)
+                    rule_sets.append({"seed": server_seed(self._seed, index), "rules": compile_rules(rules)})
                 udp, tcp = bind_sockets(host, port, self._tcp)
                 sockets.append(udp)
+                described.append({"fd": udp.fileno(), "proto": "udp", "rules": rule_set})
                 if tcp is not None:
                     sockets.append(tcp)
+                    described.append({"fd": tcp.fileno(), "proto": "tcp", "rules": rule_set})
                     tcp.listen(1024)
                 endpoints.append((host, udp.getsockname()[1]))
             config = {
                 "zone": compile_zone(self._zone),
-                "sockets": [
-                    {"fd": s.fileno(), "proto": "udp" if s.type == socket.SOCK_DGRAM else "tcp"}
-                    for s in sockets
-                ],
+                "faults": rule_sets,
+                "sockets": described,
                 "querylog": "" if self._querylog is None else str(self._querylog),
             }
             self._process = self._spawn(binary, config, [s.fileno() for s in sockets])

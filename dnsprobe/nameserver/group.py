@@ -2,8 +2,9 @@
 
 - `embedded`: one server per `[[nameserver.servers]]` on 127.0.0.1, 127.0.0.2, ... (all of 127.0.0.0/8 is
   the loopback interface), each with its own fault rules followed by the shared ones, all writing one
-  query log (wire queries per lookup count every server). Without fault rules one Go engine process
-  serves them all (`goengine`); with any, the Python engine does;
+  query log (wire queries per lookup count every server). One Go engine process serves them all
+  (`goengine`), fault rules included, unless the scenario asks for the Python engine (one asyncio server
+  each); either way the `index`-th server draws its random numbers from `server_seed(fault_seed, index)`;
 - `dnsmasq` / `unbound`: the real server on 127.0.0.1:53, configured from the same records;
 - `external`: nothing to start; the pod shares the host's network namespace and its resolv.conf names
   the address.
@@ -29,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe.errors import NameserverError
-from dnsprobe.nameserver.faults import policy_for
+from dnsprobe.nameserver.faults import new_seed, policy_for, server_seed
 from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
 from dnsprobe.nameserver.podnet import add_pod_address, is_pod_address
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
 from dnsprobe.nameserver.zone import Zone
-from dnsprobe.scenario import FaultRule
+from dnsprobe.scenario import FaultRule, Scenario
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "serve_engine",
     "serve_scenario",
     "server_addresses",
+    "with_fault_seed",
 ]
 
 PORT = 53
@@ -62,6 +64,15 @@ def server_addresses(spec: NameserverSpec | None) -> list[str]:
     if spec.kind == "embedded":
         return [f"127.0.0.{index + 1}" for index in range(len(spec.servers))]
     return ["127.0.0.1"]
+
+
+def with_fault_seed(scenario: Scenario) -> Scenario:
+    """The scenario with its nameserver's `fault_seed` set (a new one when unset and fault rules exist),
+    so every mode's servers draw the same numbers and the run reports the seed that replays it."""
+    spec = scenario.nameserver
+    if spec.kind != "embedded" or not spec.has_faults or spec.fault_seed is not None:
+        return scenario
+    return scenario.model_copy(update={"nameserver": spec.model_copy(update={"fault_seed": new_seed()})})
 
 
 def group_spec(
@@ -96,10 +107,12 @@ def group_spec(
         )
     engine = nameserver_engine(spec)
     go_binary = str(go_engine_binary(cache_dir)) if engine == "go" else None
+    seed = spec.fault_seed if spec is not None and spec.fault_seed is not None else new_seed()
     return {
         "kind": kind,
         "engine": engine,
         "go_binary": go_binary,
+        "fault_seed": seed,
         "zone_file": str(zone_file),
         "querylog": str(querylog),
         "workdir": str(workdir),
@@ -148,21 +161,24 @@ class ServerGroup:
         if spec.get("engine") == "go":
             # Started from this (the main) thread: the Go process is told to exit when it ends.
             addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
+            faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in spec["listen"]]
             self._go = GoNameserver(
                 zone,
                 addresses,
                 Path(spec["querylog"]),
                 binary=Path(spec["go_binary"]),
                 allow_non_loopback=off_loopback,
+                faults=faults,
+                seed=spec.get("fault_seed", 0),
             )
             self._go.start()
             return
         self._log = QueryLog(Path(spec["querylog"]))
         policies = []
         try:
-            for listen in spec["listen"]:
+            for index, listen in enumerate(spec["listen"]):
                 rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
-                policy = policy_for(rules)
+                policy = policy_for(rules, seed=server_seed(spec.get("fault_seed", 0), index))
                 server = Nameserver(
                     zone,
                     [(listen["address"], listen["port"])],
@@ -219,10 +235,11 @@ def serve_scenario(
         )
     zone = Zone.from_text(spec.zone, source="nameserver.zone")
     rules = [*spec.servers[0].faults, *spec.faults]
+    seed = spec.fault_seed if spec.fault_seed is not None else new_seed()
     if serve_engine(spec, engine) == "go":
-        _serve_go(zone, address, port, allow_non_loopback, querylog, on_ready)
+        _serve_go(zone, address, port, allow_non_loopback, querylog, on_ready, rules, seed)
         return
-    policy = policy_for(rules)
+    policy = policy_for(rules, seed=server_seed(seed, 0))
     serve_forever(
         zone,
         [(address, port)],
@@ -245,11 +262,16 @@ def _serve_go(
     allow_non_loopback: bool,
     querylog: Path | None,
     on_ready: Callable[[list[Endpoint]], None] | None,
+    rules: list[FaultRule],
+    seed: int,
 ) -> None:
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in _STOP_SIGNALS}
+    server = GoNameserver(
+        zone, [(address, port)], querylog, allow_non_loopback=allow_non_loopback, faults=[rules], seed=seed
+    )
     try:
-        with GoNameserver(zone, [(address, port)], querylog, allow_non_loopback=allow_non_loopback) as server:
+        with server:
             if on_ready is not None:
                 on_ready(server.endpoints)
             while not stop.wait(0.5) and server.running:

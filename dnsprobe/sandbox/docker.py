@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnsprobe import proc
+from dnsprobe import godebug, proc
 from dnsprobe.errors import DockerError, SandboxError
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
@@ -430,8 +430,7 @@ class DockerPod(PodBase):
 
 
 def _godebug(env: Mapping[str, str], mode_godebug: str) -> str:
-    user = env.get("GODEBUG", "")
-    return f"{user},{mode_godebug}" if user else mode_godebug
+    return godebug.merge(env.get("GODEBUG", ""), mode_godebug)
 
 
 def docker_cell(

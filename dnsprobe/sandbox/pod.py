@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dnsprobe import proc
+from dnsprobe import godebug, proc
 from dnsprobe.errors import SandboxError, ToolMissing
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
@@ -282,8 +282,8 @@ class Pod(PodBase):
 
 
 def _join_godebug(user: str, ours: str) -> str:
-    """The program's own GODEBUG settings, then ours (for a key given twice, Go takes the last)."""
-    return f"{user},{ours}" if user else ours
+    """The program's own GODEBUG settings with ours added, its own resolver choice kept."""
+    return godebug.merge(user, ours)
 
 
 class _suppress_lookup:

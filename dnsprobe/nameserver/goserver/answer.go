@@ -270,6 +270,9 @@ func (z *zone) errorReply(q *query, rcode uint16) []byte {
 		return append(header(q.id, flags, 1, 0, 0, 0), q.question...)
 	}
 	reply := append(header(q.id, flags, 1, 0, 0, 1), q.question...)
+	if rcode >= 16 { // the upper bits go in the OPT record
+		return append(reply, optRecord(uint8(rcode>>4))...)
+	}
 	return append(reply, opt...)
 }
 

@@ -135,8 +135,8 @@ func TestQueryLogLine(t *testing.T) {
 	}
 	z := testZone()
 	q, _ := parseQuery(question(wireName("a", "w", "test"), 1), z)
-	l.record("udp", netip.MustParseAddrPort("127.0.0.1:4242"), int(q.id), q, "NOERROR")
-	l.record("tcp", netip.MustParseAddrPort("[::ffff:127.0.0.1]:7"), -1, nil, "drop")
+	l.record("udp", netip.MustParseAddrPort("127.0.0.1:4242"), int(q.id), q, "", "NOERROR")
+	l.record("tcp", netip.MustParseAddrPort("[::ffff:127.0.0.1]:7"), -1, nil, "", "drop")
 	l.close()
 	raw, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")

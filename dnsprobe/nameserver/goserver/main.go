@@ -1,10 +1,12 @@
-// Command goserver is the Go engine of dnsprobe's embedded nameserver: the records-only fast path.
+// Command goserver is the Go engine of dnsprobe's embedded nameserver: records and fault rules at full
+// speed.
 //
 // Python does everything but the per-packet work. It binds the sockets (and checks they are on
-// loopback), passes them as inherited file descriptors, opens the query log, and encodes every answer
-// the zone can give into one JSON file (dnsprobe/nameserver/goengine.py). This program parses each
-// query, picks the pre-encoded answer, sends it and logs the packet, the way the Python engine's hot path
-// does, without an interpreter between the packets. Fault rules stay in the Python engine.
+// loopback), passes them as inherited file descriptors, opens the query log, encodes every answer the
+// zone can give and compiles every fault rule into one JSON file (dnsprobe/nameserver/goengine.py and
+// faults.py). This program parses each query, asks the socket's fault rules (faults.go), picks the
+// pre-encoded answer, sends it (now or after a delay) and logs the packet, the way the Python engine
+// does, without an interpreter between the packets.
 //
 // It prints "ready" on stdout once it serves, logs problems to stderr, and exits 0 on SIGTERM or SIGINT
 // after writing out the query log.
@@ -32,14 +34,16 @@ const tcpIdle = 10 * time.Second // an idle TCP connection is closed after this 
 
 // config is the JSON file named by -config.
 type config struct {
-	Zone     zone     `json:"zone"`
-	Sockets  []socket `json:"sockets"`
-	QueryLog string   `json:"querylog"` // "" for none
+	Zone     zone          `json:"zone"`
+	Faults   []ruleSetJSON `json:"faults"` // one rule set per server; sockets name theirs
+	Sockets  []socket      `json:"sockets"`
+	QueryLog string        `json:"querylog"` // "" for none
 }
 
 type socket struct {
 	FD    int    `json:"fd"`
 	Proto string `json:"proto"` // "udp" or "tcp" (already listening)
+	Rules *int   `json:"rules"` // index into config.Faults; absent: no fault rules
 }
 
 func logf(format string, args ...any) {
@@ -83,7 +87,20 @@ func run(configPath string, workers int) error {
 		defer ql.close()
 	}
 	s := &server{zone: z, log: ql, conns: map[net.Conn]struct{}{}}
+	ruleSets := make([]*ruleSet, len(cfg.Faults))
+	for i, spec := range cfg.Faults {
+		if ruleSets[i], err = newRuleSet(spec); err != nil {
+			return fmt.Errorf("%s: fault rules of server %d: %w", configPath, i+1, err)
+		}
+	}
 	for _, sock := range cfg.Sockets {
+		var rules *ruleSet
+		if sock.Rules != nil {
+			if *sock.Rules < 0 || *sock.Rules >= len(ruleSets) {
+				return fmt.Errorf("socket %d: rule set %d out of range (%d sets)", sock.FD, *sock.Rules, len(ruleSets))
+			}
+			rules = ruleSets[*sock.Rules]
+		}
 		file := os.NewFile(uintptr(sock.FD), fmt.Sprintf("%s socket %d", sock.Proto, sock.FD))
 		if file == nil {
 			return fmt.Errorf("file descriptor %d was not passed", sock.FD)
@@ -98,7 +115,7 @@ func run(configPath string, workers int) error {
 			s.closers = append(s.closers, udp)
 			for i := 0; i < max(1, workers); i++ {
 				s.wg.Add(1)
-				go s.serveUDP(udp)
+				go s.serveUDP(udp, rules)
 			}
 		case "tcp":
 			ln, err := net.FileListener(file)
@@ -107,7 +124,7 @@ func run(configPath string, workers int) error {
 			}
 			s.closers = append(s.closers, ln)
 			s.wg.Add(1)
-			go s.serveTCP(ln)
+			go s.serveTCP(ln, rules)
 		default:
 			return fmt.Errorf("socket %d: proto %q, want udp or tcp", sock.FD, sock.Proto)
 		}
@@ -118,6 +135,9 @@ func run(configPath string, workers int) error {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	ticker := time.NewTicker(flushInterval)
 	defer ticker.Stop()
+	for _, rules := range ruleSets {
+		rules.restartClock() // time windows count from the moment every socket serves
+	}
 	fmt.Println("ready")
 	for {
 		select {
@@ -140,23 +160,37 @@ type server struct {
 	closing bool
 }
 
-// handle answers one packet as the Python engine's Nameserver._handle does without a fault rule.
-func (s *server) handle(data []byte, client netip.AddrPort, proto string) []byte {
+// handle answers one packet as the Python engine's Nameserver._handle does: the reply (nil: none) and
+// the delay before it goes out.
+func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules *ruleSet) ([]byte, time.Duration) {
 	q, bad := parseQuery(data, s.zone)
 	if bad != nil {
-		s.log.record(proto, client, bad.id, nil, bad.outcome)
-		return bad.reply
+		s.log.record(proto, client, bad.id, nil, "", bad.outcome)
+		return bad.reply, 0
 	}
-	limit := tcpLimit
-	if proto == "udp" {
-		limit = q.udpLimit()
+	var act *action
+	if rules != nil {
+		act = rules.faultFor(q, proto, client)
 	}
-	reply, rcode := s.zone.respond(q, limit)
-	s.log.record(proto, client, int(q.id), q, s.zone.rcodeText(rcode))
-	return reply
+	if act == nil {
+		limit := tcpLimit
+		if proto == "udp" {
+			limit = q.udpLimit()
+		}
+		reply, rcode := s.zone.respond(q, limit)
+		s.log.record(proto, client, int(q.id), q, "", s.zone.rcodeText(rcode))
+		return reply, 0
+	}
+	reply, rcode := s.zone.apply(act, q, proto)
+	outcome := "drop"
+	if reply != nil {
+		outcome = s.zone.rcodeText(rcode)
+	}
+	s.log.record(proto, client, int(q.id), q, act.fault, outcome)
+	return reply, act.delay
 }
 
-func (s *server) serveUDP(conn *net.UDPConn) {
+func (s *server) serveUDP(conn *net.UDPConn, rules *ruleSet) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
 	for {
@@ -167,13 +201,18 @@ func (s *server) serveUDP(conn *net.UDPConn) {
 			}
 			continue // an ICMP error queued on the socket: nothing to answer
 		}
-		if reply := s.handle(buf[:n], client, "udp"); reply != nil {
+		reply, delay := s.handle(buf[:n], client, "udp", rules)
+		switch {
+		case reply == nil:
+		case delay > 0:
+			time.AfterFunc(delay, func() { conn.WriteToUDPAddrPort(reply, client) })
+		default:
 			conn.WriteToUDPAddrPort(reply, client) // a client that went away is not an error
 		}
 	}
 }
 
-func (s *server) serveTCP(ln net.Listener) {
+func (s *server) serveTCP(ln net.Listener, rules *ruleSet) {
 	defer s.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -193,12 +232,12 @@ func (s *server) serveTCP(ln net.Listener) {
 		s.conns[conn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(conn)
+		go s.serveConn(conn, rules)
 	}
 }
 
 // serveConn: RFC 7766 framing, each message after a 2-byte length, several queries per connection.
-func (s *server) serveConn(conn net.Conn) {
+func (s *server) serveConn(conn net.Conn, rules *ruleSet) {
 	defer func() {
 		conn.Close()
 		s.mu.Lock()
@@ -209,6 +248,13 @@ func (s *server) serveConn(conn net.Conn) {
 	client := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
 	reader := bufio.NewReader(conn)
 	var size [2]byte
+	var writing sync.Mutex // delayed replies are written from their timers
+	send := func(framed []byte) error {
+		writing.Lock()
+		defer writing.Unlock()
+		_, err := conn.Write(framed)
+		return err
+	}
 	for {
 		conn.SetDeadline(time.Now().Add(tcpIdle))
 		if _, err := io.ReadFull(reader, size[:]); err != nil {
@@ -218,12 +264,17 @@ func (s *server) serveConn(conn net.Conn) {
 		if _, err := io.ReadFull(reader, message); err != nil {
 			return
 		}
-		reply := s.handle(message, client, "tcp")
+		reply, delay := s.handle(message, client, "tcp", rules)
 		if reply == nil {
 			continue
 		}
 		framed := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reply)), uint16(len(reply)))
-		if _, err := conn.Write(append(framed, reply...)); err != nil {
+		framed = append(framed, reply...)
+		if delay > 0 {
+			time.AfterFunc(delay, func() { send(framed) }) // a connection closed by then is not an error
+			continue
+		}
+		if err := send(framed); err != nil {
 			return
 		}
 	}

@@ -35,8 +35,9 @@ func openQueryLog(path string, qtypes map[uint16]string) (*queryLog, error) {
 	return &queryLog{file: file, buf: make([]byte, 0, flushSize+4096), qtypes: qtypes}, nil
 }
 
-// record logs one packet. q is nil for a packet without a readable question; id is -1 without an ID.
-func (l *queryLog) record(proto string, client netip.AddrPort, id int, q *query, outcome string) {
+// record logs one packet. q is nil for a packet without a readable question; id is -1 without an ID;
+// fault is the fault rule's name, "" for none.
+func (l *queryLog) record(proto string, client netip.AddrPort, id int, q *query, fault, outcome string) {
 	if l == nil {
 		return
 	}
@@ -80,7 +81,13 @@ func (l *queryLog) record(proto string, client netip.AddrPort, id int, q *query,
 			b = strconv.AppendInt(b, int64(q.edns), 10)
 		}
 	}
-	b = append(b, "\t-\t"...) // no fault: this engine serves records only
+	b = append(b, '\t')
+	if fault == "" {
+		b = append(b, '-')
+	} else {
+		b = append(b, fault...)
+	}
+	b = append(b, '\t')
 	b = append(b, outcome...)
 	b = append(b, '\n')
 	l.buf = b

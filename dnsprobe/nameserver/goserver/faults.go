@@ -1,0 +1,364 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Fault rules, as dnsprobe/nameserver/faults.py compiles them (its docstring describes the JSON). Python
+// decides what each rule means; this file only matches (name expression, query types, protocol, time
+// window, probability), runs the stateful gates (rate limit, conntrack race) and acts (drop, delay,
+// rcode, size limit, mangle), the way the Python engine's RulePolicy and Nameserver._apply do.
+
+const (
+	udpMax     = 65507 // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
+	raceMemory = 65536 // client ports a race gate remembers before it clears its table
+)
+
+type ruleJSON struct {
+	Fault string `json:"fault"`
+	Match struct {
+		Steps  []*string `json:"name_steps"` // nil: any name; a nil step: `*`
+		QTypes []uint16  `json:"qtypes"`
+		Proto  *string   `json:"proto"`
+		Window *struct {
+			Start  float64  `json:"start_s"`
+			End    *float64 `json:"end_s"`
+			Period *float64 `json:"period_s"`
+		} `json:"window"`
+		Probability float64 `json:"probability"`
+	} `json:"match"`
+	Gate struct {
+		Kind    string  `json:"kind"`
+		Rate    float64 `json:"rate"`
+		WindowS float64 `json:"window_s"`
+	} `json:"gate"`
+	Act struct {
+		Drop  bool `json:"drop"`
+		Delay *struct {
+			Dist   string  `json:"dist"`
+			Mean   float64 `json:"mean_s"`
+			Spread float64 `json:"spread_s"`
+		} `json:"delay"`
+		Rcode  *uint16 `json:"rcode"`
+		Limit  string  `json:"limit"`
+		Mangle *string `json:"mangle"`
+	} `json:"act"`
+}
+
+// ruleSetJSON is one server's rules and the seed of its random numbers.
+type ruleSetJSON struct {
+	Seed  uint64     `json:"seed"`
+	Rules []ruleJSON `json:"rules"`
+}
+
+// action is what a rule does to a query it faults; delay is drawn per query.
+type action struct {
+	fault  string
+	drop   bool
+	rcode  int // -1: the answer's own
+	limit  string
+	mangle string
+	delay  time.Duration
+}
+
+type rule struct {
+	spec     ruleJSON
+	name     []step // nil: any name
+	qtypes   map[uint16]bool
+	proto    string
+	act      action
+	tokens   float64
+	refill   time.Time // zero: never refilled
+	lastSeen map[netip.AddrPort]time.Time
+}
+
+// ruleSet is one server's rules, tried in order. One lock covers the random numbers and the gates.
+type ruleSet struct {
+	rules         []*rule
+	needsNameText bool
+	mu            sync.Mutex
+	rng           *rand.Rand
+	started       time.Time
+}
+
+func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
+	rs := &ruleSet{rng: rand.New(rand.NewSource(int64(spec.Seed))), started: time.Now()}
+	for i, r := range spec.Rules {
+		compiled := &rule{spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{}}
+		if r.Match.Steps != nil {
+			compiled.name = make([]step, len(r.Match.Steps))
+			for j, chars := range r.Match.Steps {
+				if chars == nil {
+					compiled.name[j].star = true
+					continue
+				}
+				for k := 0; k < len(*chars); k++ {
+					c := (*chars)[k]
+					compiled.name[j].set[c>>6] |= 1 << (c & 63)
+				}
+			}
+			rs.needsNameText = true
+		}
+		if r.Match.QTypes != nil {
+			compiled.qtypes = map[uint16]bool{}
+			for _, t := range r.Match.QTypes {
+				compiled.qtypes[t] = true
+			}
+		}
+		if r.Match.Proto != nil {
+			compiled.proto = *r.Match.Proto
+		}
+		switch r.Gate.Kind {
+		case "always", "ratelimit", "race":
+		default:
+			return nil, fmt.Errorf("rule %d (%s): gate %q unknown", i+1, r.Fault, r.Gate.Kind)
+		}
+		switch r.Act.Limit {
+		case "query", "zero", "max":
+		default:
+			return nil, fmt.Errorf("rule %d (%s): limit %q unknown", i+1, r.Fault, r.Act.Limit)
+		}
+		if r.Act.Delay != nil {
+			switch r.Act.Delay.Dist {
+			case "fixed", "uniform", "normal", "exponential":
+			default:
+				return nil, fmt.Errorf("rule %d (%s): delay distribution %q unknown", i+1, r.Fault, r.Act.Delay.Dist)
+			}
+		}
+		compiled.act = action{fault: r.Fault, drop: r.Act.Drop, rcode: -1, limit: r.Act.Limit}
+		if r.Act.Rcode != nil {
+			compiled.act.rcode = int(*r.Act.Rcode)
+		}
+		if r.Act.Mangle != nil {
+			switch *r.Act.Mangle {
+			case "garbage", "wrong_id", "wrong_question", "tc_bit":
+				compiled.act.mangle = *r.Act.Mangle
+			default:
+				return nil, fmt.Errorf("rule %d (%s): mangle %q unknown", i+1, r.Fault, *r.Act.Mangle)
+			}
+		}
+		rs.rules = append(rs.rules, compiled)
+	}
+	return rs, nil
+}
+
+// restartClock counts time windows from now (when every socket serves).
+func (rs *ruleSet) restartClock() {
+	rs.mu.Lock()
+	rs.started = time.Now()
+	rs.mu.Unlock()
+}
+
+// faultFor is RulePolicy.fault_for: the action for this query, nil to answer it normally.
+func (rs *ruleSet) faultFor(q *query, proto string, client netip.AddrPort) *action {
+	var text []byte
+	if rs.needsNameText {
+		var lower [maxNameLen]byte
+		var buf [4 * maxNameLen]byte // \DDD escapes at most quadruple a byte
+		text = appendNameText(buf[:0], lowerName(lower[:0], q.qname))
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	now := time.Now()
+	elapsed := now.Sub(rs.started).Seconds()
+	for _, r := range rs.rules {
+		if !rs.matches(r, q, proto, elapsed, text) {
+			continue
+		}
+		if act := rs.decide(r, proto, client, now); act != nil {
+			return act
+		}
+	}
+	return nil
+}
+
+func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, text []byte) bool {
+	m := &r.spec.Match
+	if r.proto != "" && proto != r.proto {
+		return false
+	}
+	if r.qtypes != nil && !r.qtypes[q.qtype] {
+		return false
+	}
+	if w := m.Window; w != nil {
+		at := elapsed
+		if w.Period != nil {
+			at = math.Mod(elapsed, *w.Period)
+		}
+		if at < w.Start || (w.End != nil && at >= *w.End) {
+			return false
+		}
+	}
+	if r.name != nil && !globMatch(r.name, text) {
+		return false
+	}
+	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
+}
+
+func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time) *action {
+	switch r.spec.Gate.Kind {
+	case "ratelimit":
+		if r.withinRate(now) {
+			return nil
+		}
+	case "race":
+		if !r.raced(proto, client, now) {
+			return nil
+		}
+	}
+	if d := r.spec.Act.Delay; d != nil {
+		act := r.act
+		act.delay = time.Duration(rs.drawDelay(d.Dist, d.Mean, d.Spread) * float64(time.Second))
+		return &act
+	}
+	return &r.act
+}
+
+func (rs *ruleSet) drawDelay(dist string, mean, spread float64) float64 {
+	var value float64
+	switch dist {
+	case "uniform":
+		value = mean - spread + 2*spread*rs.rng.Float64()
+	case "normal":
+		value = mean + spread*rs.rng.NormFloat64()
+	case "exponential":
+		value = mean*rs.rng.ExpFloat64() + spread
+	default:
+		value = mean
+	}
+	return max(0, value)
+}
+
+// withinRate: a token bucket as deep as the rate, full at start.
+func (r *rule) withinRate(now time.Time) bool {
+	rate := r.spec.Gate.Rate
+	if !r.refill.IsZero() {
+		r.tokens = min(rate, r.tokens+now.Sub(r.refill).Seconds()*rate)
+	}
+	r.refill = now
+	if r.tokens >= 1 {
+		r.tokens--
+		return true
+	}
+	return false
+}
+
+// raced: a second UDP packet from one client port within the window (the one that lost the race).
+func (r *rule) raced(proto string, client netip.AddrPort, now time.Time) bool {
+	if proto != "udp" {
+		return false // a TCP connection is one conntrack entry from its first packet
+	}
+	key := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	if last, ok := r.lastSeen[key]; ok && now.Sub(last).Seconds() < r.spec.Gate.WindowS {
+		return true
+	}
+	if len(r.lastSeen) >= raceMemory {
+		clear(r.lastSeen)
+	}
+	r.lastSeen[key] = now
+	return false
+}
+
+// apply is Nameserver._apply: the reply under a fault (nil: none) and its rcode.
+func (z *zone) apply(act *action, q *query, proto string) ([]byte, uint16) {
+	if act.drop {
+		return nil, 0
+	}
+	if act.rcode >= 0 {
+		return z.errorReply(q, uint16(act.rcode)), uint16(act.rcode)
+	}
+	var reply []byte
+	var rcode uint16
+	switch {
+	case act.limit == "zero":
+		reply, rcode = z.respond(q, 0)
+	case proto == "tcp":
+		reply, rcode = z.respond(q, tcpLimit)
+	case act.limit == "max":
+		reply, rcode = z.respond(q, udpMax)
+	default:
+		reply, rcode = z.respond(q, q.udpLimit())
+	}
+	if act.mangle != "" {
+		reply = mangled(act.mangle, reply, q)
+	}
+	return reply, rcode
+}
+
+var garbageRecord = []byte{0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0xFF, 0xFF} // cut inside its TTL
+
+// mangled is server._mangled: a reply a client must reject, or (tc_bit) the whole answer with TC set.
+func mangled(how string, reply []byte, q *query) []byte {
+	switch how {
+	case "tc_bit":
+		reply[2] |= flagTC >> 8
+		return reply
+	case "wrong_id":
+		binary.BigEndian.PutUint16(reply, q.id+0x5555)
+		return reply
+	case "wrong_question":
+		// Another name in front of the question: the answer owners point at it (0xC00C).
+		out := append(make([]byte, 0, len(reply)+6), reply[:12]...)
+		out = append(out, 5, 'w', 'r', 'o', 'n', 'g')
+		return append(out, reply[12:]...)
+	}
+	// garbage: the header promises three answers, the question is right, then the first record is cut
+	out := append(make([]byte, 0, 12+len(q.question)+len(garbageRecord)), reply[:4]...)
+	out = append(out, 0, 1, 0, 3, 0, 0, 0, 0)
+	out = append(out, q.question...)
+	return append(out, garbageRecord...)
+}
+
+// lowerName appends qname with ASCII letters lower-cased (the lookup key).
+func lowerName(b []byte, qname []byte) []byte {
+	for _, c := range qname {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// step is one position of a compiled name glob: `*` (any run of characters) or the bytes it may hold.
+type step struct {
+	star bool
+	set  [4]uint64
+}
+
+// globMatch: does text match the steps whole? One position per step, `*` any run; backtracking only to
+// the last `*`, which is enough when every other step takes exactly one character.
+func globMatch(steps []step, text []byte) bool {
+	si, ti := 0, 0
+	starStep, starText := -1, 0
+	for ti < len(text) {
+		if si < len(steps) {
+			st := &steps[si]
+			if st.star {
+				starStep, starText = si, ti
+				si++
+				continue
+			}
+			if c := text[ti]; st.set[c>>6]&(1<<(c&63)) != 0 {
+				si++
+				ti++
+				continue
+			}
+		}
+		if starStep < 0 {
+			return false
+		}
+		starText++
+		si, ti = starStep+1, starText
+	}
+	for si < len(steps) && steps[si].star {
+		si++
+	}
+	return si == len(steps)
+}
