@@ -397,8 +397,7 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     binary = build_target("1.27.3", "glibc", cache)
     context = io.BytesIO()
     dockerfile = (
-        f"FROM {base}\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\n"
-        'ENTRYPOINT ["app"]\n'
+        f'FROM {base}\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\nENTRYPOINT ["app"]\n'
     ).encode()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
