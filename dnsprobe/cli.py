@@ -4,6 +4,7 @@ exit code: 0 all checks passed, 1 a check or SLO gate failed, 2 bad input or env
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dnsprobe import __version__
-from dnsprobe.errors import DnsProbeError
+from dnsprobe.errors import DnsProbeError, is_disk_full
+from dnsprobe.outdirs import disk_full_says_where, writable_dir
 
 app = typer.Typer(
     name="dnsprobe",
@@ -35,8 +37,10 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(bench_app, name="bench")
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)  # logs and CI: do not squeeze
+# emoji=False: a path or name with `:-1:` in it is printed as typed, not as an emoji; user data printed
+# with markup on goes through rich.markup.escape
+console = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 150)  # logs, CI: wide
 
 
 def _version(value: bool) -> None:
@@ -71,11 +75,11 @@ class _RichProgress:
         return self.tasks[mode]
 
     def stage(self, mode: str, text: str) -> None:
-        self.progress.update(self._task(mode), stage=text)
+        self.progress.update(self._task(mode), stage=escape(text))
 
     def note(self, mode: str, text: str) -> None:
         task = self._task(mode)
-        self.progress.update(task, stage=f"[yellow]{text}[/]", total=1, completed=1)
+        self.progress.update(task, stage=f"[yellow]{escape(text)}[/]", total=1, completed=1)
 
     def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None:
         """Lookups so far, lookups/s and p99 over the last seconds, errors by class (red when any)."""
@@ -148,6 +152,9 @@ def run(
 
     overrides = Overrides.from_options(modes=modes, duration=duration, users=users, sets=sets)
     spec = load_scenario(resolve_scenario(scenario), overrides)
+    writable_dir(out_dir, "--out")
+    if cache_dir is not None:
+        writable_dir(cache_dir, "--cache")
     if like:
         from dnsprobe.twin import with_twins
 
@@ -156,7 +163,7 @@ def run(
     from dnsprobe.sandbox.image_rootfs import check_rootfs
 
     if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
-        with console.status(f"preparing the root file system of {spec.pod.rootfs}"):
+        with console.status(f"preparing the root file system of {escape(spec.pod.rootfs)}"):
             check_rootfs(spec.pod.rootfs, spec.backend, cache_dir or default_cache_dir())
     columns = (
         SpinnerColumn(),
@@ -168,8 +175,12 @@ def run(
     )
     # SIGINT, SIGTERM and SIGHUP are the run's to handle (dnsprobe.interrupts): it keeps what it measured
     result = None
+    before = set(out_dir.iterdir())
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with (
+            Progress(*columns, console=console, transient=False) as bar,
+            disk_full_says_where(out_dir, before),
+        ):
             result = run_scenario(
                 spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
             )
@@ -242,6 +253,8 @@ def build(
     from dnsprobe.build import build_probe, missing_tool
     from dnsprobe.modes import MODES, resolve_mode
 
+    if cache_dir is not None:
+        writable_dir(cache_dir, "--cache")
     names = modes or list(MODES)
     for name in names:
         try:
@@ -258,14 +271,15 @@ def build(
             mode = plan_twin(mode, base_dir=Path.cwd(), cache_dir=cache_dir or default_cache_dir()).mode
         reason = missing_tool(mode.build)
         if reason:
-            out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {reason}", soft_wrap=True)
+            out.print(f"[bold]{name:<{width}}[/]  [yellow]skipped[/]: {escape(reason)}", soft_wrap=True)
             continue
         with console.status(f"building {name}"):
             binary = build_probe(mode, cache_dir=cache_dir)
         loader = f"loader {binary.interpreter}" if binary.interpreter else "no loader"
         out.print(
-            f"[bold]{name:<{width}}[/]  {binary.toolchain}, {binary.linkage} ({loader}): {mode.summary}\n"
-            f"{'':<{width}}  {binary.path}{' (cached)' if binary.cached else ''}",
+            f"[bold]{name:<{width}}[/]  {escape(binary.toolchain)}, {binary.linkage} ({escape(loader)}): "
+            f"{escape(mode.summary)}\n{'':<{width}}  {escape(str(binary.path))}"
+            f"{' (cached)' if binary.cached else ''}",
             soft_wrap=True,
             markup=True,
         )
@@ -418,6 +432,9 @@ def observe(
         positional.pop(0) if positional and positional[0].endswith(".toml") else None
     )
     spec = load_scenario(scenario_path)
+    writable_dir(out_dir, "--out")
+    if cache_dir is not None:
+        writable_dir(cache_dir, "--cache")
     with console.status("running the program in the pod"):
         result = run_observe(
             spec, positional, out_dir=out_dir, seconds=seconds, image=image, cache_dir=cache_dir
@@ -434,18 +451,20 @@ def observe(
     for check in result.summary["checks"]:
         out.print(f"{'PASS' if check['passed'] else 'FAIL'} {check['name']}: {check['detail']}", markup=False)
     _print_findings(result.summary.get("findings") or [])
-    out.print(f"report: {result.run_dir / 'report.html'}")
+    out.print(f"report: {result.run_dir / 'report.html'}", markup=False)
     raise typer.Exit(result.exit_code)
 
 
 @bench_app.command("fidelity")
 def bench_fidelity(
     mode: Annotated[str, typer.Option(help="Resolver mode of the probe.")] = "go",
-    concurrency: Annotated[int, typer.Option(help="Lookups in flight, on both sides.")] = 32,
-    users: Annotated[int, typer.Option(help="Locust users sharing that concurrency.")] = 2,
-    batch: Annotated[int, typer.Option(help="Lookups per request to the probe.")] = 500,
-    seconds: Annotated[float, typer.Option(help="Seconds per side per round.")] = 5.0,
-    rounds: Annotated[int, typer.Option(help="Rounds, each bare loop then harness.")] = 3,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Lookups in flight, on both sides.")
+    ] = 32,
+    users: Annotated[int, typer.Option(min=1, max=1000, help="Locust users sharing that concurrency.")] = 2,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Lookups per request to the probe.")] = 500,
+    seconds: Annotated[float, typer.Option(max=3600, help="Seconds per side per round (more than 0).")] = 5.0,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds, each bare loop then harness.")] = 3,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Where built probes are kept.")] = None,
     faults: Annotated[
         bool, typer.Option("--faults", help="The fault variant: the same loop against three nameservers.")
@@ -459,7 +478,15 @@ def bench_fidelity(
     engine with them; `ratio: X` = the Go engine's p50 without over with (target >= 0.91).
     """
     from dnsprobe.bench.fidelity import run_fidelity, run_fidelity_faults
+    from dnsprobe.modes import resolve_mode
 
+    _positive_seconds(seconds)
+    try:
+        resolve_mode(mode)
+    except KeyError as exc:
+        raise DnsProbeError(f"--mode {mode}: {exc.args[0]}") from None
+    if cache_dir is not None:
+        writable_dir(cache_dir, "--cache")
     if faults:
         variant = run_fidelity_faults(
             mode=mode,
@@ -471,7 +498,6 @@ def bench_fidelity(
         )
         out.print(f"ratio: {variant.ratio:.3f}")
         return
-
     result = run_fidelity(
         mode=mode,
         concurrency=concurrency,
@@ -489,7 +515,7 @@ def bench_fidelity(
 def serve(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML): its records and fault rules.")],
     address: Annotated[str, typer.Option("--address", help="IP address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="UDP and TCP port.")] = 5353,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="UDP and TCP port.")] = 5353,
     allow_non_loopback: Annotated[
         bool, typer.Option("--allow-non-loopback", help="Listen on an address that is not loopback.")
     ] = False,
@@ -558,7 +584,7 @@ def compare(
 @bench_app.command("report")
 def bench_report(
     records: Annotated[
-        int, typer.Option(help="Synthetic lookup records to build the report from.")
+        int, typer.Option(min=1, max=100_000_000, help="Synthetic lookup records to build the report from.")
     ] = 1_000_000,
     keep: Annotated[Path | None, typer.Option(help="Copy the generated run directory here.")] = None,
 ) -> None:
@@ -569,14 +595,18 @@ def bench_report(
     """
     from dnsprobe.bench.report import run_bench
 
+    if keep is not None:
+        writable_dir(keep, "--keep")
     result = run_bench(records, keep, report=lambda line: out.print(line, markup=False, highlight=False))
     out.print(f"ratio: {result.ratio:.3f}")
 
 
 @bench_app.command("nameserver")
 def bench_nameserver(
-    seconds: Annotated[float, typer.Option(help="Seconds of dnsperf per run.")] = 5.0,
-    rounds: Annotated[int, typer.Option(help="Rounds; each runs the embedded server, then dnsmasq.")] = 3,
+    seconds: Annotated[float, typer.Option(max=3600, help="Seconds of dnsperf per run (more than 0).")] = 5.0,
+    rounds: Annotated[
+        int, typer.Option(min=1, max=100, help="Rounds; each runs the embedded server, then dnsmasq.")
+    ] = 3,
     querylog: Annotated[
         bool, typer.Option("--querylog/--no-querylog", help="The embedded server logs every query.")
     ] = True,
@@ -599,6 +629,7 @@ def bench_nameserver(
     from dnsprobe.bench.nameserver import bench_nameserver as run_bench_nameserver
 
     _check_engine(engine)
+    _positive_seconds(seconds)
     result = run_bench_nameserver(
         seconds=seconds,
         rounds=rounds,
@@ -608,6 +639,11 @@ def bench_nameserver(
         report=lambda line: out.print(line, markup=False, highlight=False),
     )
     out.print(f"ratio: {result.ratio:.3f}")
+
+
+def _positive_seconds(seconds: float) -> None:
+    if not seconds > 0:  # also NaN
+        raise DnsProbeError(f"--seconds {seconds:g}: give a number of seconds above 0, e.g. --seconds 5")
 
 
 def _check_engine(engine: str | None) -> None:
@@ -740,6 +776,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except DnsProbeError as exc:
         console.print(f"dnsprobe: error: {exc}", markup=False, soft_wrap=True)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        if not is_disk_full(exc):
+            raise  # anything else is a bug and keeps its traceback
+        where = f" writing {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+        console.print(f"dnsprobe: error: no space left on the device{where}; free some space", markup=False)
         return 2
     return 0
 

@@ -31,6 +31,7 @@ from dnsprobe.dockerstages import (
     parse_stages,
 )
 from dnsprobe.errors import InspectError
+from dnsprobe.files_io import read_limited
 
 __all__ = [
     "INSTRUCTIONS",
@@ -91,7 +92,7 @@ class LintResult:
 
 def lint_dockerfile(path: Path) -> LintResult:
     try:
-        data = path.read_bytes()
+        data = read_limited(path, "Dockerfile")
     except FileNotFoundError:
         raise InspectError(f"{path}: no such file (give the path of a Dockerfile)") from None
     except OSError as exc:

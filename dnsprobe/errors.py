@@ -16,6 +16,10 @@ Anything else escaping to the CLI is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+from pathlib import Path
+
 
 class DnsProbeError(Exception):
     """Base class: a problem with the input or the environment, explained in one line."""
@@ -62,3 +66,33 @@ class ToolMissing(DnsProbeError):
     def __init__(self, tool: str, why: str, install: str) -> None:
         self.tool = tool
         super().__init__(f"{tool} not found ({why}); install it with: {install}")
+
+
+class DiskFull(DnsProbeError):
+    """The disk filled up while writing: one line that says where what was recorded so far is."""
+
+    def __init__(self, path: object, run_dir: Path | None) -> None:
+        if run_dir is None or not (run_dir / "records.sqlite").exists():
+            text = f"no space left on the device writing {path}; nothing was recorded: free some space"
+        else:
+            text = (
+                f"no space left on the device writing {path}; every lookup recorded so far is in "
+                f"{run_dir / 'records.sqlite'}: free some space, then `dnsprobe report {run_dir}` writes "
+                "the summary and report from it"
+            )
+        super().__init__(text)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT, or SQLite's `database or disk is full`, anywhere in the exception's causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
+            return True
+        if isinstance(seen, sqlite3.Error) and "full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

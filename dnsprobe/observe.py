@@ -200,7 +200,12 @@ def observe(
         run_dir = run_dir.with_name(f"{started:%Y%m%d-%H%M%S}-{scenario.name}-observe-{suffix}")
     run_dir.mkdir(parents=True)
     addresses = server_addresses(scenario.nameserver)
-    files = render_pod_files(scenario.pod, hostname="observed", nameservers=addresses)
+    files = render_pod_files(
+        scenario.pod,
+        hostname="observed",
+        nameservers=addresses,
+        allow_non_loopback=scenario.nameserver.allow_non_loopback,
+    )
     pod_files = files.as_dict()
     if image_root is not None and scenario.pod.nsswitch_hosts == "files dns":
         pod_files["nsswitch"] = read_image_file(image_root, "/etc/nsswitch.conf") or ""

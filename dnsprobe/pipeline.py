@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from dnsprobe import records
 from dnsprobe.binary.inspection import inspect_binary
 from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
-from dnsprobe.errors import BuildError, DnsProbeError, LoadError
+from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
 from dnsprobe.interrupts import Interrupts
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
@@ -42,9 +42,7 @@ from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses, with_fault_seed
 from dnsprobe.results import (
-    DiskFull,
     evaluate_checks,
-    is_disk_full,
     mode_entry,
     note_incidents,
     summarise_entry,
@@ -158,8 +156,13 @@ def _run(
     run_dir.mkdir(parents=True)
     run_id = run_dir.name
     addresses = server_addresses(scenario.nameserver)
-    files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses)
+    allow = scenario.nameserver.allow_non_loopback
+    files = render_pod_files(scenario.pod, hostname="probe", nameservers=addresses, allow_non_loopback=allow)
     addresses = list(files.nameservers) or addresses  # a manifest's pod: the cluster DNS it names
+    for change in scenario.pod.changes:  # every file a pod will see is checked before any pod starts
+        render_pod_files(
+            scenario.pod.changed(change), hostname="probe", nameservers=addresses, allow_non_loopback=allow
+        )
     seconds = scenario.load_seconds(quick)
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -556,7 +559,12 @@ def _schedule_resolv_changes(
     timers = []
     for change in scenario.pod.changes:
         spec = scenario.pod.changed(change)
-        text = render_pod_files(spec, hostname="probe", nameservers=_nameserver_addresses(pod)).resolv_conf
+        text = render_pod_files(
+            spec,
+            hostname="probe",
+            nameservers=_nameserver_addresses(pod),
+            allow_non_loopback=scenario.nameserver.allow_non_loopback,
+        ).resolv_conf
 
         def apply(text: str = text, at: float = change.at_s) -> None:
             pod.rewrite_resolv_conf(text)

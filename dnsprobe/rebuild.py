@@ -17,12 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dnsprobe.errors import DnsProbeError
+from dnsprobe.errors import DiskFull, DnsProbeError, is_disk_full
 from dnsprobe.modes import resolve_mode
 from dnsprobe.pipeline import RunResult
 from dnsprobe.results import (
-    DiskFull,
-    is_disk_full,
     mode_entry,
     note_incidents,
     summarise_entry,

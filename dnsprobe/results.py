@@ -8,14 +8,11 @@ says where the records are.
 
 from __future__ import annotations
 
-import errno
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from dnsprobe import analysis
-from dnsprobe.errors import DnsProbeError
 from dnsprobe.expectations import (
     DEFAULT_GATE,
     behaviour_checks,
@@ -30,23 +27,6 @@ from dnsprobe.modes import Mode
 from dnsprobe.rules import diagnose
 from dnsprobe.scenario import Scenario
 from dnsprobe.twin import twin_checks
-
-
-class DiskFull(DnsProbeError):
-    """The disk filled up while the run wrote its files; the records written so far stay."""
-
-    def __init__(self, path: object, run_dir: Path) -> None:
-        super().__init__(
-            f"no space left on the device writing {path}; every lookup recorded so far is in "
-            f"{run_dir / 'records.sqlite'}: free some space, then `dnsprobe report {run_dir}` writes the "
-            "summary and report from it"
-        )
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dnsprobe import etcfiles
 from dnsprobe.durations import parse_duration
 from dnsprobe.errors import ScenarioError
 from dnsprobe.modes import resolve_mode
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
 K8S_SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 LOOKUP_KINDS = ("host", "ip", "ip4", "ip6", "cname", "srv", "txt", "mx", "ns", "ptr")
 _TEMPLATE = re.compile(r"\{(\w+)\}")
-_LABEL = re.compile(r"^[A-Za-z0-9_*](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def _each(check: etcfiles.Check, values: list[str] | None) -> list[str] | None:
+    """Run one of `etcfiles`' grammar checks on every entry of a list: a pod file gets each verbatim."""
+    for value in values or []:
+        problem = check(value)
+        if problem:
+            raise ValueError(problem)
+    return values
 
 
 class _Strict(BaseModel):
@@ -40,6 +49,16 @@ class ResolvChange(_Strict):
     timeout: int | None = Field(default=None, ge=1, le=30)
     attempts: int | None = Field(default=None, ge=1, le=5)
     options: list[str] | None = None
+
+    @field_validator("options")
+    @classmethod
+    def _option_tokens(cls, value: list[str] | None) -> list[str] | None:
+        return _each(etcfiles.check_option, value)
+
+    @field_validator("search")
+    @classmethod
+    def _search_domains(cls, value: list[str] | None) -> list[str] | None:
+        return _each(etcfiles.check_domain, value)
 
 
 class Pod(_Strict):
@@ -120,9 +139,33 @@ class Pod(_Strict):
     @field_validator("search")
     @classmethod
     def _search_domains(cls, value: list[str]) -> list[str]:
-        for domain in value:
-            if not all(_LABEL.match(label) for label in domain.rstrip(".").split(".")):
-                raise ValueError(f"{domain!r} is not a domain name")
+        return _each(etcfiles.check_domain, value) or []
+
+    @field_validator("options")
+    @classmethod
+    def _option_tokens(cls, value: list[str]) -> list[str]:
+        return _each(etcfiles.check_option, value) or []
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_lines(cls, value: list[str]) -> list[str]:
+        return _each(etcfiles.check_hosts_line, value) or []
+
+    @field_validator("nsswitch_hosts")
+    @classmethod
+    def _nsswitch_sources(cls, value: str) -> str:
+        problem = etcfiles.check_nsswitch_sources(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            problem = etcfiles.check_env_name(name) or etcfiles.check_env_value(name, text)
+            if problem:
+                raise ValueError(problem)
         return value
 
 
@@ -201,7 +244,7 @@ FaultAction = Literal[
     "ratelimit",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
-_GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")
+_GLOB = re.compile(r"[A-Za-z0-9_*?.\[\]!-]+")
 
 
 class FaultRule(_Strict):
@@ -226,7 +269,7 @@ class FaultRule(_Strict):
     @field_validator("name")
     @classmethod
     def _name_glob(cls, value: str) -> str:
-        if not _GLOB.match(value):
+        if not _GLOB.fullmatch(value):
             raise ValueError(f"{value!r} is not a name glob (letters, digits, - _ . and * ? [ ] only)")
         return value
 
@@ -311,14 +354,14 @@ class Nameserver(_Strict):
         if kind == "external":
             if self.address is None:
                 raise ValueError("kind = 'external' needs address (the nameserver's IP, e.g. 127.0.0.53)")
-            try:
-                ip = ipaddress.ip_address(self.address)
-            except ValueError:
-                raise ValueError(f"address {self.address!r} is not an IP address") from None
+            problem = etcfiles.check_address(self.address)
+            if problem:
+                raise ValueError(problem)
+            ip = ipaddress.ip_address(self.address.partition("%")[0])
             if not ip.is_loopback and not self.allow_non_loopback:
                 raise ValueError(
                     f"address {self.address} is not on loopback; load goes to loopback only unless "
-                    "allow_non_loopback = true (or --allow-non-loopback) says the server is yours"
+                    "allow_non_loopback = true in [nameserver] says the server is yours"
                 )
         elif self.address is not None:
             raise ValueError(f"address only applies to kind = 'external', not {kind!r}")
@@ -473,16 +516,24 @@ class Scenario(_Strict):
 def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:
     """Read and validate a scenario file, with the command line's overrides applied first; raise
     ScenarioError naming the file and field."""
+    from dnsprobe.files_io import read_text_limited
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_limited(path, "scenario"))
     except FileNotFoundError:
         raise ScenarioError(
             path, "", "no such file (`dnsprobe scenarios` lists the bundled scenarios)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path, "", f"cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "", "is a directory; give a scenario file (scenarios/*.toml)") from None
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "", f"not UTF-8 text (byte {exc.start}); a scenario is TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(path, "", "not valid TOML: nested too deeply") from None
     if overrides:
         data = overrides.apply(data)
     return parse_scenario(data, source=str(path))
@@ -506,9 +557,30 @@ def _check_zone(scenario: Scenario, source: str) -> None:
     if scenario.nameserver.kind == "external":
         return
     try:
-        Zone.from_text(scenario.nameserver.zone, source="zone")
+        zone = Zone.from_text(scenario.nameserver.zone, source="zone")
     except NameserverError as exc:
         raise ScenarioError(source, "nameserver.zone", str(exc)) from None
+    if scenario.nameserver.kind == "dnsmasq":
+        _check_dnsmasq_text(zone, source)
+
+
+def _check_dnsmasq_text(zone: Any, source: str) -> None:
+    """dnsmasq.conf gets TXT strings verbatim between quotes: a newline or quote would be a line of its
+    own (a `server=` line, say), so kind = 'dnsmasq' takes printable TXT strings only."""
+    import dns.rdatatype
+
+    for rrset in zone.rrsets():
+        if rrset.rdtype != dns.rdatatype.TXT:
+            continue
+        for rdata in rrset:
+            for text in rdata.strings:
+                if any(byte < 0x20 or byte > 0x7E or byte in b'"\\' for byte in text):
+                    raise ScenarioError(
+                        source,
+                        "nameserver.zone",
+                        f"TXT of {rrset.name}: {text!r} has a control character, quote or backslash, "
+                        "which dnsmasq's configuration cannot hold (use kind = 'embedded' for such text)",
+                    )
 
 
 _TYPE_WORDS = {

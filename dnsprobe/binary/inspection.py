@@ -13,6 +13,7 @@ from dnsprobe.binary.bases import BASES, Verdict, judge, resolver_kind
 from dnsprobe.binary.buildinfo import BuildInfoError, GoBuildInfo, read_build_info
 from dnsprobe.binary.elf import ELFError, ElfFacts, check_headers, open_elf, read_elf_facts
 from dnsprobe.errors import DockerError, InspectError
+from dnsprobe.files_io import check_regular
 
 # Bigger than any Go binary anyone ships (kubelet is ~100 MB); a /dev/zero-like input stops here.
 MAX_BINARY_BYTES = 1 << 30
@@ -91,6 +92,7 @@ def inspect_binary(path: Path, *, label: str | None = None) -> Inspection:
     """Read a Go ELF binary; InspectError (one line) for anything else."""
     shown = label or str(path)
     try:
+        check_regular(path, "binary")  # a pipe nobody writes to would block open(); /dev/zero reads 1 GiB
         with path.open("rb") as fh:
             raw = fh.read(MAX_BINARY_BYTES + 1)
     except FileNotFoundError:

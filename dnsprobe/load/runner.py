@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -103,8 +104,30 @@ def locust_argv(
         argv += ["--dns-user-rate", repr(load.rate / load.users)]
     n = auto_processes(load) if processes is None else processes
     if n > 1:
-        argv += ["--processes", str(n)]
+        argv += ["--processes", str(n), *master_on_loopback()]
     return argv
+
+
+def master_on_loopback() -> list[str]:
+    """Locust's options for a master its forked workers reach on 127.0.0.1, on a port free now.
+
+    With `--processes` Locust forks workers that connect to `--master-host:--master-port` (default
+    127.0.0.1:5557) while the master binds `--master-bind-host:--master-bind-port` (default *:5557): every
+    interface, on a fixed port, so reachable from the network and taken by a second run at the same
+    time. The port is one the kernel just handed out on loopback, so two runs get two ports."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    return [
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        port,
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        port,
+    ]
 
 
 def run_load(

@@ -56,7 +56,10 @@ Endpoint = tuple[str, int]
 LOOPBACK: Sequence[Endpoint] = (("127.0.0.1", 0),)
 
 UDP_MAX = 65507  # the largest payload of one IPv4 UDP datagram
-TCP_IDLE = 10.0  # seconds before an idle TCP connection is closed (RFC 7766 suggests a few seconds)
+# Each TCP message (its length and its bytes) must arrive within this many seconds of the previous one
+# being answered, else the connection is closed: one deadline per message, as the Go engine's
+# conn.SetDeadline does, so a client trickling a byte at a time cannot hold a connection open.
+TCP_IDLE = 10.0
 _PORT_ATTEMPTS = 20  # port 0: times to look for a port free for both UDP and TCP
 _STOP_TIMEOUT = 2.0  # seconds to wait for aborted TCP connections to close
 _RECEIVE_BUFFER = 4 << 20  # bytes; absorbs bursts from a load test (capped by net.core.rmem_max)
@@ -379,7 +382,6 @@ class _TcpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
         buffer += data
-        self._last_activity = asyncio.get_running_loop().time()
         try:
             while len(buffer) >= 2:
                 size = int.from_bytes(buffer[:2], "big")
@@ -387,6 +389,7 @@ class _TcpProtocol(asyncio.Protocol):
                     break
                 message = bytes(buffer[2 : 2 + size])
                 del buffer[: 2 + size]
+                self._last_activity = asyncio.get_running_loop().time()  # the next message's deadline
                 reply, delay = self._nameserver._handle(message, self._client, "tcp")
                 if reply is None:
                     continue

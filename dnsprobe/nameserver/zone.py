@@ -323,9 +323,20 @@ def _read_records(text: str, source: str) -> list[dns.rrset.RRset]:
     except NameserverError:
         raise
     except (dns.exception.DNSException, ValueError) as exc:
+        _reraise_interrupt(exc)
         # dnspython reports bad rdata with assorted exceptions; all of them are a bad record.
         detail = (str(exc) or type(exc).__name__).rstrip(".")
         raise reader.fail(f"{detail}; {_HINT}") from exc
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """dnspython's ExceptionWrapper turns *any* exception inside rdata parsing into a SyntaxError, Ctrl-C
+    (KeyboardInterrupt) and SystemExit included: an interrupt stays an interrupt, not a bad record."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if not isinstance(cause, Exception):
+            raise cause
+        cause = cause.__cause__ or cause.__context__
 
 
 def _negative_soa(rrset: dns.rrset.RRset) -> dns.rrset.RRset:

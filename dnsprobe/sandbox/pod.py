@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,7 +21,7 @@ from dnsprobe.errors import SandboxError, ToolMissing
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.base import PodBase
-from dnsprobe.sandbox.files import PodFiles
+from dnsprobe.sandbox.files import PodFiles, check_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, parse_rootfs, prepare_image_root
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
@@ -106,7 +106,15 @@ class Pod(PodBase):
         """An external nameserver is reached from the host's network namespace (shared, not a new one)."""
         return self.nameserver is not None and self.nameserver.kind == "external"
 
+    def _check_files(self, files: PodFiles) -> None:
+        """The loopback rule on the files as written: a manifest's nameservers are served by this pod's
+        own servers in its own network namespace; nothing else off loopback unless allowed."""
+        allow = self.nameserver is not None and self.nameserver.allow_non_loopback
+        served = () if self.host_network else files.nameservers
+        check_pod_files(files, served=served, allow_non_loopback=allow)
+
     def _write_spec(self) -> Path:
+        self._check_files(self.files)  # whoever rendered them
         self.workdir.mkdir(parents=True, exist_ok=True)
         etc = {
             "/etc/resolv.conf": ("resolv.conf", self.files.resolv_conf),
@@ -200,6 +208,7 @@ class Pod(PodBase):
     def rewrite_resolv_conf(self, text: str) -> None:
         """Change resolv.conf under the running probe. In place, not by rename: the bind mount holds the
         file's inode, so a replaced file would never be seen."""
+        self._check_files(replace(self.files, resolv_conf=text))
         with (self.workdir / "resolv.conf").open("r+", encoding="utf-8") as fh:
             fh.write(text)
             fh.truncate()
