@@ -7,8 +7,10 @@ run (a GODEBUG=netdns override). Modes that share a build share the cached binar
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 Resolver = Literal["go", "cgo"]
@@ -123,3 +125,18 @@ def resolve_mode(name: str) -> Mode:
         f"unknown mode {name!r}; known modes: {', '.join(MODES)} (append @1.22.10 to pin a Go release; "
         "like:PATH for a twin of your binary)"
     )
+
+
+def file_name(mode_name: str) -> str:
+    """A mode's name as a file or socket name: `like:./bin/api` -> `like-api-1a2b3c` (short: unix socket
+    paths are limited to 108 bytes)."""
+    if re.fullmatch(r"[A-Za-z0-9@._+-]{1,40}", mode_name):
+        return mode_name
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", mode_name.rstrip("/").rsplit("/", 1)[-1]).strip("-")[:20]
+    digest = hashlib.sha256(mode_name.encode()).hexdigest()[:6]
+    return f"like-{base or 'target'}-{digest}"
+
+
+def pod_dir_of(run_dir: Path, mode_name: str) -> Path:
+    """Where a mode's pod keeps its files in a run: runs/<id>/pods/<file name of the mode>/."""
+    return run_dir / "pods" / file_name(mode_name)

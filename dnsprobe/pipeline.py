@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dnsprobe import records
+from dnsprobe import modes, records
 from dnsprobe.binary.inspection import inspect_binary
 from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
@@ -52,7 +52,7 @@ from dnsprobe.results import (
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Scenario
-from dnsprobe.twin import TwinPlan, file_name, plan_twins
+from dnsprobe.twin import TwinPlan, plan_twins
 
 __all__ = [  # evaluate_checks and write_json live in dnsprobe.results; importable from here as before
     "DiskFull",
@@ -428,14 +428,14 @@ def _run_mode(
     if twin is not None:
         entry["twin"] = twin.rows(inspect_binary(binary.path))
         entry["binary"]["pie"] = mode.build.pie
-    pod_dir = run_dir / "pods" / file_name(entry["mode"])
+    pod_dir = modes.pod_dir_of(run_dir, entry["mode"])
     pod: Any
     if base is not None:
         from dnsprobe.sandbox.docker import docker_cell
 
         progress.stage(entry["mode"], "building the image")
         pod, cell = docker_cell(
-            file_name(mode.name),
+            modes.file_name(mode.name),
             base,
             binary.path,
             files=files,
@@ -455,7 +455,7 @@ def _run_mode(
         mode = replace(mode, name=entry["mode"])
     else:
         pod = Pod(
-            mode=file_name(mode.name),
+            mode=modes.file_name(mode.name),
             binary=binary.path,
             files=files,
             zone_text=scenario.nameserver.zone,

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dnsprobe.errors import DiskFull, DnsProbeError, is_disk_full
-from dnsprobe.modes import resolve_mode
+from dnsprobe.modes import pod_dir_of, resolve_mode
 from dnsprobe.pipeline import RunResult
 from dnsprobe.results import (
     mode_entry,
@@ -60,7 +60,7 @@ def rebuild_report(run_dir: Path) -> RunResult:
     for entry in modes:
         if entry.get("status") in ("skipped", "start_failure"):
             continue
-        pod_dir = run_dir / "pods" / str(entry["mode"])
+        pod_dir = pod_dir_of(run_dir, str(entry["mode"]))
         if not records_path.exists() or not (pod_dir / "resolv.conf").exists():
             continue
         incidents = entry.get("incidents")

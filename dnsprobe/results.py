@@ -23,7 +23,7 @@ from dnsprobe.expectations import (
     has_expect,
 )
 from dnsprobe.junit import write_junit
-from dnsprobe.modes import Mode
+from dnsprobe.modes import Mode, pod_dir_of
 from dnsprobe.rules import diagnose
 from dnsprobe.scenario import Scenario
 from dnsprobe.twin import twin_checks
@@ -69,7 +69,7 @@ def summarise_entry(
     changes: list[float] | None = None,
 ) -> None:
     """A mode's figures from what is on disk: records.sqlite and pods/<mode>/ (query log, trace)."""
-    pod_dir = run_dir / "pods" / entry["mode"]
+    pod_dir = pod_dir_of(run_dir, str(entry["mode"]))
     resolv_conf = files.resolv_conf if files is not None else (pod_dir / "resolv.conf").read_text()
     entry.update(
         analysis.summarise_mode(

@@ -25,7 +25,6 @@ every fact the twin was built to match must read the same from both binaries.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import re
 from dataclasses import dataclass, replace
@@ -338,16 +337,6 @@ def expected_resolver(
         if option.split(":", 1)[0] not in _GO_RESOLV_OPTIONS:
             return "cgo"
     return "go"
-
-
-def file_name(mode_name: str) -> str:
-    """A mode's name as a file or socket name: `like:./bin/api` -> `like-api-1a2b3c` (short: unix socket
-    paths are limited to 108 bytes)."""
-    if re.fullmatch(r"[A-Za-z0-9@._+-]{1,40}", mode_name):
-        return mode_name
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", mode_name.rstrip("/").rsplit("/", 1)[-1]).strip("-")[:20]
-    digest = hashlib.sha256(mode_name.encode()).hexdigest()[:6]
-    return f"like-{base or 'target'}-{digest}"
 
 
 def like_modes(targets: list[str], cwd: Path) -> list[str]:

@@ -29,10 +29,9 @@ from dnsprobe.build import (
 )
 from dnsprobe.cli import main
 from dnsprobe.errors import BuildError
-from dnsprobe.modes import resolve_mode
+from dnsprobe.modes import file_name, resolve_mode
 from dnsprobe.twin import (
     expected_resolver,
-    file_name,
     godebug_settings,
     netdns_choice,
     parse_godebug_table,
