@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dnsprobe import rollup_summary, timeline
+from dnsprobe import rollup_summary, timeline, wire_rollup
 from dnsprobe.nameserver import logstore
 from dnsprobe.nameserver.querylog import read_querylog, read_querylog_fields
 from dnsprobe.scenario import Workload
@@ -136,7 +136,7 @@ def summarise_mode(
     if querylog is not None and logstore.querylog_exists(
         querylog
     ):  # queries.tsv, or compressed (logstore.py)
-        wire = timeline.read_wire_view(logstore.querylog_lines(querylog), patterns)
+        wire = wire_rollup.read_wire_view(records_path, mode, querylog, patterns)
     per_workload = []
     for w in workloads:
         index = cols.workloads.index(w.label) if w.label in cols.workloads else -1

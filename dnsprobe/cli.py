@@ -82,6 +82,9 @@ class _RichProgress:
     def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None:
         """Lookups so far, lookups/s and p99 over the last seconds, errors by class (red when any)."""
         text = escape(live.describe())
+        if total >= 60:  # a long run: how far along, and what it costs on disk
+            text += f"  {_clock(elapsed)} of {_clock(total)}, {_clock(max(0.0, total - elapsed))} left"
+            text += f"  disk {live.disk_bytes / 1e6:,.0f} MB"
         self.progress.update(
             self._task(mode),
             total=total,
@@ -89,6 +92,12 @@ class _RichProgress:
             stage="load",
             lookups=f"[red]{text}[/]" if live.failures else text,
         )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -129,6 +138,13 @@ def run(
             "--set pod.ndots=2 (repeatable; `dnsprobe schema scenario` lists the keys).",
         ),
     ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Serve Prometheus metrics while the run goes, on a loopback HOST:PORT (127.0.0.1:9464).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -156,7 +172,12 @@ def run(
     )
     with Progress(*columns, console=console, transient=False) as bar:
         result = run_scenario(
-            spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
+            spec,
+            out_dir=out_dir,
+            quick=quick,
+            progress=_RichProgress(bar),
+            cache_dir=cache_dir,
+            metrics=metrics,
         )
     out.print(comparison_table(result.summary))
     out.print(checks_table(result.summary))

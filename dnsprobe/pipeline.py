@@ -23,7 +23,9 @@ from dnsprobe.build import build_probe, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError
 from dnsprobe.expectations import behaviour_checks, declares, failure_mode_finding
 from dnsprobe.junit import write_junit
+from dnsprobe.load import storage
 from dnsprobe.load.live import LiveSnapshot
+from dnsprobe.load.metrics import MetricsExporter, parse_address
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
@@ -77,8 +79,12 @@ def run_scenario(
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cache_dir: Path | None = None,
+    metrics: str | None = None,
 ) -> RunResult:
+    """`metrics`: a loopback HOST:PORT to serve Prometheus metrics on while the run goes (load/metrics.py)."""
     progress = progress or QuietProgress()
+    if metrics is not None:
+        parse_address(metrics)  # a bad address is refused before anything starts
     check_namespaces()
     toolchain = find_toolchain()
     started = clock()
@@ -127,6 +133,10 @@ def run_scenario(
     write_json(run_dir / "summary.json", summary)
     records_path = run_dir / "records.sqlite"
     records.connect(records_path).close()
+    estimate = storage.estimate_text(scenario.load, seconds, len(_cells(scenario)))
+    if estimate:
+        progress.note("", estimate)
+    exporter = None if metrics is None else MetricsExporter(records_path, metrics).start()
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))  # unix socket paths must stay short
     try:
         for name, base in _cells(scenario):
@@ -148,6 +158,7 @@ def run_scenario(
                     socket_dir=socket_dir,
                     cache_dir=cache_dir,
                     progress=progress,
+                    exporter=exporter,
                 )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
@@ -157,6 +168,8 @@ def run_scenario(
                 write_json(run_dir / "summary.json", summary)
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
+        if exporter is not None:
+            exporter.close()
     summary["finished"] = not summary["interrupted"]
     summary["finished_at"] = clock().isoformat(timespec="seconds")
     summary["checks"] = evaluate_checks(scenario, summary)
@@ -214,6 +227,7 @@ def _run_mode(
     socket_dir: Path,
     cache_dir: Path | None,
     progress: Progress,
+    exporter: MetricsExporter | None = None,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -305,6 +319,14 @@ def _run_mode(
     )
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
     changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+    compactor = storage.start_compactor(
+        pod.querylog_path,
+        scenario.load,
+        mode.name,
+        exporter,
+        records_path=records_path,
+        search=scenario.pod.search,
+    )
     try:
         progress.stage(mode.name, "load")
         run_load(
@@ -320,6 +342,8 @@ def _run_mode(
         for timer in changes:
             timer.cancel()
         pod.stop()
+        if compactor is not None:
+            compactor.finish()
         entry.update(
             analysis.summarise_mode(
                 records_path=records_path,

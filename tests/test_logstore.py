@@ -14,7 +14,7 @@ def write_lines(log: QueryLog, start: int, n: int) -> None:
             "udp",
             ("127.0.0.1", 40000 + i % 1000),
             i % 65536,
-            b"\x03abc\x04test\x00",
+            b"\x10" + b"%016x" % i + b"\x03abc\x04test\x00",
             1,
             1232,
             None,
@@ -62,3 +62,34 @@ def test_a_cut_frame_reads_on_from_the_tsv(tmp_path: Path) -> None:
     zst.write_bytes(frame[: len(frame) - 7])  # the harness died while writing the frame
     lines = list(read_querylog(logstore.querylog_lines(path)))
     assert [e.id for e in lines] == list(range(1000))
+
+
+def test_wire_totals_kept_while_compacting_equal_reading_the_whole_log(tmp_path: Path) -> None:
+    from dnsprobe import records, timeline
+    from dnsprobe.analysis import workload_pattern
+    from dnsprobe.wire_rollup import WireCounter, read_wire_view
+
+    path, db = tmp_path / "queries.tsv", tmp_path / "records.sqlite"
+    records.connect(db).close()
+    patterns = [("svc", workload_pattern("{rand}.abc", ["test"])), ("none", workload_pattern("x.y", []))]
+    counter = WireCounter(db, "go", patterns)
+
+    def on_step(chunk: bytes, covered: int, zst_size: int) -> None:
+        counter.count(chunk)
+        counter.save(covered, zst_size)
+
+    log = QueryLog(path)
+    compactor = logstore.LogCompactor(path, on_step=on_step)
+    for step in range(3):
+        write_lines(log, step * 5000, 5000)
+        log.record("tcp", ("127.0.0.1", 53000 + step), 7, b"\x01x\x01y\x00", 28, None, "drop_aaaa", "drop")
+        log.flush()
+        compactor.step()
+    write_lines(log, 99_000, 777)  # after the last step: the reader adds these from the log
+    log.close()
+    whole = timeline.read_wire_view(logstore.querylog_lines(path), patterns)
+    resumed = read_wire_view(db, "go", path, patterns)
+    assert resumed == whole
+    assert whole.queries == 3 * 5001 + 777 and whole.faults == {"drop_aaaa": 3}
+    compactor.finish()
+    assert read_wire_view(db, "go", path, patterns) == whole

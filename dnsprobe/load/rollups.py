@@ -95,7 +95,7 @@ def bucket_values() -> tuple[IntArray, IntArray]:
 _BUCKETS: tuple[IntArray, IntArray] | None = None
 
 
-def _buckets() -> tuple[IntArray, IntArray]:
+def bucket_bounds() -> tuple[IntArray, IntArray]:
     global _BUCKETS
     if _BUCKETS is None:
         _BUCKETS = bucket_values()
@@ -128,17 +128,17 @@ def percentile_ms(counts: IntArray, q: float) -> float | None:
         return None
     target = max(1, int(q / 100.0 * total + 0.5))
     index = int(np.searchsorted(np.cumsum(counts), target, side="left"))
-    return float(_buckets()[1][index]) / 1e6
+    return float(bucket_bounds()[1][index]) / 1e6
 
 
 def max_ms(counts: IntArray) -> float | None:
     nonzero = np.flatnonzero(counts)
-    return None if nonzero.size == 0 else float(_buckets()[1][nonzero[-1]]) / 1e6
+    return None if nonzero.size == 0 else float(bucket_bounds()[1][nonzero[-1]]) / 1e6
 
 
 def count_between(counts: IntArray, low_ns: float, high_ns: float) -> int:
     """Lookups whose latency lies in [low, high] (to the histogram's precision)."""
-    lows, highs = _buckets()
+    lows, highs = bucket_bounds()
     mid = (lows + highs) / 2
     return int(counts[(mid >= low_ns) & (mid <= high_ns)].sum())
 
@@ -149,7 +149,7 @@ def share_within(counts: IntArray, grid_ms: Sequence[float]) -> list[float]:
     if total == 0:
         return [0.0 for _ in grid_ms]
     cumulative = np.cumsum(counts)
-    lows = _buckets()[0]
+    lows = bucket_bounds()[0]
     places = np.searchsorted(lows, np.asarray(grid_ms) * 1e6, side="right") - 1
     return [float(cumulative[p]) / total if p >= 0 else 0.0 for p in places]
 

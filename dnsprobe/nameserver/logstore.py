@@ -67,7 +67,9 @@ class LogCompactor:
     """Compresses a growing query log step by step (`step`, or a thread with `start`/`finish`).
 
     `on_lines(chunk)`: called with each chunk of whole lines as they are taken (bytes), e.g. to count them
-    for live metrics. `compress=False` only tails the log for `on_lines` and leaves it as it is."""
+    for live metrics; `on_step(chunk, covered, zst_size)` also gets the log bytes taken so far and the
+    size of the .zst then (a frame boundary), for totals that a reader continues from there.
+    `compress=False` only tails the log for `on_lines` and leaves it as it is."""
 
     def __init__(
         self,
@@ -75,11 +77,13 @@ class LogCompactor:
         *,
         compress: bool = True,
         on_lines: Callable[[bytes], None] | None = None,
+        on_step: Callable[[bytes, int, int], None] | None = None,
         interval_s: float = 2.0,
     ) -> None:
         self.path = path
         self.compress = compress
         self.on_lines = on_lines
+        self.on_step = on_step
         self.interval_s = interval_s
         self.offset = 0  # bytes of the TSV taken so far
         self._punched = 0
@@ -107,11 +111,13 @@ class LogCompactor:
                 if cut == 0:
                     return 0
                 chunk = data[:cut]
+                zst_size = 0
                 if self.compress:
                     with compressed_path(self.path).open("ab") as out:
                         out.write(self._compressor.compress(chunk))
                         out.flush()
                         os.fsync(out.fileno())
+                        zst_size = out.tell()
                 self.offset += cut
                 if self.compress:
                     upto = self.offset // _BLOCK * _BLOCK
@@ -119,6 +125,8 @@ class LogCompactor:
                         self._punched = upto
             finally:
                 os.close(fd)
+            if self.on_step is not None:  # under the lock: totals and position stay together
+                self.on_step(chunk, self.offset, zst_size)
         if self.on_lines is not None:
             self.on_lines(chunk)
         return cut
@@ -144,9 +152,10 @@ class LogCompactor:
                     self.path.unlink()
 
 
-def _frames_text(zst: Path) -> Iterator[bytes]:
-    """The decompressed bytes of a .zst log, a cut last frame giving what it holds."""
+def _frames_text(zst: Path, offset: int = 0) -> Iterator[bytes]:
+    """The decompressed bytes of a .zst log from a frame boundary, a cut last frame giving what it holds."""
     with zst.open("rb") as raw:
+        raw.seek(offset)
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         while True:
             try:
@@ -158,13 +167,16 @@ def _frames_text(zst: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def querylog_lines(path: Path) -> Iterator[str]:
-    """Every line of the query log, from `.zst` and then from the TSV's part not compressed yet."""
+def querylog_lines(path: Path, *, start: int = 0, zst_offset: int = 0) -> Iterator[str]:
+    """Every line of the query log, from `.zst` and then from the TSV's part not compressed yet.
+
+    `start`, `zst_offset`: begin at log byte `start`, whose frames begin at `zst_offset` in the .zst
+    (a position a compactor step reported); the default reads it all."""
     zst = compressed_path(path)
-    taken = 0
+    taken = start
     pending = b""
     if zst.exists():
-        for chunk in _frames_text(zst):
+        for chunk in _frames_text(zst, zst_offset):
             taken += len(chunk)
             pending += chunk
             lines = pending.split(b"\n")
