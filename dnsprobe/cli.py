@@ -145,6 +145,12 @@ def run(
             help="Serve Prometheus metrics while the run goes, on a loopback HOST:PORT (127.0.0.1:9464).",
         ),
     ] = None,
+    pcap: Annotated[
+        bool,
+        typer.Option(
+            "--pcap", help="Write each pod's DNS traffic (as the nameserver saw it) to pods/<mode>/dns.pcap."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -178,6 +184,7 @@ def run(
             progress=_RichProgress(bar),
             cache_dir=cache_dir,
             metrics=metrics,
+            pcap=pcap,
         )
     out.print(comparison_table(result.summary))
     out.print(checks_table(result.summary))
@@ -433,6 +440,28 @@ def bench_report(
     from dnsprobe.bench.report import run_bench
 
     result = run_bench(records, keep, report=lambda line: out.print(line, markup=False, highlight=False))
+    out.print(f"ratio: {result.ratio:.3f}")
+
+
+@bench_app.command("soak")
+def bench_soak(
+    seconds: Annotated[
+        int, typer.Option(help="Simulated seconds of load (3600: the full hour; less is extrapolated).")
+    ] = 3600,
+    rate: Annotated[int, typer.Option(help="Lookups per simulated second (5 wire queries each).")] = 10_000,
+    keep: Annotated[Path | None, typer.Option(help="Copy the generated run directory here.")] = None,
+) -> None:
+    """An hour of one mode at 10,000 lookups/s through the real writers (rollups, sampled records,
+    compacted query log), then the full report from it.
+
+    Prints bytes on disk per hour, the report's seconds and peak memory, then `ratio: X` = 60 s / the
+    report's seconds (targets: < 1 GB per hour, ratio >= 1, < 1 GiB).
+    """
+    from dnsprobe.bench.soak import run_soak_bench
+
+    result = run_soak_bench(
+        seconds, rate, keep, report=lambda line: out.print(line, markup=False, highlight=False)
+    )
     out.print(f"ratio: {result.ratio:.3f}")
 
 

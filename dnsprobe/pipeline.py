@@ -30,6 +30,7 @@ from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses
+from dnsprobe.nameserver.pcap import PCAP_NAME, RAW_NAME, write_pcap
 from dnsprobe.rules import diagnose
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Scenario
@@ -80,8 +81,10 @@ def run_scenario(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cache_dir: Path | None = None,
     metrics: str | None = None,
+    pcap: bool = False,
 ) -> RunResult:
-    """`metrics`: a loopback HOST:PORT to serve Prometheus metrics on while the run goes (load/metrics.py)."""
+    """`metrics`: a loopback HOST:PORT to serve Prometheus metrics on while the run goes (load/metrics.py).
+    `pcap`: each local pod's DNS traffic, as its embedded nameserver saw it, to pods/<mode>/dns.pcap."""
     progress = progress or QuietProgress()
     if metrics is not None:
         parse_address(metrics)  # a bad address is refused before anything starts
@@ -159,6 +162,7 @@ def run_scenario(
                     cache_dir=cache_dir,
                     progress=progress,
                     exporter=exporter,
+                    pcap=pcap,
                 )
             except KeyboardInterrupt:
                 summary["interrupted"] = True
@@ -228,6 +232,7 @@ def _run_mode(
     cache_dir: Path | None,
     progress: Progress,
     exporter: MetricsExporter | None = None,
+    pcap: bool = False,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -291,6 +296,7 @@ def _run_mode(
             rootfs=scenario.pod.rootfs,
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
+            pcap=pcap,
         )
     progress.stage(mode.name, "starting the pod")
     try:
@@ -344,6 +350,9 @@ def _run_mode(
         pod.stop()
         if compactor is not None:
             compactor.finish()
+        if pcap and base is None:
+            write_pcap(pod_dir / RAW_NAME, pod_dir / PCAP_NAME)
+            (pod_dir / RAW_NAME).unlink(missing_ok=True)
         entry.update(
             analysis.summarise_mode(
                 records_path=records_path,

@@ -152,7 +152,10 @@ class GoNameserver:
         allow_non_loopback: bool = False,
         binary: Path | None = None,
         workers: int | None = None,
+        packets: Path | None = None,
     ) -> None:
+        """`packets`: the raw packet log for `--pcap` (pcap.py reads it)."""
+        self._packets = packets
         self._addresses = check_addresses(addresses, allow_non_loopback)
         self._zone = zone
         self._querylog = querylog
@@ -194,6 +197,7 @@ class GoNameserver:
                     for s in sockets
                 ],
                 "querylog": "" if self._querylog is None else str(self._querylog),
+                "packets": "" if self._packets is None else str(self._packets),
             }
             self._process = self._spawn(binary, config, [s.fileno() for s in sockets])
             self._endpoints = endpoints

@@ -25,6 +25,7 @@ from typing import Any
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import policy_for
 from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
+from dnsprobe.nameserver.pcap import PacketLog
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
@@ -105,6 +106,7 @@ class ServerGroup:
         self._real: RealServer | None = None
         self._go: GoNameserver | None = None
         self._log: QueryLog | None = None
+        self._packets: PacketLog | None = None
 
     @property
     def host_network(self) -> bool:
@@ -124,16 +126,27 @@ class ServerGroup:
         if spec.get("engine") == "go":
             # Started from this (the main) thread: the Go process is told to exit when it ends.
             addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
-            self._go = GoNameserver(zone, addresses, Path(spec["querylog"]), binary=Path(spec["go_binary"]))
+            packets = Path(spec["packets"]) if spec.get("packets") else None  # --pcap
+            self._go = GoNameserver(
+                zone, addresses, Path(spec["querylog"]), binary=Path(spec["go_binary"]), packets=packets
+            )
             self._go.start()
             return
         self._log = QueryLog(Path(spec["querylog"]))
+        if spec.get("packets"):  # --pcap: the raw side log the harness turns into dns.pcap
+            self._packets = PacketLog(Path(spec["packets"]))
         policies = []
         try:
             for listen in spec["listen"]:
                 rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
                 policy = policy_for(rules)
-                server = Nameserver(zone, [(listen["address"], listen["port"])], self._log, policy=policy)
+                server = Nameserver(
+                    zone,
+                    [(listen["address"], listen["port"])],
+                    self._log,
+                    policy=policy,
+                    packets=self._packets,
+                )
                 await server.start()
                 self._servers.append(server)
                 if policy is not None:
@@ -157,6 +170,9 @@ class ServerGroup:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._packets is not None:
+            self._packets.close()
+            self._packets = None
 
 
 def serve_scenario(

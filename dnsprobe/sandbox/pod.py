@@ -66,6 +66,7 @@ class Pod(PodBase):
     rootfs: str = "host"  # host | scratch | musl: what else the probe's file system holds
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
+    pcap: bool = False  # the embedded nameserver logs every packet to dns.raw (nameserver/pcap.py)
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = None
@@ -111,6 +112,8 @@ class Pod(PodBase):
                 "stdout": str(self.workdir / "probe.stdout"),
             },
         }
+        if self.pcap:
+            spec["servers"]["packets"] = str(self.workdir / "dns.raw")
         if self.nofile is not None:
             spec["nofile"] = self.nofile
         if self.rootfs != "host":

@@ -35,6 +35,7 @@ type config struct {
 	Zone     zone     `json:"zone"`
 	Sockets  []socket `json:"sockets"`
 	QueryLog string   `json:"querylog"` // "" for none
+	Packets  string   `json:"packets"`  // the raw packet log for --pcap, "" for none
 }
 
 type socket struct {
@@ -82,7 +83,14 @@ func run(configPath string, workers int) error {
 		}
 		defer ql.close()
 	}
-	s := &server{zone: z, log: ql, conns: map[net.Conn]struct{}{}}
+	var pl *packetLog
+	if cfg.Packets != "" {
+		if pl, err = openPacketLog(cfg.Packets); err != nil {
+			return err
+		}
+		defer pl.close()
+	}
+	s := &server{zone: z, log: ql, pkts: pl, conns: map[net.Conn]struct{}{}}
 	for _, sock := range cfg.Sockets {
 		file := os.NewFile(uintptr(sock.FD), fmt.Sprintf("%s socket %d", sock.Proto, sock.FD))
 		if file == nil {
@@ -123,6 +131,7 @@ func run(configPath string, workers int) error {
 		select {
 		case <-ticker.C:
 			ql.flush()
+			pl.flush()
 		case <-stop:
 			s.shutdown()
 			return nil
@@ -133,6 +142,7 @@ func run(configPath string, workers int) error {
 type server struct {
 	zone    *zone
 	log     *queryLog
+	pkts    *packetLog
 	closers []io.Closer
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -159,6 +169,7 @@ func (s *server) handle(data []byte, client netip.AddrPort, proto string) []byte
 func (s *server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	for {
 		n, client, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -167,7 +178,9 @@ func (s *server) serveUDP(conn *net.UDPConn) {
 			}
 			continue // an ICMP error queued on the socket: nothing to answer
 		}
+		s.pkts.add("udp", true, client, local, buf[:n])
 		if reply := s.handle(buf[:n], client, "udp"); reply != nil {
+			s.pkts.add("udp", false, client, local, reply)
 			conn.WriteToUDPAddrPort(reply, client) // a client that went away is not an error
 		}
 	}
@@ -207,6 +220,7 @@ func (s *server) serveConn(conn net.Conn) {
 		s.wg.Done()
 	}()
 	client := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	reader := bufio.NewReader(conn)
 	var size [2]byte
 	for {
@@ -218,10 +232,12 @@ func (s *server) serveConn(conn net.Conn) {
 		if _, err := io.ReadFull(reader, message); err != nil {
 			return
 		}
+		s.pkts.add("tcp", true, client, local, message)
 		reply := s.handle(message, client, "tcp")
 		if reply == nil {
 			continue
 		}
+		s.pkts.add("tcp", false, client, local, reply)
 		framed := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reply)), uint16(len(reply)))
 		if _, err := conn.Write(append(framed, reply...)); err != nil {
 			return
