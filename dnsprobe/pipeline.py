@@ -128,6 +128,8 @@ def run_scenario(
             "shape": scenario.load.shape,
             "rate": scenario.load.rate,
             "processes": auto_processes(scenario.load),
+            "keep_records": scenario.load.keep_records,
+            "querylog": "zstd" if storage.compresses_querylog(scenario.load) else "tsv",
         },
         "backend": scenario.backend,
         "modes": [],

@@ -114,3 +114,39 @@ def test_a_flush_is_one_transaction(tmp_path: Path) -> None:
 def test_keep_records_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="keep_records 'some'"):
         rollups.RollupWriter(tmp_path / "r.sqlite", keep="some")  # type: ignore[arg-type]
+
+
+def test_live_stats_count_from_rollups_when_records_are_sampled(tmp_path: Path) -> None:
+    from dnsprobe.load.live import LiveStats
+
+    path = tmp_path / "records.sqlite"
+    now = [0.0]
+    live = LiveStats(path, "go", clock=lambda: now[0])
+    rows = synthetic_rows(5000, seed=2)
+    with rollups.RollupWriter(path, keep="failures", clock=lambda: now[0]) as writer:
+        writer.append(rows)
+        now[0] += 2
+        writer.flush()
+        snap = live.poll()
+    failures = sum(1 for r in rows if r[8] != "ok")
+    assert records.count(path) == failures < snap.lookups == 5000
+    assert sum(snap.failures.values()) == failures
+    exact = float(np.percentile([r[7] for r in rows], 99)) / 1e6
+    assert snap.p99_ms == pytest.approx(exact, rel=0.01)
+    assert snap.disk_bytes > 0
+    assert live.poll().lookups == 5000  # nothing counted twice
+
+
+def test_disk_estimate_for_long_runs() -> None:
+    from dnsprobe.load import storage
+    from dnsprobe.scenario import Load
+
+    workloads = [Workload(label="a", query="{rand}.a.test")]
+    short = Load(workloads=workloads)
+    assert storage.estimate_text(short, 10, 3) == ""
+    everything = Load(workloads=workloads, duration=3600)
+    sampled = Load(workloads=workloads, duration=3600, keep_records="sample")
+    assert storage.compresses_querylog(sampled) and not storage.compresses_querylog(everything)
+    assert storage.estimate_bytes(sampled, 3600, 1) < 1e9 < storage.estimate_bytes(everything, 3600, 1)
+    text = storage.estimate_text(everything, 3600, 2)
+    assert text.startswith("disk estimate: about") and 'keep_records = "sample"' in text

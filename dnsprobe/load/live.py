@@ -62,8 +62,9 @@ class LiveStats:
 
     def poll(self) -> LiveSnapshot:
         now = self.clock()
+        # Records first, then rollups: a flush committed in between is counted once, from the rollups.
+        rows = [] if self._rollups.seen else [row for row in self._tail.read() if row[0] == self.mode]
         rolled = self._rollups.read(self.open_loop)
-        rows = [row for row in self._tail.read() if row[0] == self.mode]
         if self._rollups.seen:  # every lookup is in the rollups, whichever records are kept
             rows = []
             for n, classes, latencies in rolled:

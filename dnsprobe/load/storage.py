@@ -51,7 +51,7 @@ def estimate_text(load: Load, seconds: float, modes: int) -> str:
     size = estimate_bytes(load, seconds, modes)
     rate = f"{load.rate:,.0f}" if load.rate else f"up to about {ASSUMED_RATE:,.0f}"
     log = "zstd" if compresses_querylog(load) else "tsv"
-    advice = "" if load.keep_records != "all" else '; set [load] keep_records = "sample" to keep it small'
+    advice = "" if load.keep_records != "all" else '; set load.keep_records = "sample" to keep it small'
     return (
         f"disk estimate: about {size / 1e9:,.1f} GB for {modes} mode(s) x {seconds:,.0f} s at {rate} "
         f"lookups/s (keep_records = {load.keep_records}, query log {log}){advice}"

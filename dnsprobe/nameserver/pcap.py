@@ -119,7 +119,7 @@ def write_pcap(raw_path: Path, pcap_path: Path) -> int:
     seqs: dict[tuple[Any, ...], int] = {}
     written = 0
     with tmp.open("wb") as out:
-        writer = dpkt.pcap.Writer(out, linktype=dpkt.pcap.DLT_EN10MB, nano=False)
+        writer = dpkt.pcap.Writer(out, snaplen=262144, linktype=dpkt.pcap.DLT_EN10MB, nano=False)
         for packet in read_raw(raw_path) if raw_path.exists() else ():
             src, dst = (packet.client, packet.server) if packet.inbound else (packet.server, packet.client)
             if packet.proto == "udp":
