@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dnsprobe import timeline
+from dnsprobe import rollup_summary, timeline, wire_rollup
+from dnsprobe.nameserver import logstore
 from dnsprobe.nameserver.querylog import read_querylog, read_querylog_fields
 from dnsprobe.scenario import Workload
 from dnsprobe.trace import parse_trace
@@ -132,9 +133,10 @@ def summarise_mode(
         span_s = float((cols.start_ns + cols.latency_ns).max() - cols.start_ns.min()) / 1e9
     patterns = [(w.label, workload_pattern(w.query, search)) for w in workloads]
     wire = timeline.WireView(0, Counter(), Counter(), Counter(), Counter(), Counter(), 0)
-    if querylog is not None and querylog.exists():
-        with querylog.open(encoding="utf-8", errors="replace") as lines:
-            wire = timeline.read_wire_view(lines, patterns)
+    if querylog is not None and logstore.querylog_exists(
+        querylog
+    ):  # queries.tsv, or compressed (logstore.py)
+        wire = wire_rollup.read_wire_view(records_path, mode, querylog, patterns)
     per_workload = []
     for w in workloads:
         index = cols.workloads.index(w.label) if w.label in cols.workloads else -1
@@ -150,6 +152,7 @@ def summarise_mode(
                 "ok": w_ok,
                 "failures": w_failures,
                 "latency_ms": latency_summary(cols.latency_ns[mask] if n else cols.latency_ns[:0]),
+                "wire_queries": wire.per_workload[w.label],
                 "wire_queries_per_lookup": round(wire.per_workload[w.label] / n, 3) if n else None,
             }
         )
@@ -183,11 +186,20 @@ def summarise_mode(
     }
     if open_loop:
         summary["latency_from_start_ms"] = latency_summary(resolver_ns)
+    figures = rollup_summary.rollup_figures(  # when not every record was kept
+        records_path,
+        mode,
+        workloads=[w.label for w in workloads],
+        timeout_s=float(resolv["timeout_s"]),
+        open_loop=open_loop,
+        records_count=len(cols),
+    )
+    if figures is not None:
+        rollup_summary.apply_figures(summary, figures)
     if changes:
         walks = [0.0] * len(changes)
-        if querylog is not None and querylog.exists():
-            with querylog.open(encoding="utf-8", errors="replace") as lines:
-                walks = search_walk_after(lines, workloads, search, changes)
+        if querylog is not None and logstore.querylog_exists(querylog):
+            walks = search_walk_after(logstore.querylog_lines(querylog), workloads, search, changes)
         summary["changes"] = [
             {"at": round(at, 6), "search_walk_after_s": after}
             for at, after in zip(changes, walks, strict=True)

@@ -84,6 +84,9 @@ class _RichProgress:
     def load_tick(self, mode: str, elapsed: float, total: float, live: LiveSnapshot) -> None:
         """Lookups so far, lookups/s and p99 over the last seconds, errors by class (red when any)."""
         text = escape(live.describe())
+        if total >= 60:  # a long run: how far along, and what it costs on disk
+            text += f"  {_clock(elapsed)} of {_clock(total)}, {_clock(max(0.0, total - elapsed))} left"
+            text += f"  disk {live.disk_bytes / 1e6:,.0f} MB"
         self.progress.update(
             self._task(mode),
             total=total,
@@ -91,6 +94,12 @@ class _RichProgress:
             stage="load",
             lookups=f"[red]{text}[/]" if live.failures else text,
         )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @app.command()
@@ -137,6 +146,19 @@ def run(
             "settings. Repeat for several.",
         ),
     ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Serve Prometheus metrics while the run goes, on a loopback HOST:PORT (127.0.0.1:9464).",
+        ),
+    ] = None,
+    pcap: Annotated[
+        bool,
+        typer.Option(
+            "--pcap", help="Write each pod's DNS traffic (as the nameserver saw it) to pods/<mode>/dns.pcap."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario: build each mode's probe, load it in its pod, and write the report.
 
@@ -182,7 +204,13 @@ def run(
             disk_full_says_where(out_dir, before),
         ):
             result = run_scenario(
-                spec, out_dir=out_dir, quick=quick, progress=_RichProgress(bar), cache_dir=cache_dir
+                spec,
+                out_dir=out_dir,
+                quick=quick,
+                progress=_RichProgress(bar),
+                cache_dir=cache_dir,
+                metrics=metrics,
+                pcap=pcap,
             )
     except OSError:
         if result is None:
@@ -598,6 +626,28 @@ def bench_report(
     if keep is not None:
         writable_dir(keep, "--keep")
     result = run_bench(records, keep, report=lambda line: out.print(line, markup=False, highlight=False))
+    out.print(f"ratio: {result.ratio:.3f}")
+
+
+@bench_app.command("soak")
+def bench_soak(
+    seconds: Annotated[
+        int, typer.Option(help="Simulated seconds of load (3600: the full hour; less is extrapolated).")
+    ] = 3600,
+    rate: Annotated[int, typer.Option(help="Lookups per simulated second (5 wire queries each).")] = 10_000,
+    keep: Annotated[Path | None, typer.Option(help="Copy the generated run directory here.")] = None,
+) -> None:
+    """An hour of one mode at 10,000 lookups/s through the real writers (rollups, sampled records,
+    compacted query log), then the full report from it.
+
+    Prints bytes on disk per hour, the report's seconds and peak memory, then `ratio: X` = 60 s / the
+    report's seconds (targets: < 1 GB per hour, ratio >= 1, < 1 GiB).
+    """
+    from dnsprobe.bench.soak import run_soak_bench
+
+    result = run_soak_bench(
+        seconds, rate, keep, report=lambda line: out.print(line, markup=False, highlight=False)
+    )
     out.print(f"ratio: {result.ratio:.3f}")
 
 

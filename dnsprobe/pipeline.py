@@ -36,11 +36,15 @@ from dnsprobe.binary.inspection import inspect_binary
 from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
 from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
 from dnsprobe.interrupts import Interrupts
+from dnsprobe.load import storage
 from dnsprobe.load.live import LiveSnapshot
+from dnsprobe.load.metrics import MetricsExporter, parse_address
 from dnsprobe.load.runner import auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses, with_fault_seed
+from dnsprobe.nameserver.logstore import LogCompactor
+from dnsprobe.nameserver.pcap import PCAP_NAME, RAW_NAME, write_pcap
 from dnsprobe.results import (
     evaluate_checks,
     mode_entry,
@@ -108,9 +112,15 @@ def run_scenario(
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cache_dir: Path | None = None,
+    metrics: str | None = None,
+    pcap: bool = False,
 ) -> RunResult:
     """Run every mode of the scenario and write runs/<id>/. Stop signals are handled inside (see the
-    module's docstring); a stage that fails raises `RunFailed` after the summary and report are written."""
+    module's docstring); a stage that fails raises `RunFailed` after the summary and report are written.
+    `metrics`: a loopback HOST:PORT to serve Prometheus metrics on while the run goes (load/metrics.py).
+    `pcap`: each local pod's DNS traffic, as its embedded nameserver saw it, to pods/<mode>/dns.pcap."""
+    if metrics is not None:
+        parse_address(metrics)  # a bad address is refused before anything starts
     with Interrupts() as interrupts:
         return _run(
             scenario,
@@ -120,6 +130,8 @@ def run_scenario(
             clock=clock,
             cache_dir=cache_dir,
             interrupts=interrupts,
+            metrics=metrics,
+            pcap=pcap,
         )
 
 
@@ -140,6 +152,8 @@ def _run(
     clock: Callable[[], datetime],
     cache_dir: Path | None,
     interrupts: Interrupts,
+    metrics: str | None,
+    pcap: bool,
 ) -> RunResult:
     check_namespaces()
     scenario = with_fault_seed(scenario)
@@ -192,6 +206,8 @@ def _run(
             "shape": scenario.load.shape,
             "rate": scenario.load.rate,
             "processes": auto_processes(scenario.load),
+            "keep_records": scenario.load.keep_records,
+            "querylog": "zstd" if storage.compresses_querylog(scenario.load) else "tsv",
         },
         "backend": scenario.backend,
         # the scenario as it was run, for `dnsprobe report` (fields the file set, so [expect] stays unset)
@@ -213,6 +229,10 @@ def _run(
         if is_disk_full(exc):
             raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
         raise
+    estimate = storage.estimate_text(scenario.load, seconds, len(_cells(scenario)))
+    if estimate:
+        progress.note("", estimate)
+    exporter = None if metrics is None else MetricsExporter(records_path, metrics).start()
     socket_dir = _socket_dir()
     try:
         for name, base in _cells(scenario):
@@ -246,6 +266,8 @@ def _run(
                 summarised=summarised,
                 save=lambda: write_json(run_dir / "summary.json", summary),
                 twin=twin,
+                exporter=exporter,
+                pcap=pcap,
             )
             write_json(run_dir / "summary.json", summary)
             interrupts.stop_now()  # a signal deferred while the mode was summarised
@@ -257,6 +279,8 @@ def _run(
         summary["error"] = {"mode": stage.mode, "stage": stage.name, "text": str(exc)}
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
+        if exporter is not None:
+            exporter.close()
     try:
         return _finish(
             scenario,
@@ -394,6 +418,8 @@ def _run_mode(
     summarised: set[str],
     save: Callable[[], None],
     twin: TwinPlan | None = None,
+    exporter: MetricsExporter | None = None,
+    pcap: bool = False,
 ) -> None:
     reason = missing_tool(mode.build)
     if reason:
@@ -469,6 +495,7 @@ def _run_mode(
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",  # image roots keep their own
+            pcap=pcap,
         )
     stage.name = "pod start"
     progress.stage(mode.name, "starting the pod")
@@ -491,6 +518,7 @@ def _run_mode(
         raise
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
     changes: list[threading.Timer] = []
+    compactor: LogCompactor | None = None
     incidents: list[dict[str, Any]] = []
     load_started = time.time()
     try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
@@ -509,6 +537,14 @@ def _run_mode(
             csv_prefix=pod_dir / "locust",
         )
         changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+        compactor = storage.start_compactor(
+            pod.querylog_path,
+            scenario.load,
+            mode.name,
+            exporter,
+            records_path=records_path,
+            search=scenario.pod.search,
+        )
         load_started = time.time()
         stage.name = "load"
         progress.stage(mode.name, "load")
@@ -534,6 +570,11 @@ def _run_mode(
             incidents += pod.events()  # before stop(): what stopping does is no incident
             ended_early = pod.exited()
             pod.stop()
+            if compactor is not None:
+                compactor.finish()
+            if pcap and base is None:
+                write_pcap(pod_dir / RAW_NAME, pod_dir / PCAP_NAME)
+                (pod_dir / RAW_NAME).unlink(missing_ok=True)
             if ended_early is not None and not any(i["what"] == "probe" for i in incidents):
                 text = f"the pod ended by itself before the load was over (status {ended_early})"
                 incidents.append({"at": time.time(), "what": "pod", "text": text})

@@ -19,7 +19,8 @@ Schema (table `lookups`; times are Unix nanoseconds, latency measured by the pro
     error        TEXT     the error text Go returned ('' when ok)
     answers      INTEGER  number of answers (addresses, records)
 
-Several processes (Locust workers) append at once: WAL mode, one transaction per batch. The table has no
+Several processes (Locust workers) append at once: WAL mode, one transaction per flush (load/rollups.py
+writes the rollups of the same lookups in it, about once a second). The table has no
 index and no CHECK constraint while the run goes (each halves the append rate; outcomes come from the
 probe's fixed set); `add_index` adds the index on mode afterwards. Appends reach well over 100k rows/s
 (`dnsprobe bench fidelity` prints the rate measured on this machine).

@@ -205,6 +205,16 @@ class Load(_Strict):
     processes: int = Field(
         default=0, ge=0, le=256, description="Locust processes (--processes); 0: a quarter of the cores"
     )
+    keep_records: Literal["all", "failures", "sample"] = Field(
+        default="all",
+        description="records kept besides the per-second rollups: all, failures, or sample (failures and "
+        "a bounded sample of the rest); for soak runs use sample",
+    )
+    querylog: Literal["auto", "tsv", "zstd"] = Field(
+        default="auto",
+        description="the nameserver's query log: tsv, or zstd (compressed while the run goes, disk "
+        "bounded); auto: zstd unless keep_records = all",
+    )
 
     @field_validator("duration", "quick_duration", mode="before")
     @classmethod

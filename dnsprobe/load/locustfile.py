@@ -14,6 +14,8 @@ Options (also as environment variables, e.g. DNSPROBE_BATCH=50):
                          Locust sees runs from each lookup's intended start (0, the default: closed loop)
   --dns-timeout-ms N     per-lookup timeout (default 30000)
   --dns-records PATH     append every lookup to this SQLite file (see dnsprobe/records.py)
+  --dns-keep-records K   all (default), failures or sample: which records are kept besides the
+                         per-second rollups (see dnsprobe/load/rollups.py)
   --dns-mode NAME, --dns-run ID   labels stored with each record
 
 Why batches: one HTTP request per lookup costs the harness more CPU than the lookup costs the probe, and
@@ -33,8 +35,8 @@ import gevent
 from locust import User, events, task
 from locust.exception import StopUser
 
+from dnsprobe.load.rollups import RollupWriter
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable, decode_results
-from dnsprobe.records import RecordWriter
 
 DEFAULT_WORKLOADS = '[{"label": "external", "query": "{rand}.api.example.test", "kind": "host"}]'
 OPEN_LOOP_LEAD_S = 0.05  # an open-loop batch is sent this long before its first slot
@@ -102,6 +104,13 @@ def _add_arguments(parser: Any) -> None:
         default=0,
         help="spike: users in the middle third",
     )
+    group.add_argument(
+        "--dns-keep-records",
+        env_var="DNSPROBE_KEEP_RECORDS",
+        default="all",
+        choices=["all", "failures", "sample"],
+        help="records kept besides the per-second rollups (dnsprobe/load/rollups.py)",
+    )
     group.add_argument("--dns-mode", env_var="DNSPROBE_MODE", default="probe", help="mode label for records")
     group.add_argument("--dns-run", env_var="DNSPROBE_RUN", default="", help="run id for records")
 
@@ -112,16 +121,17 @@ class LookupFailed(Exception):
 
 _NO_CONTEXT: dict[str, Any] = {}  # shared: listeners only read it
 _FAILED: dict[str, LookupFailed] = {}  # one instance per class: Locust groups errors by their text
-_writers: dict[str, RecordWriter] = {}  # one per process: every user of this process shares it
+_writers: dict[str, RollupWriter] = {}  # one per process: every user of this process shares it
 
 
-def _writer(path: str) -> RecordWriter | None:
+def _writer(path: str, keep: str, open_loop: bool) -> RollupWriter | None:
+    """Records and per-second rollups, written together about once a second (see rollups.py)."""
     if not path:
         return None
     if path not in _writers:
         from pathlib import Path
 
-        _writers[path] = RecordWriter(Path(path))
+        _writers[path] = RollupWriter(Path(path), keep=keep, open_loop=open_loop)  # type: ignore[arg-type]
     return _writers[path]
 
 
@@ -153,7 +163,7 @@ class DnsProbeUser(User):
         self.mode = options.dns_mode
         self.run_id = options.dns_run
         self.rate = float(options.dns_user_rate)
-        self.records = _writer(options.dns_records)
+        self.records = _writer(options.dns_records, options.dns_keep_records, self.rate > 0)
         self.clients = [ProbeClient(self.host), ProbeClient(self.host)]
         self.turn = 0
         self.next_ns = time.time_ns() + int(OPEN_LOOP_LEAD_S * 1e9)

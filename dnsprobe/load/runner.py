@@ -91,6 +91,8 @@ def locust_argv(
         mode,
         "--dns-run",
         run_id,
+        "--dns-keep-records",
+        load.keep_records,
     ]
     if load.shape in ("ramp", "spike"):
         argv += ["--dns-shape", load.shape]

@@ -154,9 +154,12 @@ class GoNameserver:
         workers: int | None = None,
         faults: Sequence[Sequence[FaultRule]] = (),
         seed: int = 0,
+        packets: Path | None = None,
     ) -> None:
         """`faults`: the rules of each address, in order (missing or empty: none); `seed`: the fault seed,
-        the `index`-th address drawing from `server_seed(seed, index)` as the Python engine's would."""
+        the `index`-th address drawing from `server_seed(seed, index)` as the Python engine's would;
+        `packets`: the raw packet log for `--pcap` (pcap.py reads it)."""
+        self._packets = packets
         self._addresses = check_addresses(addresses, allow_non_loopback)
         if len(faults) > len(self._addresses):
             raise NameserverError(f"{len(faults)} fault rule lists for {len(self._addresses)} addresses")
@@ -209,6 +212,7 @@ class GoNameserver:
                 "faults": rule_sets,
                 "sockets": described,
                 "querylog": "" if self._querylog is None else str(self._querylog),
+                "packets": "" if self._packets is None else str(self._packets),
             }
             self._process = self._spawn(binary, config, [s.fileno() for s in sockets])
             self._endpoints = endpoints

@@ -32,6 +32,7 @@ from typing import Any
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import new_seed, policy_for, server_seed
 from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
+from dnsprobe.nameserver.pcap import PacketLog
 from dnsprobe.nameserver.podnet import add_pod_address, is_pod_address
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
@@ -137,6 +138,7 @@ class ServerGroup:
         self._real: RealServer | None = None
         self._go: GoNameserver | None = None
         self._log: QueryLog | None = None
+        self._packets: PacketLog | None = None
 
     @property
     def host_network(self) -> bool:
@@ -162,6 +164,7 @@ class ServerGroup:
             # Started from this (the main) thread: the Go process is told to exit when it ends.
             addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
             faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in spec["listen"]]
+            packets = Path(spec["packets"]) if spec.get("packets") else None  # --pcap
             self._go = GoNameserver(
                 zone,
                 addresses,
@@ -170,10 +173,13 @@ class ServerGroup:
                 allow_non_loopback=off_loopback,
                 faults=faults,
                 seed=spec.get("fault_seed", 0),
+                packets=packets,
             )
             self._go.start()
             return
         self._log = QueryLog(Path(spec["querylog"]))
+        if spec.get("packets"):  # --pcap: the raw side log the harness turns into dns.pcap
+            self._packets = PacketLog(Path(spec["packets"]))
         policies = []
         try:
             for index, listen in enumerate(spec["listen"]):
@@ -185,6 +191,7 @@ class ServerGroup:
                     self._log,
                     policy=policy,
                     allow_non_loopback=bool(listen.get("pod_address")),
+                    packets=self._packets,
                 )
                 await server.start()
                 self._servers.append(server)
@@ -221,6 +228,9 @@ class ServerGroup:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._packets is not None:
+            self._packets.close()
+            self._packets = None
 
 
 def serve_scenario(

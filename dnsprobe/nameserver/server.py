@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from dnsprobe.errors import NameserverError
+from dnsprobe.nameserver.pcap import PacketLog
 from dnsprobe.nameserver.querylog import FLUSH_INTERVAL, QueryLog
 from dnsprobe.nameserver.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
 from dnsprobe.nameserver.zone import Zone
@@ -106,9 +107,12 @@ class Nameserver:
         *,
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
+        packets: PacketLog | None = None,
     ) -> None:
         """`querylog`: a path this server opens and closes, or a `QueryLog` several servers share (its owner
-        closes it)."""
+        closes it). `packets`: every message received and sent goes there too (`--pcap`; its owner closes
+        it)."""
+        self.packets = packets
         self._addresses = check_addresses(addresses, allow_non_loopback)
         self._responder = Responder(zone)
         self._querylog_path = querylog
@@ -243,6 +247,8 @@ class Nameserver:
             return
         try:
             self._log.flush()
+            if self.packets is not None:
+                self.packets.flush()
         except OSError:
             log.exception("cannot write the query log %s", self._log.path)
         self._flush_timer = self._loop.call_later(FLUSH_INTERVAL, self._flush_tick)
@@ -295,6 +301,7 @@ class _UdpListener:
         self._loop = loop
         self._sock = sock
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()  # replies that would block
+        self._local = sock.getsockname()
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -308,6 +315,8 @@ class _UdpListener:
                 return
             except OSError:
                 continue  # an ICMP error queued on the socket (a client went away): nothing to answer
+            if self._nameserver.packets is not None:
+                self._nameserver.packets.add("udp", True, addr, self._local, data)
             try:
                 reply, delay = handle(data, addr, "udp")  # an IPv6 addr has 4 items; [0] and [1] are used
                 if reply is None:
@@ -320,6 +329,8 @@ class _UdpListener:
                 log.exception("nameserver: error answering a UDP packet from %s", addr)
 
     def _send(self, reply: bytes, addr: Any) -> None:
+        if self._nameserver.packets is not None:
+            self._nameserver.packets.add("udp", False, addr, self._local, reply)
         if self._backlog:
             self._backlog.append((reply, addr))
             return
@@ -362,6 +373,7 @@ class _TcpProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._client: Endpoint = ("-", 0)
+        self._local: Endpoint = ("0.0.0.0", 53)  # noqa: S104 - a label for --pcap until connection_made
         self._idle: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # socket closed
@@ -372,6 +384,9 @@ class _TcpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self._client = (str(peer[0]), int(peer[1]))
+        local = transport.get_extra_info("sockname")
+        if local:
+            self._local = (str(local[0]), int(local[1]))
         if self._nameserver._stopping:
             self._transport.abort()  # accepted while the server was stopping
             return
@@ -390,6 +405,8 @@ class _TcpProtocol(asyncio.Protocol):
                 message = bytes(buffer[2 : 2 + size])
                 del buffer[: 2 + size]
                 self._last_activity = asyncio.get_running_loop().time()  # the next message's deadline
+                if self._nameserver.packets is not None:
+                    self._nameserver.packets.add("tcp", True, self._client, self._local, message)
                 reply, delay = self._nameserver._handle(message, self._client, "tcp")
                 if reply is None:
                     continue
@@ -404,6 +421,8 @@ class _TcpProtocol(asyncio.Protocol):
 
     def _send(self, framed: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
+            if self._nameserver.packets is not None:
+                self._nameserver.packets.add("tcp", False, self._client, self._local, framed[2:])
             self._transport.write(framed)
 
     def pause_writing(self) -> None:

@@ -79,6 +79,7 @@ class Pod(PodBase):
     rootfs: str = "host"  # host | scratch | musl | image:REF | oci:PATH.tar: the probe's file system
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
+    pcap: bool = False  # the embedded nameserver logs every packet to dns.raw (nameserver/pcap.py)
     start_timeout: float = 20.0
     info: dict[str, Any] = field(default_factory=dict)
     # An image root (rootfs = image:/oci:) keeps the image's nsswitch.conf unless this is True.
@@ -153,6 +154,8 @@ class Pod(PodBase):
             },
         }
         self.status_path.unlink(missing_ok=True)
+        if self.pcap:
+            spec["servers"]["packets"] = str(self.workdir / "dns.raw")
         if self.nofile is not None:
             spec["nofile"] = self.nofile
         if parse_rootfs(self.rootfs) is not None:

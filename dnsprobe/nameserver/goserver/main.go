@@ -38,6 +38,7 @@ type config struct {
 	Faults   []ruleSetJSON `json:"faults"` // one rule set per server; sockets name theirs
 	Sockets  []socket      `json:"sockets"`
 	QueryLog string        `json:"querylog"` // "" for none
+	Packets  string        `json:"packets"`  // the raw packet log for --pcap, "" for none
 }
 
 type socket struct {
@@ -86,7 +87,14 @@ func run(configPath string, workers int) error {
 		}
 		defer ql.close()
 	}
-	s := &server{zone: z, log: ql, conns: map[net.Conn]struct{}{}}
+	var pl *packetLog
+	if cfg.Packets != "" {
+		if pl, err = openPacketLog(cfg.Packets); err != nil {
+			return err
+		}
+		defer pl.close()
+	}
+	s := &server{zone: z, log: ql, pkts: pl, conns: map[net.Conn]struct{}{}}
 	ruleSets := make([]*ruleSet, len(cfg.Faults))
 	for i, spec := range cfg.Faults {
 		if ruleSets[i], err = newRuleSet(spec); err != nil {
@@ -143,6 +151,7 @@ func run(configPath string, workers int) error {
 		select {
 		case <-ticker.C:
 			ql.flush()
+			pl.flush()
 		case <-stop:
 			s.shutdown()
 			return nil
@@ -153,6 +162,7 @@ func run(configPath string, workers int) error {
 type server struct {
 	zone    *zone
 	log     *queryLog
+	pkts    *packetLog
 	closers []io.Closer
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -193,6 +203,7 @@ func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules 
 func (s *server) serveUDP(conn *net.UDPConn, rules *ruleSet) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	for {
 		n, client, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -201,13 +212,19 @@ func (s *server) serveUDP(conn *net.UDPConn, rules *ruleSet) {
 			}
 			continue // an ICMP error queued on the socket: nothing to answer
 		}
+		s.pkts.add("udp", true, client, local, buf[:n])
 		reply, delay := s.handle(buf[:n], client, "udp", rules)
-		switch {
-		case reply == nil:
-		case delay > 0:
-			time.AfterFunc(delay, func() { conn.WriteToUDPAddrPort(reply, client) })
-		default:
-			conn.WriteToUDPAddrPort(reply, client) // a client that went away is not an error
+		if reply == nil {
+			continue
+		}
+		sendUDP := func() {
+			s.pkts.add("udp", false, client, local, reply) // logged when it leaves: a delay shows
+			conn.WriteToUDPAddrPort(reply, client)         // a client that went away is not an error
+		}
+		if delay > 0 {
+			time.AfterFunc(delay, sendUDP)
+		} else {
+			sendUDP()
 		}
 	}
 }
@@ -246,6 +263,7 @@ func (s *server) serveConn(conn net.Conn, rules *ruleSet) {
 		s.wg.Done()
 	}()
 	client := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	reader := bufio.NewReader(conn)
 	var size [2]byte
 	var writing sync.Mutex // delayed replies are written from their timers
@@ -264,6 +282,7 @@ func (s *server) serveConn(conn net.Conn, rules *ruleSet) {
 		if _, err := io.ReadFull(reader, message); err != nil {
 			return
 		}
+		s.pkts.add("tcp", true, client, local, message)
 		reply, delay := s.handle(message, client, "tcp", rules)
 		if reply == nil {
 			continue
@@ -271,9 +290,13 @@ func (s *server) serveConn(conn net.Conn, rules *ruleSet) {
 		framed := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reply)), uint16(len(reply)))
 		framed = append(framed, reply...)
 		if delay > 0 {
-			time.AfterFunc(delay, func() { send(framed) }) // a connection closed by then is not an error
+			time.AfterFunc(delay, func() {
+				s.pkts.add("tcp", false, client, local, reply)
+				send(framed) // a connection closed by then is not an error
+			})
 			continue
 		}
+		s.pkts.add("tcp", false, client, local, reply)
 		if err := send(framed); err != nil {
 			return
 		}
