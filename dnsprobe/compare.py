@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from dnsprobe.errors import DnsProbeError
 from dnsprobe.files_io import read_limited
+from dnsprobe.summary import validate_summary
 
 P99_RATIO: Final = 1.25
 P99_MIN_MS: Final = 2.0
@@ -58,7 +59,7 @@ def read_summary(run: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("modes"), list):
         raise DnsProbeError(f'{path}: not a dnsprobe summary (no "modes" list)')
     _check_types(path, data)
-    return data
+    return validate_summary(data, source=str(path)).to_json()  # the model reads every layout since v1
 
 
 _NUMBER = (int, float)

@@ -73,7 +73,9 @@ def behaviour_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[s
             passed, detail = judge(behaviour, entry)
             what = behaviour.why or "behaves as documented"
             target = f" ({behaviour.workload})" if behaviour.workload else ""
-            checks.append({"name": f"{name}{target}: {what}", "passed": passed, "detail": detail})
+            checks.append(
+                {"name": f"{name}{target}: {what}", "passed": passed, "detail": detail, "mode": name}
+            )
     return checks
 
 

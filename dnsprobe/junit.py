@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 
-def _classname(name: str) -> tuple[str, str]:
-    # The pipeline names mode checks "<mode>: <what>".
-    mode, sep, rest = name.partition(": ")
-    return (f"dnsprobe.{mode}", rest) if sep and " " not in mode else ("dnsprobe.run", name)
+def _classname(check: Mapping[str, Any]) -> tuple[str, str]:
+    """(class, test) for a check: its mode's class, or the run's."""
+    name = str(check.get("name") or "?")
+    if "mode" in check:  # checks name their mode (summaries since schema version 2)
+        mode = check["mode"]
+        if not isinstance(mode, str) or not mode:
+            return "dnsprobe.run", name
+        return f"dnsprobe.{mode}", name.removeprefix(f"{mode}: ")
+    head, sep, rest = name.partition(": ")  # older summaries named mode checks "<mode>: <what>"
+    return (f"dnsprobe.{head}", rest) if sep and " " not in head else ("dnsprobe.run", name)
 
 
 def render_junit(summary: Mapping[str, Any]) -> bytes:
@@ -37,7 +43,7 @@ def render_junit(summary: Mapping[str, Any]) -> bytes:
     for key in ("run_id", "scenario", "finished"):
         ET.SubElement(props, "property", name=key, value=str(summary.get(key)))
     for check in checks:
-        classname, name = _classname(str(check.get("name") or "?"))
+        classname, name = _classname(check)
         case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
         if check.get("passed") is not True:
             detail = str(check.get("detail") or "")

@@ -168,10 +168,10 @@ def observe(
     or the program exited non-zero, 0 otherwise."""
     from dnsprobe.build import default_cache_dir
     from dnsprobe.nameserver.group import nameserver_engine, server_addresses
-    from dnsprobe.pipeline import write_json
     from dnsprobe.rules import diagnose
     from dnsprobe.sandbox import Pod, check_namespaces, render_pod_files
     from dnsprobe.sandbox.image_rootfs import check_rootfs, read_image_file
+    from dnsprobe.summary import write_summary
 
     if seconds <= 0:
         raise ProgramError(f"--seconds {seconds:g}: give a positive number of seconds")
@@ -322,7 +322,7 @@ def observe(
     summary["findings"] = explain(observed, timeout_s=timeout_s, servers=len(addresses)) + [
         f for f in diagnose(pseudo) if f["rule"] not in ("resolver_mismatch", "servfail_storm")
     ]
-    write_json(run_dir / "summary.json", summary)
+    write_summary(run_dir / "summary.json", summary)
     from dnsprobe.report.observed import write_observed_report
 
     write_observed_report(run_dir, summary)

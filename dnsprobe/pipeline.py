@@ -50,15 +50,15 @@ from dnsprobe.results import (
     mode_entry,
     note_incidents,
     summarise_entry,
-    write_json,
     write_run_files,
 )
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Scenario
+from dnsprobe.summary import write_summary
 from dnsprobe.twin import TwinPlan, plan_twins
 
-__all__ = [  # evaluate_checks and write_json live in dnsprobe.results; importable from here as before
+__all__ = [  # evaluate_checks lives in dnsprobe.results; importable from here as before
     "DiskFull",
     "Progress",
     "QuietProgress",
@@ -66,7 +66,6 @@ __all__ = [  # evaluate_checks and write_json live in dnsprobe.results; importab
     "RunResult",
     "evaluate_checks",
     "run_scenario",
-    "write_json",
 ]
 
 
@@ -223,7 +222,7 @@ def _run(
     summarised: set[str] = set()
     failure: BaseException | None = None
     try:
-        write_json(run_dir / "summary.json", summary)
+        write_summary(run_dir / "summary.json", summary)
         records.connect(records_path).close()
     except (OSError, sqlite3.Error) as exc:
         if is_disk_full(exc):
@@ -247,7 +246,7 @@ def _run(
                 entry["mode"] = f"{name}+{base}"
             summary["modes"].append(entry)
             stage.mode = entry["mode"]
-            write_json(run_dir / "summary.json", summary)  # dnsprobe report finds the mode after a SIGKILL
+            write_summary(run_dir / "summary.json", summary)  # dnsprobe report finds the mode after a SIGKILL
             _run_mode(
                 mode,
                 entry,
@@ -264,12 +263,12 @@ def _run(
                 interrupts=interrupts,
                 stage=stage,
                 summarised=summarised,
-                save=lambda: write_json(run_dir / "summary.json", summary),
+                save=lambda: write_summary(run_dir / "summary.json", summary),
                 twin=twin,
                 exporter=exporter,
                 pcap=pcap,
             )
-            write_json(run_dir / "summary.json", summary)
+            write_summary(run_dir / "summary.json", summary)
             interrupts.stop_now()  # a signal deferred while the mode was summarised
     except KeyboardInterrupt:
         summary["interrupted"] = True
@@ -335,7 +334,7 @@ def _finish(
             write_run_files(scenario, summary, run_dir)
         elif (stop := summary.get("interruption")) and stop["signals"] != len(interrupts.received):
             stop["signals"] = len(interrupts.received)  # the impatient ones, too
-            write_json(run_dir / "summary.json", summary)
+            write_summary(run_dir / "summary.json", summary)
     if isinstance(failure, DnsProbeError):
         raise RunFailed(f"{failure} (the summary and report of what ran: {run_dir})") from failure
     if failure is not None:
@@ -416,7 +415,7 @@ def _run_mode(
     interrupts: Interrupts,
     stage: _Stage,
     summarised: set[str],
-    save: Callable[[], None],
+    save: Callable[[], object],
     twin: TwinPlan | None = None,
     exporter: MetricsExporter | None = None,
     pcap: bool = False,

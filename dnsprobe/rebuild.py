@@ -27,6 +27,7 @@ from dnsprobe.results import (
     write_run_files,
 )
 from dnsprobe.scenario import Scenario, load_scenario
+from dnsprobe.summary import validate_summary
 
 
 class RebuildError(DnsProbeError):
@@ -44,6 +45,7 @@ def rebuild_report(run_dir: Path) -> RunResult:
         raise RebuildError(f"{summary_path}: not readable as JSON ({exc})") from None
     if not isinstance(summary, dict) or not isinstance(summary.get("modes", []), list):
         raise RebuildError(f"{summary_path}: not a dnsprobe summary (no list of modes)")
+    summary = validate_summary(summary, source=str(summary_path)).to_json()  # through the model
     scenario = _scenario(summary, summary_path)
     seen = {str(m.get("mode")) for m in summary.get("modes", []) if isinstance(m, dict)}
     modes = [m for m in summary.get("modes", []) if isinstance(m, dict) and m.get("mode")]

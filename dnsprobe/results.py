@@ -8,7 +8,6 @@ says where the records are.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,8 @@ from dnsprobe.junit import write_junit
 from dnsprobe.modes import Mode, pod_dir_of
 from dnsprobe.rules import diagnose
 from dnsprobe.scenario import Scenario
+from dnsprobe.summary import write_summary
 from dnsprobe.twin import twin_checks
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk: the old summary.json stays whole
-        raise
 
 
 def write_run_files(scenario: Scenario, summary: dict[str, Any], run_dir: Path) -> None:
@@ -44,7 +34,7 @@ def write_run_files(scenario: Scenario, summary: dict[str, Any], run_dir: Path) 
     from dnsprobe.report import write_report
 
     judge_run(scenario, summary)
-    write_json(run_dir / "summary.json", summary)
+    write_summary(run_dir / "summary.json", summary)
     write_junit(summary, run_dir / "junit.xml")
     write_report(run_dir, summary)
 
@@ -57,6 +47,8 @@ def judge_run(scenario: Scenario, summary: dict[str, Any]) -> None:
     gate = critical_finding_check(scenario, summary["findings"])
     if gate is not None:
         summary["checks"].append(gate)
+    for check in summary["checks"]:
+        check.setdefault("mode", None)  # a check of the whole run
 
 
 def summarise_entry(
@@ -131,8 +123,12 @@ def note_incidents(entry: dict[str, Any], incidents: list[dict[str, Any]], load_
 def evaluate_checks(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
 
+    # Mode checks are named "<mode>: <what>"; the check says its mode too, so nobody parses names.
+    names = sorted((str(m["mode"]) for m in summary["modes"]), key=len, reverse=True)
+
     def check(name: str, passed: bool, detail: str) -> None:
-        checks.append({"name": name, "passed": bool(passed), "detail": detail})
+        mode = next((n for n in names if name.startswith(f"{n}: ")), None)
+        checks.append({"name": name, "passed": bool(passed), "detail": detail, "mode": mode})
 
     done = sum(m["lookups"] for m in summary["modes"])
     if summary["interrupted"]:

@@ -108,14 +108,17 @@ class Finding(_Open):
 
 
 class RunSummary(_Open):
+    """What `dnsprobe run` writes (and `report`, `observe`, the benches). dnsprobe always writes the keys
+    of the contract (`WRITTEN`); a reader takes older or hand-made summaries without some of them."""
+
     schema_version: int = 1
-    run_id: str
-    scenario: str
+    run_id: str = ""
+    scenario: str = ""
     scenario_file: str | None = None
     description: str = ""
-    started_at: str
+    started_at: str | None = None
     finished_at: str | None = None
-    finished: bool
+    finished: bool | None = Field(default=None, description="false for an interrupted run")
     interrupted: bool = False
     quick: bool = False
     modes: list[ModeResult] = Field(default_factory=list)
@@ -165,9 +168,15 @@ def read_summary(path: Path) -> RunSummary:
     return validate_summary(data, source=str(path))
 
 
+WRITTEN = ("run_id", "scenario", "started_at", "finished", "modes", "checks")
+
+
 def write_summary(path: Path, summary: RunSummary | dict[str, Any]) -> RunSummary:
     """Validate and write atomically (a temp file, then rename): a reader never sees half a summary."""
     model = summary if isinstance(summary, RunSummary) else validate_summary(summary, source=str(path))
+    missing = [key for key in WRITTEN if key not in model.model_fields_set]
+    if missing or model.finished is None:
+        raise ValueError(f"{path}: a summary without {', '.join(missing or ['finished'])}: a dnsprobe bug")
     model.schema_version = SCHEMA_VERSION
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -179,4 +188,7 @@ def write_summary(path: Path, summary: RunSummary | dict[str, Any]) -> RunSummar
 
 
 def json_schema() -> dict[str, Any]:
-    return RunSummary.model_json_schema(mode="serialization")
+    """The schema of summary.json as dnsprobe writes it: the contract's keys are always there."""
+    schema = RunSummary.model_json_schema(mode="serialization")
+    schema["required"] = sorted(set(schema.get("required", [])) | set(WRITTEN))
+    return schema

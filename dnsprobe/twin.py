@@ -394,6 +394,7 @@ def twin_checks(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": f"{entry['mode']}: the twin's inspect agrees with the target's",
                 "passed": not wrong,
                 "detail": detail,
+                "mode": entry["mode"],
             }
         )
     return checks

@@ -23,6 +23,10 @@ def mode(name: str, **kw: Any) -> dict[str, Any]:
         "wire_queries_per_lookup": 2.0,
     }
     m.update(kw)
+    if "failures" not in kw:  # keep lookups == ok + sum(failures), as every summary dnsprobe writes
+        missing = m["lookups"] - m["ok"]
+        cls = "start_failure" if m["status"] == "start_failure" else "timeout"
+        m["failures"] = {cls: missing} if missing else {}
     return m
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dnsprobe.nameserver.querylog import read_querylog
+from dnsprobe.summary import SCHEMA_VERSION, read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_RESOLVER = {"go": "go", "cgo": "cgo", "musl": "cgo", "godebug-go": "go", "godebug-cgo": "cgo"}
@@ -60,6 +61,13 @@ def test_summary_contract(quickstart: tuple[subprocess.CompletedProcess[str], Pa
     for key in ("run_id", "scenario", "started_at", "modes", "checks"):
         assert key in summary
     assert summary["checks"] and all(c["passed"] for c in summary["checks"]), summary["checks"]
+    assert summary["schema_version"] == SCHEMA_VERSION
+    assert read_summary(quickstart[1]).run_id == summary["run_id"]  # the model reads what the run wrote
+    names = {m["mode"] for m in summary["modes"]}
+    for check in summary["checks"]:  # every check says which mode it is about (None: the whole run)
+        assert check["mode"] is None or check["mode"] in names, check
+        assert check["mode"] is None or check["name"].startswith(check["mode"]), check
+    assert any(c["mode"] == "go" for c in summary["checks"])
     for m in summary["modes"]:
         if m["status"] != "ran":
             continue

@@ -129,10 +129,7 @@ def _write_querylog(path: Path, labels: list[str], when: float) -> None:
 def build_report(run_dir: Path) -> None:
     """What the pipeline does after the load, for every mode: analysis, checks, rules, all report files."""
     from dnsprobe import analysis
-    from dnsprobe.junit import write_junit
-    from dnsprobe.pipeline import evaluate_checks, write_json
-    from dnsprobe.report import write_report
-    from dnsprobe.rules import diagnose
+    from dnsprobe.results import write_run_files
     from dnsprobe.scenario import parse_scenario
 
     scenario = parse_scenario(_scenario_data(), source="bench")
@@ -169,11 +166,7 @@ def build_report(run_dir: Path) -> None:
             )
         )
         summary["modes"].append(entry)
-    summary["checks"] = evaluate_checks(scenario, summary)
-    summary["findings"] = diagnose(summary)
-    write_json(run_dir / "summary.json", summary)
-    write_junit(summary, run_dir / "junit.xml")
-    write_report(run_dir, summary)
+    write_run_files(scenario, summary, run_dir)  # judged and written as `dnsprobe run` does
 
 
 def run_bench(

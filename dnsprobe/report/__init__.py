@@ -199,9 +199,14 @@ def quick_note(summary: Mapping[str, Any]) -> str | None:
 
 
 def mode_failed_checks(summary: Mapping[str, Any], mode: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    # Checks about one mode are named "<mode>: ..." by the pipeline.
-    prefix = f"{mode_name(mode)}:"
-    return [c for c in failed_checks(summary) if str(c.get("name", "")).startswith(prefix)]
+    """The failed checks about one mode: each check names its mode (older summaries only in the check's
+    name, "<mode>: ...")."""
+    name = mode_name(mode)
+    return [
+        c
+        for c in failed_checks(summary)
+        if c.get("mode") == name or ("mode" not in c and str(c.get("name", "")).startswith(f"{name}:"))
+    ]
 
 
 # --- formatting ----------------------------------------------------------------------------------------
