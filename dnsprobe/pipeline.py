@@ -39,7 +39,7 @@ from dnsprobe.interrupts import Interrupts
 from dnsprobe.load import storage
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.metrics import MetricsExporter, parse_address
-from dnsprobe.load.runner import auto_processes, locust_argv, run_load
+from dnsprobe.load.runner import LoadRun, auto_processes, locust_argv, run_load
 from dnsprobe.modes import Mode, resolve_mode
 from dnsprobe.nameserver.goengine import go_engine_binary
 from dnsprobe.nameserver.group import nameserver_engine, server_addresses, with_fault_seed
@@ -67,6 +67,21 @@ __all__ = [  # evaluate_checks lives in dnsprobe.results; importable from here a
     "evaluate_checks",
     "run_scenario",
 ]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What the pipeline drives, passed in so that a fast test can drive `run_scenario` with fakes (the
+    real ones by default): the environment check, the toolchain, the probe build, the nameserver's Go
+    engine, the local pod, the load generator and the report's renderers."""
+
+    check_environment: Callable[[], None] = check_namespaces
+    toolchain: Callable[[], Any] = find_toolchain
+    build: Callable[..., Any] = build_probe
+    nameserver_binary: Callable[[Path | None], Path] = go_engine_binary
+    make_pod: Callable[..., Any] = Pod
+    run_load: Callable[..., LoadRun] = run_load
+    write_report: Callable[[Path, dict[str, Any]], object] | None = None  # None: report.write_report
 
 
 class Progress(Protocol):
@@ -113,6 +128,7 @@ def run_scenario(
     cache_dir: Path | None = None,
     metrics: str | None = None,
     pcap: bool = False,
+    stages: Stages | None = None,
 ) -> RunResult:
     """Run every mode of the scenario and write runs/<id>/. Stop signals are handled inside (see the
     module's docstring); a stage that fails raises `RunFailed` after the summary and report are written.
@@ -131,6 +147,7 @@ def run_scenario(
             interrupts=interrupts,
             metrics=metrics,
             pcap=pcap,
+            stages=stages or Stages(),
         )
 
 
@@ -153,11 +170,12 @@ def _run(
     interrupts: Interrupts,
     metrics: str | None,
     pcap: bool,
+    stages: Stages,
 ) -> RunResult:
-    check_namespaces()
+    stages.check_environment()
     scenario = with_fault_seed(scenario)
     image = check_rootfs(scenario.pod.rootfs, scenario.backend, cache_dir or default_cache_dir())
-    toolchain = find_toolchain()
+    toolchain = stages.toolchain()
     twins = plan_twins(scenario, cache_dir or default_cache_dir())  # bad targets: exit 2 here
     started = clock()
     run_id = new_run_id(scenario, started)
@@ -267,6 +285,7 @@ def _run(
                 twin=twin,
                 exporter=exporter,
                 pcap=pcap,
+                stages=stages,
             )
             write_summary(run_dir / "summary.json", summary)
             interrupts.stop_now()  # a signal deferred while the mode was summarised
@@ -293,6 +312,7 @@ def _run(
             stage=stage,
             summarised=summarised,
             failure=failure,
+            write_report=stages.write_report,
         )
     except (OSError, sqlite3.Error) as exc:
         if is_disk_full(exc) or (failure is not None and is_disk_full(failure)):
@@ -313,6 +333,7 @@ def _finish(
     stage: _Stage,
     summarised: set[str],
     failure: BaseException | None,
+    write_report: Callable[[Path, dict[str, Any]], object] | None = None,
 ) -> RunResult:
     """Summary, JUnit and report, shielded from stop signals: one that comes while they are written marks
     the run unfinished and they are written again."""
@@ -327,11 +348,11 @@ def _finish(
         summary["finished_at"] = clock().isoformat(timespec="seconds")
         stage.name, stage.mode = "report", ""
         progress.stage("", "writing the report")
-        write_run_files(scenario, summary, run_dir)
+        write_run_files(scenario, summary, run_dir, write_report)
         if len(interrupts.received) > before and summary["finished"]:
             _mark_interruption(summary, interrupts, stage)
             progress.note("", "interrupted while the report was written: writing it again, unfinished")
-            write_run_files(scenario, summary, run_dir)
+            write_run_files(scenario, summary, run_dir, write_report)
         elif (stop := summary.get("interruption")) and stop["signals"] != len(interrupts.received):
             stop["signals"] = len(interrupts.received)  # the impatient ones, too
             write_summary(run_dir / "summary.json", summary)
@@ -419,7 +440,9 @@ def _run_mode(
     twin: TwinPlan | None = None,
     exporter: MetricsExporter | None = None,
     pcap: bool = False,
+    stages: Stages | None = None,
 ) -> None:
+    stages = stages or Stages()
     reason = missing_tool(mode.build)
     if reason:
         entry.update(status="skipped", reason=reason)
@@ -429,10 +452,12 @@ def _run_mode(
     stage.name = "build"
     progress.stage(mode.name, "building the probe")
     try:
-        binary = build_probe(mode, cache_dir=cache_dir)
+        binary = stages.build(mode, cache_dir=cache_dir)
         if nameserver_engine(scenario.nameserver) == "go":
             progress.stage(mode.name, "building the nameserver")
-            go_engine_binary(cache_dir)  # cached after the first mode; the pod would build it otherwise
+            stages.nameserver_binary(
+                cache_dir
+            )  # cached after the first mode; the pod would build it otherwise
     except BuildError as exc:
         entry.update(status="skipped", reason=f"build failed: {exc}")
         progress.note(mode.name, f"skipped: build failed: {exc}")
@@ -479,7 +504,7 @@ def _run_mode(
         entry["description"] = f"{mode.summary}, {on} {cell['stands_in_for']}"
         mode = replace(mode, name=entry["mode"])
     else:
-        pod = Pod(
+        pod = stages.make_pod(
             mode=modes.file_name(mode.name),
             binary=binary.path,
             files=files,
@@ -522,7 +547,7 @@ def _run_mode(
     load_started = time.time()
     try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
         entry["binary"]["go_version"] = pod.info.get("go_version")
-        if isinstance(pod, Pod) and pod.image is not None:
+        if getattr(pod, "image", None) is not None:
             entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
         entry["status"] = "ran"
         save()
@@ -548,7 +573,7 @@ def _run_mode(
         stage.name = "load"
         progress.stage(mode.name, "load")
         try:
-            load = run_load(
+            load = stages.run_load(
                 argv,
                 mode=mode.name,
                 seconds=seconds,

@@ -8,6 +8,7 @@ says where the records are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,20 @@ from dnsprobe.summary import write_summary
 from dnsprobe.twin import twin_checks
 
 
-def write_run_files(scenario: Scenario, summary: dict[str, Any], run_dir: Path) -> None:
-    """Checks and findings, then summary.json, junit.xml and the report (also `dnsprobe report`)."""
-    from dnsprobe.report import write_report
+def write_run_files(
+    scenario: Scenario,
+    summary: dict[str, Any],
+    run_dir: Path,
+    write_report: Callable[[Path, dict[str, Any]], object] | None = None,
+) -> None:
+    """Checks and findings, then summary.json, junit.xml and the report (also `dnsprobe report` and the
+    benches): the one place a run is judged. `write_report`: the renderers (default: dnsprobe.report)."""
+    from dnsprobe.report import write_report as write_the_report
 
     judge_run(scenario, summary)
     write_summary(run_dir / "summary.json", summary)
     write_junit(summary, run_dir / "junit.xml")
-    write_report(run_dir, summary)
+    (write_report or write_the_report)(run_dir, summary)
 
 
 def judge_run(scenario: Scenario, summary: dict[str, Any]) -> None:
