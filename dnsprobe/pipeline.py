@@ -25,18 +25,21 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dnsprobe import modes, records
+from dnsprobe import modes
+from dnsprobe.analyse.wire_rollup import WireCounter
 from dnsprobe.binary.inspection import inspect_binary
-from dnsprobe.build import build_probe, default_cache_dir, find_toolchain, missing_tool
+from dnsprobe.build.probe import build_probe, default_cache_dir, find_toolchain, missing_tool
+from dnsprobe.build.twin import TwinPlan, plan_twins
+from dnsprobe.codec.names import workload_pattern
 from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
 from dnsprobe.interrupts import Interrupts
-from dnsprobe.load import storage
+from dnsprobe.load import records, storage
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.metrics import MetricsExporter, parse_address
 from dnsprobe.load.runner import LoadRun, auto_processes, locust_argv, run_load
@@ -54,9 +57,8 @@ from dnsprobe.results import (
 )
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
-from dnsprobe.scenario import Scenario
+from dnsprobe.scenario import Load, Scenario
 from dnsprobe.summary import write_summary
-from dnsprobe.twin import TwinPlan, plan_twins
 
 __all__ = [  # evaluate_checks lives in dnsprobe.results; importable from here as before
     "DiskFull",
@@ -561,7 +563,7 @@ def _run_mode(
             csv_prefix=pod_dir / "locust",
         )
         changes = _schedule_resolv_changes(pod, scenario, progress, applied)
-        compactor = storage.start_compactor(
+        compactor = _start_compactor(
             pod.querylog_path,
             scenario.load,
             mode.name,
@@ -614,6 +616,32 @@ def _run_mode(
             summarised.add(entry["mode"])
             for incident in entry.get("incidents", []):
                 progress.note(mode.name, f"{incident['what']} died at {incident['at_s']:g} s")
+
+
+def _start_compactor(
+    querylog: Path,
+    load: Load,
+    mode: str,
+    exporter: MetricsExporter | None,
+    *,
+    records_path: Path,
+    search: Sequence[str],
+) -> LogCompactor | None:
+    """The compactor for one mode's query log, started, when the log is compressed or metrics are served;
+    it also keeps the nameserver's totals for the report (wire_rollup.py)."""
+    compress = storage.compresses_querylog(load)
+    if not compress and exporter is None:
+        return None
+    counter = WireCounter(
+        records_path, mode, [(w.label, workload_pattern(w.query, search)) for w in load.workloads]
+    )
+
+    def on_step(chunk: bytes, covered: int, zst_size: int) -> None:
+        counter.count(chunk)
+        counter.save(covered, zst_size)
+
+    on_lines = None if exporter is None else (lambda chunk: exporter.count_querylog(mode, chunk))
+    return LogCompactor(querylog, compress=compress, on_lines=on_lines, on_step=on_step).start()
 
 
 def _schedule_resolv_changes(

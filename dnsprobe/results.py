@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dnsprobe import analysis
-from dnsprobe.expectations import (
+from dnsprobe.analyse import figures as analysis
+from dnsprobe.build.twin import twin_checks
+from dnsprobe.judge.expectations import (
     DEFAULT_GATE,
     behaviour_checks,
     critical_finding_check,
@@ -22,12 +23,11 @@ from dnsprobe.expectations import (
     failure_mode_finding,
     has_expect,
 )
-from dnsprobe.junit import write_junit
+from dnsprobe.judge.junit import write_junit
+from dnsprobe.judge.rules import diagnose
 from dnsprobe.modes import Mode, pod_dir_of
-from dnsprobe.rules import diagnose
 from dnsprobe.scenario import Scenario
 from dnsprobe.summary import write_summary
-from dnsprobe.twin import twin_checks
 
 
 def write_run_files(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -34,6 +35,32 @@ def _each(check: etcfiles.Check, values: list[str] | None) -> list[str] | None:
         if problem:
             raise ValueError(problem)
     return values
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image root comes from: `image:REF` (the local engine) or `oci:PATH` (a tarball)."""
+
+    kind: str  # "image" or "oci"
+    ref: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}:{self.ref}"
+
+
+def parse_rootfs(value: str) -> ImageSource | None:
+    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl).
+    Raises ValueError with a sentence for anything else."""
+    if value in ("host", "scratch", "musl"):
+        return None
+    kind, sep, ref = value.partition(":")
+    if sep and kind in ("image", "oci") and ref.strip():
+        return ImageSource(kind, ref.strip())
+    raise ValueError(
+        f"{value!r} is not a root file system; use host, scratch, musl, image:REF (a local Docker image) "
+        "or oci:PATH.tar (a `docker save` or OCI layout tarball)"
+    )
 
 
 class _Strict(BaseModel):
@@ -126,8 +153,6 @@ class Pod(_Strict):
     @field_validator("rootfs")
     @classmethod
     def _rootfs(cls, value: str) -> str:
-        from dnsprobe.sandbox.image_rootfs import parse_rootfs
-
         parse_rootfs(value)  # ValueError with the accepted forms
         return value
 
@@ -436,7 +461,7 @@ class Behaviour(_Strict):
     @field_validator("outcome")
     @classmethod
     def _outcome(cls, value: str | None) -> str | None:
-        from dnsprobe.records import OUTCOMES
+        from dnsprobe.vocabulary import OUTCOMES
 
         if value is not None and value not in OUTCOMES:
             raise ValueError(f"unknown outcome class {value!r}; one of {', '.join(OUTCOMES)}")
@@ -561,8 +586,8 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
 
 
 def _check_zone(scenario: Scenario, source: str) -> None:
+    from dnsprobe.codec.zone import Zone
     from dnsprobe.errors import NameserverError
-    from dnsprobe.nameserver.zone import Zone
 
     if scenario.nameserver.kind == "external":
         return
@@ -640,12 +665,12 @@ def _show(value: Any) -> str:
 
 def _with_manifest(scenario: Scenario, source: str) -> Scenario:
     """`[pod] manifest`: paths made absolute, the pod's search list, options and DNS env taken from what
-    the kubelet would write (the files themselves come from `dnsprobe.sandbox.files`)."""
+    the kubelet would write (dnsprobe.kube)."""
     pod = scenario.pod
     if pod.manifest is None:
         return scenario
     from dnsprobe.errors import ManifestError
-    from dnsprobe.sandbox.files import render_manifest_pod
+    from dnsprobe.kube.kubelet import render_pod_manifest
 
     if scenario.backend != "local":
         raise ScenarioError(source, "pod.manifest", "runs on the local backend only (remove backend)")
@@ -661,7 +686,14 @@ def _with_manifest(scenario: Scenario, source: str) -> Scenario:
     }
     pod = pod.model_copy(update=paths)
     try:
-        rendered = render_manifest_pod(pod)
+        rendered = render_pod_manifest(
+            Path(str(pod.manifest)),
+            container=pod.container,
+            namespace=pod.namespace,
+            cluster_domain=pod.cluster_domain,
+            cluster_dns=list(pod.cluster_dns),
+            node_resolv_conf=Path(pod.node_resolv_conf) if pod.node_resolv_conf else None,
+        )
     except ManifestError as exc:
         raise ScenarioError(source, "pod.manifest", str(exc)) from None
     servers = len(scenario.nameserver.servers)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.bench.fidelity import ZONE
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.scenario import Pod as PodSpec

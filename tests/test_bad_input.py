@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from dnsprobe.cli import main
-from dnsprobe.compare import compare_runs
-from dnsprobe.nameserver.zone import Zone
+from dnsprobe.codec.zone import Zone
+from dnsprobe.tools.compare import compare_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DNSPROBE = Path(sys.executable).with_name("dnsprobe")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.build import build_probe, elf_linkage, find_toolchain
+from dnsprobe.build.probe import build_probe, elf_linkage, find_toolchain
 from dnsprobe.errors import BuildError
 from dnsprobe.modes import MODES, resolve_mode
 

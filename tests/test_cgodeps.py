@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.cgodeps import find_cgo_packages
 from dnsprobe.cli import main
+from dnsprobe.tools.cgodeps import find_cgo_packages
 
 DATA = Path(__file__).parent / "data" / "gomod"
 
@@ -54,7 +54,7 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _ours(result: object) -> dict[str, object]:
-    from dnsprobe.cgodeps import CgoDeps
+    from dnsprobe.tools.cgodeps import CgoDeps
 
     assert isinstance(result, CgoDeps)
     return {p.import_path.rsplit("/", 1)[-1]: p for p in result.needs_cgo}

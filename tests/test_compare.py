@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe.cli import main
-from dnsprobe.compare import compare_runs
+from dnsprobe.tools.compare import compare_runs
 
 
 def mode(name: str, **kw: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dnsprobe.expectations import DEFAULT_GATE, critical_finding_check
+from dnsprobe.judge.expectations import DEFAULT_GATE, critical_finding_check
 from dnsprobe.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ def test_a_critical_finding_about_a_described_mode_or_with_expect_is_the_scenari
 def test_every_catalog_mode_is_described() -> None:
     """The catalog expects its failures: every mode of every catalog scenario has a behaviour, so the
     default gate leaves them to their own checks."""
-    from dnsprobe.expectations import described
+    from dnsprobe.judge.expectations import described
     from dnsprobe.scenario import load_scenario
 
     for path in sorted((ROOT / "scenarios" / "catalog").glob("*.toml")):

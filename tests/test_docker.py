@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.binary import BASES, inspect_binary
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.cli import main
 from dnsprobe.errors import DockerError
 from dnsprobe.modes import MODES
@@ -35,7 +35,7 @@ MATRIX_MODES = ("go", "cgo", "musl", "musl-static")
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[object]:
-    from dnsprobe.sandbox.docker import connect
+    from dnsprobe.dockerengine import connect
 
     try:
         client = connect(timeout=30)

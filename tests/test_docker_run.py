@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.cli import main
+from dnsprobe.dockerengine import connect
 from dnsprobe.errors import DockerError
-from dnsprobe.sandbox.docker import connect
 from dnsprobe.scenario import parse_scenario
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.cli import main
-from dnsprobe.dockerlint import classify_image, lint_dockerfile, lint_text
+from dnsprobe.tools.lint import classify_image, lint_dockerfile, lint_text
 
 DATA = Path(__file__).parent / "data" / "dockerfiles"
 EXPECTED = json.loads((DATA / "expected.json").read_text())

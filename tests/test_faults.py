@@ -194,7 +194,7 @@ def test_delay_distributions_stay_within_reason() -> None:
 
 
 def _query() -> Any:
-    from dnsprobe.nameserver.wire import parse_query
+    from dnsprobe.codec.wire import parse_query
 
     return parse_query(dns.message.make_query("a.api.example.test.", "A").to_wire())
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.nameserver.querylog import read_querylog

@@ -18,18 +18,18 @@ from typing import Any
 import pytest
 from conftest import need_tool
 
+from dnsprobe.analyse.trace import parse_trace, trace_file_lines
 from dnsprobe.binary.bases import BASES, MUSL_LOADER
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.cli import main
+from dnsprobe.dockerengine import connect
 from dnsprobe.errors import DockerError
 from dnsprobe.modes import MODES
 from dnsprobe.probe_client import ProbeClient
 from dnsprobe.sandbox import Pod, PodStartFailure, render_pod_files
-from dnsprobe.sandbox.docker import connect
 from dnsprobe.sandbox.image_rootfs import ImageError, Limits, iter_tree, parse_rootfs, prepare_image_root
 from dnsprobe.sandbox.standins import assemble
 from dnsprobe.scenario import Pod as PodSpec
-from dnsprobe.trace import parse_trace, trace_file_lines
 
 Entry = tuple[str, object]  # (path, bytes | "->link" | "dir" | "hard:target" | "chr" | "fifo")
 

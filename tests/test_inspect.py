@@ -14,7 +14,7 @@ import pytest
 from dnsprobe import proc
 from dnsprobe.binary import BASES, inspect_binary, parse_modinfo
 from dnsprobe.binary.inspection import format_inspection
-from dnsprobe.build import build_probe, find_toolchain
+from dnsprobe.build.probe import build_probe, find_toolchain
 from dnsprobe.cli import main
 from dnsprobe.modes import MODES
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.cli import main
 from dnsprobe.errors import DockerError
 from dnsprobe.modes import MODES
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.docker]
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[object]:
-    from dnsprobe.sandbox.docker import connect
+    from dnsprobe.dockerengine import connect
 
     try:
         client = connect(timeout=30)

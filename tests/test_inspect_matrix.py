@@ -19,7 +19,7 @@ from elftools.elf.gnuversions import GNUVerNeedSection
 
 from dnsprobe import proc
 from dnsprobe.binary import BASES, inspect_binary
-from dnsprobe.build import Toolchain, find_toolchain, pinned_toolchain
+from dnsprobe.build.probe import Toolchain, find_toolchain, pinned_toolchain
 from dnsprobe.cli import main
 
 NET_MAIN = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from dnsprobe.junit import render_junit, write_junit
+from dnsprobe.judge.junit import render_junit, write_junit
 
 SUMMARY = {
     "run_id": "r1",

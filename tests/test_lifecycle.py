@@ -371,7 +371,7 @@ def test_report_of_something_else_is_one_line(tmp_path: Path, capsys: pytest.Cap
 DOCKER_POD = """
 import sys, time
 from pathlib import Path
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.sandbox.docker import docker_cell
 from dnsprobe.sandbox.files import render_pod_files
@@ -395,8 +395,8 @@ time.sleep(600)
 def test_docker_pod_of_a_killed_dnsprobe_is_removed(tmp_path: Path, probe_cache: Path) -> None:
     """A docker pod's container, and the nameserver in its network namespace, go when dnsprobe is
     SIGKILLed (a watchdog on a pipe removes the container)."""
+    from dnsprobe.dockerengine import connect
     from dnsprobe.errors import DockerError
-    from dnsprobe.sandbox.docker import connect
 
     try:
         client = connect(timeout=30)

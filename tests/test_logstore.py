@@ -65,9 +65,10 @@ def test_a_cut_frame_reads_on_from_the_tsv(tmp_path: Path) -> None:
 
 
 def test_wire_totals_kept_while_compacting_equal_reading_the_whole_log(tmp_path: Path) -> None:
-    from dnsprobe import records, timeline
-    from dnsprobe.analysis import workload_pattern
-    from dnsprobe.wire_rollup import WireCounter, read_wire_view
+    from dnsprobe.analyse import timeline
+    from dnsprobe.analyse.wire_rollup import WireCounter, read_wire_view
+    from dnsprobe.codec.names import workload_pattern
+    from dnsprobe.load import records
 
     path, db = tmp_path / "queries.tsv", tmp_path / "records.sqlite"
     records.connect(db).close()

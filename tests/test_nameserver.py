@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dnsprobe.codec.wire import BadQuery, Responder, parse_query, qname_text
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver import (
     Fault,
@@ -42,7 +43,6 @@ from dnsprobe.nameserver import (
 )
 from dnsprobe.nameserver.goengine import GoNameserver
 from dnsprobe.nameserver.querylog import HEADER
-from dnsprobe.nameserver.wire import BadQuery, Responder, parse_query, qname_text
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = "".join(f"big.example.test. IN A 10.0.{i // 250}.{i % 250 + 1}\n" for i in range(120))

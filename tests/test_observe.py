@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from dnsprobe import proc
-from dnsprobe.build import find_toolchain
+from dnsprobe.analyse.observation import analyse, selection_reason
+from dnsprobe.build.probe import find_toolchain
 from dnsprobe.cli import main
+from dnsprobe.dockerengine import connect
 from dnsprobe.errors import BuildError, DockerError
-from dnsprobe.observation import analyse, selection_reason
-from dnsprobe.observe import observed_godebug, resolve_program
-from dnsprobe.sandbox.docker import connect
+from dnsprobe.tools.observe import observed_godebug, resolve_program
 
 DATA = Path(__file__).resolve().parent / "data" / "observe"
 INCIDENT = DATA / "incident.toml"

@@ -14,11 +14,11 @@ import dns.query
 import dpkt
 import pytest
 
+from dnsprobe.codec.zone import Zone
 from dnsprobe.nameserver.goengine import GoNameserver
 from dnsprobe.nameserver.pcap import PacketLog, write_pcap
 from dnsprobe.nameserver.querylog import read_querylog
 from dnsprobe.nameserver.server import NameserverThread
-from dnsprobe.nameserver.zone import Zone
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = """\

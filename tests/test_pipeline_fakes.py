@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from dnsprobe.load.records import RecordWriter
 from dnsprobe.load.runner import LoadRun
 from dnsprobe.nameserver.querylog import HEADER
 from dnsprobe.pipeline import Stages, run_scenario
-from dnsprobe.records import RecordWriter
 from dnsprobe.sandbox import PodStartFailure
 from dnsprobe.scenario import parse_scenario
 

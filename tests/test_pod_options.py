@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.nameserver.querylog import read_querylog
 from dnsprobe.probe_client import ProbeClient
@@ -70,7 +70,7 @@ def test_resolv_conf_rewritten_under_a_running_probe(tmp_path: Path, probe_cache
 def test_the_pods_own_godebug_netdns_survives_the_trace_level(tmp_path: Path, probe_cache: Path) -> None:
     """`env = {GODEBUG = "netdns=cgo"}` on a default cgo build: the harness adds its trace level without
     undoing the choice (a bare `netdns=2` after it would put Go back on its own resolver)."""
-    from dnsprobe.trace import parse_trace, trace_file_lines
+    from dnsprobe.analyse.trace import parse_trace, trace_file_lines
 
     spec = PodSpec(search=[], ndots=1, env={"GODEBUG": "netdns=cgo"})
     files = render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"])

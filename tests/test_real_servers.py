@@ -12,12 +12,12 @@ import dns.query
 import dns.rcode
 import pytest
 
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import NameserverError
 from dnsprobe.modes import MODES
 from dnsprobe.nameserver.group import server_addresses
 from dnsprobe.nameserver.real import RealServer
-from dnsprobe.nameserver.zone import Zone
 from dnsprobe.probe_client import LookupResult, ProbeClient
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.scenario import Nameserver as NameserverSpec

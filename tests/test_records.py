@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dnsprobe import records
+from dnsprobe.load import records
 from dnsprobe.load.live import LiveStats
 
 MS = 1_000_000

@@ -19,7 +19,14 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from dnsprobe.report import (
+from dnsprobe.report.charts import (
+    ALL_WORKLOADS,
+    latency_figure,
+    outcomes_figure,
+    png_bytes,
+    wire_queries_figure,
+)
+from dnsprobe.report.common import (
     CHART_NAMES,
     OUTCOME_CLASSES,
     PALETTE,
@@ -27,13 +34,6 @@ from dnsprobe.report import (
     comparison_rows,
     nameserver_text,
     write_report,
-)
-from dnsprobe.report.charts import (
-    ALL_WORKLOADS,
-    latency_figure,
-    outcomes_figure,
-    png_bytes,
-    wire_queries_figure,
 )
 from dnsprobe.report.html import render_html
 from dnsprobe.report.markdown import render_markdown

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.bench.report import build_report, generate_run
-from dnsprobe.report import CHART_NAMES
+from dnsprobe.report.common import CHART_NAMES
 from tests.conftest import need_tool
 
 CHECK = """<script>

@@ -9,6 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dnsprobe.analyse.timeline import (
+    Columns,
+    build_timeline,
+    grouped_percentiles,
+    read_columns,
+    timeout_peaks,
+)
 from dnsprobe.bench.report import generate_run
 from dnsprobe.report.timecharts import (
     failures_over_time_figure,
@@ -17,7 +24,6 @@ from dnsprobe.report.timecharts import (
     source_ports_figure,
     throughput_figure,
 )
-from dnsprobe.timeline import Columns, build_timeline, grouped_percentiles, read_columns, timeout_peaks
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +116,8 @@ def test_empty_columns_give_empty_series() -> None:
 def test_open_loop_latency_runs_from_the_intended_start(tmp_path: Path) -> None:
     """A generator that fell behind: each lookup started 40 ms after its slot and took 2 ms in Go. Open-loop
     figures count the wait (no coordinated omission); Go's own figure stays beside them."""
-    from dnsprobe.analysis import summarise_mode
-    from dnsprobe.records import RecordWriter
+    from dnsprobe.analyse.figures import summarise_mode
+    from dnsprobe.load.records import RecordWriter
     from dnsprobe.scenario import Workload
 
     path = tmp_path / "records.sqlite"
@@ -153,7 +159,7 @@ def test_open_loop_latency_runs_from_the_intended_start(tmp_path: Path) -> None:
 
 
 def test_search_walk_after_a_change_is_read_from_the_query_log() -> None:
-    from dnsprobe.analysis import search_walk_after
+    from dnsprobe.analyse.figures import search_walk_after
     from dnsprobe.nameserver.querylog import HEADER
     from dnsprobe.scenario import Workload
 
@@ -178,9 +184,9 @@ def test_search_walk_after_a_change_is_read_from_the_query_log() -> None:
 def test_wire_view_counts_a_query_log() -> None:
     from collections import Counter
 
-    from dnsprobe.analysis import workload_pattern
+    from dnsprobe.analyse.timeline import read_wire_view
+    from dnsprobe.codec.names import workload_pattern
     from dnsprobe.nameserver.querylog import HEADER
-    from dnsprobe.timeline import read_wire_view
 
     name = "0123456789abcdef.api.example.test"
     log = [

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from dnsprobe import records
-from dnsprobe.analysis import summarise_mode
-from dnsprobe.load import rollups
+from dnsprobe.analyse.figures import summarise_mode
+from dnsprobe.load import records, rollups
 from dnsprobe.scenario import Workload
 
 OUTCOMES = ["ok"] * 90 + ["timeout"] * 6 + ["not_found"] * 3 + ["temporary"]

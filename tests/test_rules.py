@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dnsprobe import rules
+from dnsprobe.judge import rules
 
 DATA = Path(__file__).parent / "data" / "rules"
 CASES = sorted(p.stem for p in DATA.glob("*.json"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
 from dnsprobe.scenario import Pod as PodSpec

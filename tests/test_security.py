@@ -21,10 +21,10 @@ import dns.message
 import pytest
 
 from dnsprobe.cli import main
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import SandboxError, ScenarioError
 from dnsprobe.load.runner import locust_argv, run_load
 from dnsprobe.nameserver.server import NameserverThread
-from dnsprobe.nameserver.zone import Zone
 from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.sandbox.files import PodFiles, check_pod_files
 from dnsprobe.scenario import Load, Workload, load_scenario, parse_scenario

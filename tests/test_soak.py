@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dnsprobe import records, rollup_summary
-from dnsprobe.load import rollups
+from dnsprobe.analyse import rollup_summary
+from dnsprobe.load import records, rollups
 from dnsprobe.load.metrics import MetricsError, parse_address
 from dnsprobe.nameserver import logstore
 from dnsprobe.nameserver.querylog import read_querylog

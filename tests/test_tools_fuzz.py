@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsprobe import proc
-from dnsprobe.build import find_toolchain
+from dnsprobe.build.probe import find_toolchain
 from dnsprobe.cli import main
 
 DATA = Path(__file__).parent / "data"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.trace import (
+from dnsprobe.analyse.trace import (
     TraceEvent,
     TraceReport,
     format_trace,

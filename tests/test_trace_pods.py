@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from dnsprobe.analyse.trace import analyse_log, container_of_path
+from dnsprobe.analyse.tracewhy import PodContext, explain, explain_name
 from dnsprobe.cli import main
-from dnsprobe.trace import analyse_log, container_of_path
-from dnsprobe.tracewhy import PodContext, explain, explain_name
 
 DATA = Path(__file__).parent / "data" / "trace"
 CGO_LOG = (DATA / "go127_dynamic_all_cgo.log").read_text().splitlines()

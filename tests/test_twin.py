@@ -18,7 +18,7 @@ import pytest
 
 from dnsprobe import proc
 from dnsprobe.binary.inspection import inspect_binary
-from dnsprobe.build import (
+from dnsprobe.build.probe import (
     Toolchain,
     build_probe,
     choose_release,
@@ -27,10 +27,7 @@ from dnsprobe.build import (
     pinned_toolchain,
     source_digest,
 )
-from dnsprobe.cli import main
-from dnsprobe.errors import BuildError
-from dnsprobe.modes import file_name, resolve_mode
-from dnsprobe.twin import (
+from dnsprobe.build.twin import (
     expected_resolver,
     godebug_settings,
     netdns_choice,
@@ -39,6 +36,9 @@ from dnsprobe.twin import (
     read_godebug_table,
     twin_checks,
 )
+from dnsprobe.cli import main
+from dnsprobe.errors import BuildError
+from dnsprobe.modes import file_name, resolve_mode
 
 DATA = Path(__file__).parent / "data" / "twin"
 RELEASES = ("1.22.10", "1.27.3")
@@ -375,8 +375,8 @@ def test_run_help_shows_like(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _docker_client() -> object:
+    from dnsprobe.dockerengine import connect
     from dnsprobe.errors import DockerError
-    from dnsprobe.sandbox.docker import connect
 
     try:
         return connect(timeout=20)

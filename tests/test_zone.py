@@ -8,9 +8,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from dnsprobe.codec.zone import MAX_CHAIN
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver import Zone
-from dnsprobe.nameserver.zone import MAX_CHAIN
 
 ZONE = """\
 $TTL 30

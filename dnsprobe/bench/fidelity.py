@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from dnsprobe import records
-from dnsprobe.build import build_probe
+from dnsprobe.build.probe import build_probe
 from dnsprobe.errors import DnsProbeError
+from dnsprobe.load import records
 from dnsprobe.load.runner import locust_argv, run_load
 from dnsprobe.modes import MODES
 from dnsprobe.probe_client import ProbeClient

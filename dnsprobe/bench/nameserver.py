@@ -34,9 +34,9 @@ import dns.query
 import dns.rcode
 
 from dnsprobe import proc
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import NameserverError, ToolMissing
 from dnsprobe.nameserver.real import RealServer, wait_answering
-from dnsprobe.nameserver.zone import Zone
 
 __all__ = ["BenchResult", "bench_nameserver"]
 

@@ -61,12 +61,13 @@ def _scenario_data() -> dict[str, Any]:
 
 def generate_run(run_dir: Path, records: int, seed: int = 5) -> None:
     """Synthetic lookups: lognormal latency, a musl mode that waits out 1 s timeouts, a few failures."""
-    from dnsprobe import records as store
+    from dnsprobe.load import records as store
+    from dnsprobe.vocabulary import OUTCOMES
 
     rng = np.random.default_rng(seed)
     per_mode = records // len(MODES)
     t0 = 1_800_000_000 * 10**9
-    outcomes = np.array(store.OUTCOMES)
+    outcomes = np.array(OUTCOMES)
     with store.RecordWriter(run_dir / "records.sqlite") as writer:
         for index, mode in enumerate(MODES):
             n = per_mode + (records - per_mode * len(MODES) if index == 0 else 0)
@@ -128,7 +129,7 @@ def _write_querylog(path: Path, labels: list[str], when: float) -> None:
 
 def build_report(run_dir: Path) -> None:
     """What the pipeline does after the load, for every mode: analysis, checks, rules, all report files."""
-    from dnsprobe import analysis
+    from dnsprobe.analyse import figures as analysis
     from dnsprobe.results import write_run_files
     from dnsprobe.scenario import parse_scenario
 

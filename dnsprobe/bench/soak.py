@@ -104,12 +104,12 @@ def generate(
 ) -> tuple[int, int, int]:
     """Write `seconds` of lookups and their wire queries through the real writers;
     returns (lookups, wire queries, largest run directory size on disk seen)."""
-    from dnsprobe.analysis import workload_pattern
+    from dnsprobe.analyse.wire_rollup import WireCounter
+    from dnsprobe.codec.names import workload_pattern
     from dnsprobe.load.live import disk_usage
     from dnsprobe.load.rollups import RollupWriter
     from dnsprobe.nameserver.logstore import LogCompactor
     from dnsprobe.nameserver.querylog import QueryLog
-    from dnsprobe.wire_rollup import WireCounter
 
     rng = np.random.default_rng(seed)
     records_path = run_dir / "records.sqlite"
@@ -179,7 +179,7 @@ def generate(
 
 def build_report(run_dir: Path) -> None:
     """What the pipeline does after the load: analysis, checks, rules, all report files."""
-    from dnsprobe import analysis
+    from dnsprobe.analyse import figures as analysis
     from dnsprobe.results import write_run_files
     from dnsprobe.scenario import parse_scenario
 

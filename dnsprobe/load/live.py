@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dnsprobe import records
+from dnsprobe.load import records
+from dnsprobe.vocabulary import OUTCOMES
 
 WINDOW_S = 3.0  # the rate and p99 cover lookups recorded this recently
 
@@ -85,7 +86,7 @@ class LiveStats:
         recent = [lat for _, lat in self._recent]
         count = sum(len(lat) for lat in recent)
         p99 = float(np.percentile(np.concatenate(recent), 99)) / 1e6 if count else None
-        order = {cls: i for i, cls in enumerate(records.OUTCOMES)}
+        order = {cls: i for i, cls in enumerate(OUTCOMES)}
         failures = dict(sorted(self._failures.items(), key=lambda kv: order.get(kv[0], 99)))
         if now - self._disk[0] >= 5.0 or not self._disk[1]:
             self._disk = (now, disk_usage(self._run_dir))

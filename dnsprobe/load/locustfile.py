@@ -13,7 +13,7 @@ Options (also as environment variables, e.g. DNSPROBE_BATCH=50):
   --dns-user-rate R      open loop: each user asks for R lookups/s on a fixed schedule, and the latency
                          Locust sees runs from each lookup's intended start (0, the default: closed loop)
   --dns-timeout-ms N     per-lookup timeout (default 30000)
-  --dns-records PATH     append every lookup to this SQLite file (see dnsprobe/records.py)
+  --dns-records PATH     append every lookup to this SQLite file (see dnsprobe/load/records.py)
   --dns-keep-records K   all (default), failures or sample: which records are kept besides the
                          per-second rollups (see dnsprobe/load/rollups.py)
   --dns-mode NAME, --dns-run ID   labels stored with each record

@@ -40,8 +40,9 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from dnsprobe import records
-from dnsprobe.records import OUTCOMES, Row
+from dnsprobe.load import records
+from dnsprobe.load.records import Row
+from dnsprobe.vocabulary import OUTCOMES
 
 KeepRecords = Literal["all", "failures", "sample"]
 KEEP_RECORDS: Final = ("all", "failures", "sample")
@@ -346,7 +347,7 @@ def rollup_lookups(path: Path, mode: str) -> int:
 
 def read_rollup(path: Path, mode: str, *, max_bins: int = 60) -> Rollup | None:
     """One mode's rollups in at most about `max_bins` time bins; None when it has none."""
-    from dnsprobe.timeline import nice_width
+    from dnsprobe.bins import nice_width
 
     if not has_rollups(path):
         return None

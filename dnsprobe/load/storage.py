@@ -3,15 +3,12 @@ run, and the query-log compactor each mode starts (nameserver/logstore.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from dnsprobe.nameserver.logstore import LogCompactor
 from dnsprobe.scenario import Load
 
 if TYPE_CHECKING:
-    from dnsprobe.load.metrics import MetricsExporter
+    pass
 
 # Bytes on disk, measured with `dnsprobe bench soak` (synthetic, 10,000 lookups/s, 5 wire queries each).
 RECORD_BYTES: Final = 112  # one row of `lookups` (the issue's quickstart figure: 65 MB for 578,600)
@@ -56,32 +53,3 @@ def estimate_text(load: Load, seconds: float, modes: int) -> str:
         f"disk estimate: about {size / 1e9:,.1f} GB for {modes} mode(s) x {seconds:,.0f} s at {rate} "
         f"lookups/s (keep_records = {load.keep_records}, query log {log}){advice}"
     )
-
-
-def start_compactor(
-    querylog: Path,
-    load: Load,
-    mode: str,
-    exporter: MetricsExporter | None,
-    *,
-    records_path: Path,
-    search: Sequence[str],
-) -> LogCompactor | None:
-    """The compactor for one mode's query log, started, when the log is compressed or metrics are served;
-    it also keeps the nameserver's totals for the report (wire_rollup.py)."""
-    from dnsprobe.analysis import workload_pattern
-    from dnsprobe.wire_rollup import WireCounter
-
-    compress = compresses_querylog(load)
-    if not compress and exporter is None:
-        return None
-    counter = WireCounter(
-        records_path, mode, [(w.label, workload_pattern(w.query, search)) for w in load.workloads]
-    )
-
-    def on_step(chunk: bytes, covered: int, zst_size: int) -> None:
-        counter.count(chunk)
-        counter.save(covered, zst_size)
-
-    on_lines = None if exporter is None else (lambda chunk: exporter.count_querylog(mode, chunk))
-    return LogCompactor(querylog, compress=compress, on_lines=on_lines, on_step=on_step).start()

@@ -10,10 +10,10 @@ group.py     a pod's servers (embedded on either engine, dnsmasq, unbound or ext
 real.py      dnsmasq and unbound configured from the same records
 """
 
+from dnsprobe.codec.wire import Query
+from dnsprobe.codec.zone import Answer, Zone
 from dnsprobe.nameserver.querylog import QueryLog, QueryLogEntry, read_querylog
 from dnsprobe.nameserver.server import Endpoint, Fault, Nameserver, NameserverThread, Policy, serve_forever
-from dnsprobe.nameserver.wire import Query
-from dnsprobe.nameserver.zone import Answer, Zone
 
 __all__ = [
     "Answer",

@@ -60,8 +60,8 @@ from typing import Any
 
 import dns.rdatatype
 
+from dnsprobe.codec.wire import Query, qname_text
 from dnsprobe.nameserver.server import Endpoint, Fault
-from dnsprobe.nameserver.wire import Query, qname_text
 from dnsprobe.scenario import FaultRule
 
 __all__ = [

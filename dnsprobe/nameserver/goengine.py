@@ -36,13 +36,13 @@ import dns.rdatatype
 import dns.rrset
 
 from dnsprobe import proc
-from dnsprobe.build import build_go_program
+from dnsprobe.build.probe import build_go_program
+from dnsprobe.codec.wire import Encoded, RRsetMemo, encode_resolution, name_wire
+from dnsprobe.codec.zone import Resolution, Zone
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import compile_rules, server_seed
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.server import LOOPBACK, Endpoint, bind_sockets, check_addresses
-from dnsprobe.nameserver.wire import Encoded, RRsetMemo, encode_resolution, name_wire
-from dnsprobe.nameserver.zone import Resolution, Zone
 from dnsprobe.scenario import FaultRule
 
 __all__ = ["ENGINES", "GoNameserver", "compile_zone", "engine_for", "go_engine_binary"]

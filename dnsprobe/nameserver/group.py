@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.faults import new_seed, policy_for, server_seed
 from dnsprobe.nameserver.goengine import GoNameserver, engine_for, go_engine_binary
@@ -37,7 +38,6 @@ from dnsprobe.nameserver.podnet import add_pod_address, is_pod_address
 from dnsprobe.nameserver.querylog import QueryLog
 from dnsprobe.nameserver.real import RealServer
 from dnsprobe.nameserver.server import Endpoint, Nameserver, serve_forever
-from dnsprobe.nameserver.zone import Zone
 from dnsprobe.scenario import FaultRule, Scenario
 from dnsprobe.scenario import Nameserver as NameserverSpec
 

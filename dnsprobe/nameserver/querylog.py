@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from dnsprobe.codec.wire import qname_text, qtype_text
 from dnsprobe.errors import NameserverError
-from dnsprobe.nameserver.wire import qname_text, qtype_text
 
 __all__ = [
     "FIELDS",

@@ -25,8 +25,8 @@ import dns.name
 import dns.rdatatype
 
 from dnsprobe import proc
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import NameserverError, ToolMissing
-from dnsprobe.nameserver.zone import Zone
 
 __all__ = ["KINDS", "RealServer", "dnsmasq_config", "unbound_config", "wait_answering"]
 

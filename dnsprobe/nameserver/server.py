@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from dnsprobe.codec.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
+from dnsprobe.codec.zone import Zone
 from dnsprobe.errors import NameserverError
 from dnsprobe.nameserver.pcap import PacketLog
 from dnsprobe.nameserver.querylog import FLUSH_INTERVAL, QueryLog
-from dnsprobe.nameserver.wire import TCP_LIMIT, BadQuery, Query, Responder, parse_query, rcode_text
-from dnsprobe.nameserver.zone import Zone
 
 __all__ = [
     "MANGLES",

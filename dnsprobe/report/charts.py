@@ -21,7 +21,8 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from dnsprobe.report import (
+from dnsprobe.report import timecharts
+from dnsprobe.report.common import (
     BASELINE_LABEL,
     BASELINE_WIRE_QUERIES,
     OUTCOME_CLASSES,
@@ -37,7 +38,6 @@ from dnsprobe.report import (
     ran,
     run_banner,
     status_label,
-    timecharts,
     write_atomic,
 )
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from dnsprobe import __version__
-from dnsprobe.report import (
+from dnsprobe.report import postmortem
+from dnsprobe.report.common import (
     CHART_NAMES,
     CHECK_COLUMNS,
     COMPARISON_COLUMNS,
@@ -36,7 +37,6 @@ from dnsprobe.report import (
     mode_status,
     modes,
     nameserver_text,
-    postmortem,
     quick_note,
     run_banner,
     section,

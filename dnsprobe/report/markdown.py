@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from dnsprobe.report import (
+from dnsprobe.report import postmortem
+from dnsprobe.report.common import (
     CHART_NAMES,
     CHECK_COLUMNS,
     COMPARISON_COLUMNS,
@@ -32,7 +33,6 @@ from dnsprobe.report import (
     mode_status,
     modes,
     nameserver_text,
-    postmortem,
     quick_note,
     run_banner,
     section,

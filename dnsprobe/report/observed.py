@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from dnsprobe.observation import OK_OUTCOMES
-from dnsprobe.report import write_atomic
+from dnsprobe.analyse.observation import OK_OUTCOMES
+from dnsprobe.report.common import write_atomic
 from dnsprobe.report.html import _CSS
 from dnsprobe.report.markdown import md
 

@@ -1,7 +1,7 @@
 """The postmortem shape every renderer shares: summary, impact, timeline, evidence, likely cause, fix.
 
 Plain data out of the summary (sentences, events, rows), so report.html and report.md say the same thing.
-The likely cause and remediation are the "findings" the rules wrote into the summary (dnsprobe.rules).
+The likely cause and remediation are the "findings" the rules wrote into the summary (dnsprobe.judge.rules).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from dnsprobe.report import (
+from dnsprobe.report.common import (
     count,
     fmt_int,
     fmt_ms,

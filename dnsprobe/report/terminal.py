@@ -14,7 +14,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from dnsprobe.report import (
+from dnsprobe.report.common import (
     CHECK_COLUMNS,
     COMPARISON_COLUMNS,
     PALETTE,

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from dnsprobe.report import (
+from dnsprobe.report.common import (
     OUTCOME_CLASSES,
     PALETTE,
     chart_titles,

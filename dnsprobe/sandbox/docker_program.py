@@ -50,9 +50,10 @@ def run_program_container(
     from requests.exceptions import ConnectionError as RequestsConnectionError
     from requests.exceptions import ReadTimeout
 
-    from dnsprobe.build import build_probe
+    from dnsprobe.build.probe import build_probe
+    from dnsprobe.dockerengine import connect
     from dnsprobe.modes import MODES
-    from dnsprobe.sandbox.docker import DockerPod, build_probe_image, connect
+    from dnsprobe.sandbox.docker import DockerPod, build_probe_image
     from dnsprobe.sandbox.standins import ensure_standins
 
     probe = build_probe(MODES["go"], cache_dir=cache_dir)
@@ -98,7 +99,7 @@ def run_program_container(
                     environment={**env, "GODEBUG": godebug},
                     network_mode=f"container:{holder.container_id}",
                     volumes=volumes,
-                    labels={"dnsprobe.observe": "1"},
+                    labels={"dnsprobe.tools.observe": "1"},
                 )
                 status["started"] = time.time()
                 container.start()

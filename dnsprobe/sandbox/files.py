@@ -1,5 +1,5 @@
 """The pod's DNS files, rendered the way the kubelet writes them for a ClusterFirst pod, or, with
-`[pod] manifest`, derived from the manifest exactly as the kubelet does (`dnsprobe.sandbox.kubelet`).
+`[pod] manifest`, derived from the manifest exactly as the kubelet does (`dnsprobe.kube.kubelet`).
 
 Every value a scenario puts in them was checked for its file's grammar when the scenario was read
 (`dnsprobe.etcfiles`). `check_pod_files` checks the rendered files once more as a whole, before any pod
@@ -98,16 +98,16 @@ def _nsswitch(spec: PodSpec) -> str:
 
 def render_manifest_pod(spec: PodSpec) -> Any:
     """The `RenderedPod` of a scenario's `[pod] manifest` (paths already absolute)."""
-    from dnsprobe.sandbox.kubelet import kubelet_config, render_manifest
+    from dnsprobe.kube.kubelet import render_pod_manifest
 
     assert spec.manifest is not None
-    config = kubelet_config(
+    return render_pod_manifest(
+        Path(spec.manifest),
+        container=spec.container,
+        namespace=spec.namespace,
         cluster_domain=spec.cluster_domain,
         cluster_dns=list(spec.cluster_dns),
         node_resolv_conf=Path(spec.node_resolv_conf) if spec.node_resolv_conf else None,
-    )
-    return render_manifest(
-        Path(spec.manifest), container=spec.container, namespace=spec.namespace, config=config
     )
 
 

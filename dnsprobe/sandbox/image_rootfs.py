@@ -34,6 +34,7 @@ from dnsprobe.sandbox.layers import (
     remove_path,
     remove_tree,
 )
+from dnsprobe.scenario import ImageSource, parse_rootfs
 
 __all__ = [
     "ImageError",
@@ -47,32 +48,6 @@ __all__ = [
 
 LAYOUT_VERSION = "1"  # bump when the unpacking rules change: old cached roots are not reused
 _JSON_LIMIT = 16 * 1024 * 1024  # bytes of a manifest or config
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Where an image root comes from: `image:REF` (the local engine) or `oci:PATH` (a tarball)."""
-
-    kind: str  # "image" or "oci"
-    ref: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.kind}:{self.ref}"
-
-
-def parse_rootfs(value: str) -> ImageSource | None:
-    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl).
-    Raises ValueError with a sentence for anything else."""
-    if value in ("host", "scratch", "musl"):
-        return None
-    kind, sep, ref = value.partition(":")
-    if sep and kind in ("image", "oci") and ref.strip():
-        return ImageSource(kind, ref.strip())
-    raise ValueError(
-        f"{value!r} is not a root file system; use host, scratch, musl, image:REF (a local Docker image) "
-        "or oci:PATH.tar (a `docker save` or OCI layout tarball)"
-    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +115,7 @@ def missing_image_message(ref: str) -> str:
 
 
 def _root_from_engine(ref: str, store: Path, limits: Limits) -> ImageRoot:
-    from dnsprobe.sandbox.docker import connect
+    from dnsprobe.dockerengine import connect
 
     try:
         client = connect(timeout=120)

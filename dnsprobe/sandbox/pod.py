@@ -178,7 +178,7 @@ class Pod(PodBase):
     def _image_spec(self, spec: dict[str, Any], etc: dict[str, tuple[str, str]]) -> None:
         """An image's own root: unpacked once into the cache, mounted per pod as an overlay's lower
         layer. The pod supplies resolv.conf and hosts, as the kubelet does; the image keeps the rest."""
-        from dnsprobe.build import default_cache_dir
+        from dnsprobe.build.probe import default_cache_dir
 
         self.image = prepare_image_root(self.rootfs, self.cache_dir or default_cache_dir())
         keep = {"/etc/resolv.conf", "/etc/hosts"} | ({"/etc/nsswitch.conf"} if self.mount_nsswitch else set())

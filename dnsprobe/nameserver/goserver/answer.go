@@ -7,7 +7,7 @@ import (
 )
 
 // The answer path: the same header walk, EDNS parse and closest-encloser lookup as
-// dnsprobe/nameserver/wire.py, over answers that Python encoded once per node and type (zone.json).
+// dnsprobe/codec/wire.py, over answers that Python encoded once per node and type (zone.json).
 // Every reply is byte-for-byte the reply the Python engine sends; tests/test_goserver.py checks that.
 
 const (

@@ -1,7 +1,7 @@
 """What an observed program's DNS was, per name: Go's resolver trace joined with the nameserver's query log.
 
 `analyse` reads the program's stderr (trace lines and its own lines) and the query log; `explain` turns
-the result into findings, in the report's shape. Used by `dnsprobe observe` (dnsprobe/observe.py).
+the result into findings, in the report's shape. Used by `dnsprobe observe` (dnsprobe/tools/observe.py).
 
 A name is what the program asked for (`hostLookupOrder(NAME)`); its wire queries are the query names a
 lookup of it can send: as is, and under each search domain. Queries no trace line claims (SRV, MX, TXT
@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dnsprobe.analyse.trace import MARKER, parse_trace, trace_file_lines
 from dnsprobe.nameserver.querylog import QueryLogEntry, read_querylog
-from dnsprobe.trace import MARKER, parse_trace, trace_file_lines
 
 MODE = "observed"
 OK_OUTCOMES = ("ok", "local")  # local: answered without a query (/etc/hosts)
@@ -104,7 +104,7 @@ def selection_reason(resolver: str | None, selection: Sequence[str], config: Map
 
 def cgo_reasons(config: Mapping[str, Any]) -> list[str]:
     """The settings in the pod Go's resolver cannot honour (each makes a cgo-capable build use cgo)."""
-    from dnsprobe.rules import CGO_ENV, GO_NSS_SOURCES, GO_RESOLV_OPTIONS
+    from dnsprobe.goresolver import CGO_ENV, GO_NSS_SOURCES, GO_RESOLV_OPTIONS
 
     reasons = []
     for line in str(config.get("nsswitch") or "").splitlines():

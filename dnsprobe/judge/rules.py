@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from dnsprobe.goresolver import CGO_ENV, GO_NSS_SOURCES, GO_RESOLV_OPTIONS
+
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_ORDER: Final = ("critical", "warning", "info")
 DEFAULT_TIMEOUT_S: Final = 5.0
@@ -28,24 +30,6 @@ SERVFAIL_SHARE: Final = 0.10
 SERVFAIL_MIN: Final = 20
 # Above A + AAAA by this much, a lookup is walking the search list.
 EXPANSION_MARGIN: Final = 0.5
-# nsswitch.conf `hosts:` sources Go's own resolver understands; anything else hands lookups to cgo.
-GO_NSS_SOURCES: Final = frozenset({"files", "dns"})
-# resolv.conf options Go's resolver knows; an unknown one makes a cgo-capable binary use cgo.
-GO_RESOLV_OPTIONS: Final = frozenset(
-    {
-        "ndots",
-        "timeout",
-        "attempts",
-        "rotate",
-        "single-request",
-        "single-request-reopen",
-        "use-vc",
-        "edns0",
-        "trust-ad",
-        "no-reload",
-    }
-)
-CGO_ENV: Final = ("LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES")
 
 NO_CGO_FIX: Final = (
     "If the service needs no cgo (`go list -deps -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...` "

@@ -20,17 +20,16 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from dnsprobe.bins import MAX_BINS, nice_width
 from dnsprobe.nameserver.querylog import read_querylog_fields
-from dnsprobe.records import OUTCOMES
+from dnsprobe.vocabulary import OUTCOMES
 
 # What Go, glibc and musl assume without `options timeout:` / `attempts:` in resolv.conf.
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_ATTEMPTS: Final = 2
-MAX_BINS: Final = 60
 _UNSEEN: Final = object()  # a name not matched against the workloads yet
 CDF_POINTS: Final = 240
 # Bin widths a person reads without arithmetic.
-_NICE_WIDTHS: Final = (0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 # A lookup "ended at k x timeout" when it took k*T within this band (the resolver adds a little work).
 PEAK_BELOW: Final = 0.02
 PEAK_ABOVE: Final = 0.04
@@ -111,14 +110,6 @@ def outcome_split(outcome: npt.NDArray[np.int8]) -> tuple[int, dict[str, int]]:
     counts = np.bincount(outcome.astype(np.int64), minlength=len(OUTCOMES))
     failures = {cls: int(counts[i]) for i, cls in enumerate(OUTCOMES) if i and counts[i]}
     return int(counts[0]), failures
-
-
-def nice_width(span_s: float, max_bins: int = MAX_BINS) -> float:
-    """The smallest readable bin width that cuts `span_s` into at most `max_bins` bins."""
-    for width in _NICE_WIDTHS:
-        if span_s / width <= max_bins:
-            return float(width)
-    return float(np.ceil(span_s / max_bins / 3600) * 3600)
 
 
 def grouped_percentiles(

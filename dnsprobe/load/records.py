@@ -47,7 +47,6 @@ COLUMNS = (
     "error",
     "answers",
 )
-OUTCOMES = ("ok", "not_found", "timeout", "temporary", "refused", "start_failure", "lost", "other")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lookups (

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnsprobe.analyse.observation import MODE, OK_OUTCOMES, analyse, explain
 from dnsprobe.errors import InspectError, SandboxError
-from dnsprobe.observation import MODE, OK_OUTCOMES, analyse, explain
 from dnsprobe.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -166,9 +166,9 @@ def observe(
 ) -> ObserveResult:
     """Run the program in the scenario's pod and write the report; exit code 1 when a lookup failed
     or the program exited non-zero, 0 otherwise."""
-    from dnsprobe.build import default_cache_dir
+    from dnsprobe.build.probe import default_cache_dir
+    from dnsprobe.judge.rules import diagnose
     from dnsprobe.nameserver.group import nameserver_engine, server_addresses
-    from dnsprobe.rules import diagnose
     from dnsprobe.sandbox import Pod, check_namespaces, render_pod_files
     from dnsprobe.sandbox.image_rootfs import check_rootfs, read_image_file
     from dnsprobe.summary import write_summary

@@ -1,6 +1,6 @@
 """A Dockerfile's stages as `dnsprobe lint` sees them: base image and its C library, ENV/ARG, RUN lines
 (heredocs expanded, `--mount` flags dropped), each `go build` with the variables in force for it, COPY
-sources and USER. Parsed with dockerfile-parse after dnsprobe.dockershell cut the heredocs out.
+sources and USER. Parsed with dockerfile-parse after dnsprobe.tools.dockershell cut the heredocs out.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Literal
 
 from dockerfile_parse import DockerfileParser
 
-from dnsprobe.dockershell import Heredoc, expand_heredocs, shell_commands
 from dnsprobe.errors import InspectError
+from dnsprobe.tools.dockershell import Heredoc, expand_heredocs, shell_commands
 
 Family = Literal["glibc", "musl", "scratch", "static", "unknown"]
 _INSTRUCTION_WORDS = (

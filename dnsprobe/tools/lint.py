@@ -1,6 +1,6 @@
 """`dnsprobe lint`: the CGO_ENABLED traps in a Dockerfile, judged by the CGO_ENABLED decision tree.
 
-The Dockerfile is read into stages by dnsprobe.dockerstages (dockerfile-parse: instructions,
+The Dockerfile is read into stages by dnsprobe.tools.dockerstages (dockerfile-parse: instructions,
 continuation lines, ARG substitution in FROM; BuildKit heredocs cut out first). Each stage is
 classified by its base image's C library (glibc, musl, none); each `go build` in a RUN line is judged
 with the variables in force for that command (prefix assignments apply to one command of a `&&`
@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dnsprobe.dockerstages import (
+from dnsprobe.errors import InspectError
+from dnsprobe.files_io import read_limited
+from dnsprobe.tools.dockerstages import (
     INSTRUCTIONS,
     Family,
     GoBuild,
@@ -30,8 +32,6 @@ from dnsprobe.dockerstages import (
     classify_image,
     parse_stages,
 )
-from dnsprobe.errors import InspectError
-from dnsprobe.files_io import read_limited
 
 __all__ = [
     "INSTRUCTIONS",

@@ -7,7 +7,6 @@ match the workload's template followed by an optional search suffix.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from dnsprobe import rollup_summary, timeline, wire_rollup
+from dnsprobe.analyse import rollup_summary, timeline, wire_rollup
+from dnsprobe.analyse.trace import parse_trace
+from dnsprobe.codec.names import search_walk_pattern, workload_pattern
 from dnsprobe.nameserver import logstore
 from dnsprobe.nameserver.querylog import read_querylog, read_querylog_fields
 from dnsprobe.scenario import Workload
-from dnsprobe.trace import parse_trace
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 
@@ -32,34 +32,6 @@ def latency_summary(latencies_ns: Sequence[int] | np.ndarray[Any, Any]) -> dict[
     out: dict[str, float | None] = {k: round(float(v), 3) for k, v in zip(PERCENTILES, found, strict=True)}
     out["max"] = round(float(values.max()), 3)
     return out
-
-
-def _name_body(query: str) -> str:
-    """A regex (without anchors) for the names a workload's query template produces."""
-    parts = re.split(r"(\{rand\}|\{seq\})", query.rstrip(".").lower())
-    return "".join(
-        "[0-9a-f]{16}" if part == "{rand}" else r"\d+" if part == "{seq}" else re.escape(part)
-        for part in parts
-    )
-
-
-def _suffixes(search: Sequence[str]) -> str:
-    return "|".join(re.escape(s.rstrip(".").lower()) for s in search)
-
-
-def workload_pattern(query: str, search: Sequence[str]) -> re.Pattern[str]:
-    """A regex matching every wire query name one lookup of this workload can cause."""
-    suffixes = _suffixes(search)
-    tail = rf"(?:\.(?:{suffixes}))?" if suffixes and not query.endswith(".") else ""
-    return re.compile(rf"^{_name_body(query)}{tail}\.?$")
-
-
-def search_walk_pattern(query: str, search: Sequence[str]) -> re.Pattern[str] | None:
-    """A regex matching this workload's names with a search domain appended (None: it never walks)."""
-    suffixes = _suffixes(search)
-    if not suffixes or query.endswith("."):
-        return None
-    return re.compile(rf"^{_name_body(query)}\.(?:{suffixes})\.?$")
 
 
 def count_wire_queries(

@@ -255,7 +255,7 @@ def build_probe(
     """Build (or reuse) the probe binary for a mode."""
     cache_dir = cache_dir or default_cache_dir()
     if mode.like is not None and mode.build.go_line is None:
-        raise BuildError(f"{mode.name}: a twin's build is worked out from its target first (dnsprobe.twin)")
+        raise BuildError(f"{mode.name}: a twin's build is worked out from its target first (dnsprobe.build.twin)")
     toolchain = toolchain or toolchain_for(mode, cache_dir)
     build = mode.build
     reason = missing_tool(build)

@@ -36,8 +36,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dnsprobe.analyse.tracewhy import PodContext, explain, explain_name
 from dnsprobe.errors import InspectError
-from dnsprobe.tracewhy import PodContext, explain, explain_name
 
 MARKER = "go package net:"
 

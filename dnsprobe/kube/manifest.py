@@ -2,7 +2,7 @@
 ReplicaSet, Job or CronJob would run, read from (multi-document) YAML with PyYAML.
 
 `read_manifest(text, source, container=...)` returns a `PodTemplate`: the pod spec, the container
-chosen, the name the pod would get and the namespace the manifest names. `dnsprobe.sandbox.kubelet`
+chosen, the name the pod would get and the namespace the manifest names. `dnsprobe.kube.kubelet`
 turns it into the pod's resolv.conf, hosts and environment.
 
 Pods of a controller get a generated name (`api-6d8f9c7b5d-x7k2p`); the generated part is fixed here so

@@ -32,29 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe import godebug
+from dnsprobe.goresolver import GO_RESOLV_OPTIONS
 from dnsprobe.binary.inspection import Inspection, inspect_binary
-from dnsprobe.build import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
+from dnsprobe.build.probe import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
 from dnsprobe.errors import InspectError, ScenarioError
 from dnsprobe.modes import IMAGE_PREFIX, LIKE_PREFIX, Build, Mode, Resolver, resolve_mode
 from dnsprobe.scenario import Scenario
 
-# Go's resolv.conf options (net/dnsconfig_unix.go); any other one makes a cgo-capable build choose cgo.
-_GO_RESOLV_OPTIONS = frozenset(
-    {
-        "ndots",
-        "timeout",
-        "attempts",
-        "rotate",
-        "single-request",
-        "single-request-reopen",
-        "use-vc",
-        "usevc",
-        "tcp",
-        "trust-ad",
-        "edns0",
-        "no-reload",
-    }
-)
 # When a release's table cannot be read (a toolchain without its sources): package net's settings in 1.27.
 _NET_GODEBUG_FALLBACK = ("multipathtcp", "netdns", "netedns0")
 _MACHINES = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "arm64", "arm64": "arm64"}
@@ -187,7 +171,7 @@ def read_target(spelled: str, base_dir: Path) -> Target:
     """Inspect `like:`'s target: a path (relative to `base_dir`) or `image:REF` (the image's entrypoint)."""
     if spelled.startswith(IMAGE_PREFIX):
         reference = spelled.removeprefix(IMAGE_PREFIX)
-        from dnsprobe.sandbox.docker import connect, extract_entrypoint, get_image
+        from dnsprobe.dockerengine import connect, extract_entrypoint, get_image
 
         with extract_entrypoint(reference) as (binary, inside):
             report = inspect_binary(binary, label=inside)
@@ -284,7 +268,7 @@ def plan_twin(
 
 
 def _own_version() -> str:
-    from dnsprobe.build import find_toolchain
+    from dnsprobe.build.probe import find_toolchain
 
     return find_toolchain().version
 
@@ -334,14 +318,14 @@ def expected_resolver(
         ):
             return "cgo"
     for option in resolv_options:
-        if option.split(":", 1)[0] not in _GO_RESOLV_OPTIONS:
+        if option.split(":", 1)[0] not in GO_RESOLV_OPTIONS:
             return "cgo"
     return "go"
 
 
 def like_modes(targets: list[str], cwd: Path) -> list[str]:
     """`--like` arguments as modes: an existing path (made absolute), `image:REF`, or else an image name."""
-    from dnsprobe.binary.inspection import _looks_like_image
+    from dnsprobe.binary.inspection import looks_like_image
 
     modes = []
     for target in targets:
@@ -349,7 +333,7 @@ def like_modes(targets: list[str], cwd: Path) -> list[str]:
             modes.append(target if target.startswith(LIKE_PREFIX) else LIKE_PREFIX + target)
             continue
         path = Path(target).expanduser()
-        if path.exists() or not _looks_like_image(target):
+        if path.exists() or not looks_like_image(target):
             modes.append(LIKE_PREFIX + str(path if path.is_absolute() else (cwd / path).resolve()))
         else:
             modes.append(LIKE_PREFIX + IMAGE_PREFIX + target)

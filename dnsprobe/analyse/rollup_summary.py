@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from dnsprobe.analyse.timeline import CDF_POINTS, PEAK_ABOVE, PEAK_BELOW, PEAK_SLACK_S
+from dnsprobe.bins import MAX_BINS
 from dnsprobe.load import rollups
-from dnsprobe.records import OUTCOMES
-from dnsprobe.timeline import CDF_POINTS, MAX_BINS, PEAK_ABOVE, PEAK_BELOW, PEAK_SLACK_S
+from dnsprobe.vocabulary import OUTCOMES
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 

@@ -21,7 +21,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from dnsprobe import records, timeline
+from dnsprobe.analyse import timeline
+from dnsprobe.load import records
 from dnsprobe.nameserver import logstore
 
 SCHEMA: Final = """

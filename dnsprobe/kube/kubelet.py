@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe.errors import ManifestError
-from dnsprobe.sandbox.kubedns import (
+from dnsprobe.kube.kubedns import (
     LABEL,
     POLICIES,
     DNSConfig,
@@ -48,7 +48,7 @@ from dnsprobe.sandbox.kubedns import (
     pod_dns_config,
     resolv_conf_content,
 )
-from dnsprobe.sandbox.kubepods import (
+from dnsprobe.kube.kubepods import (
     DNS_ENV,
     container_env,
     generate_pod_hostname_and_domain,
@@ -56,7 +56,7 @@ from dnsprobe.sandbox.kubepods import (
     managed_hosts_file_content,
     node_hosts_file_content,
 )
-from dnsprobe.sandbox.manifest import PodTemplate, read_manifest
+from dnsprobe.kube.manifest import PodTemplate, read_manifest
 
 __all__ = [
     "DNS_ENV",
@@ -287,3 +287,20 @@ def kubelet_config(
     if node_hosts is not None:
         config = replace(config, node_hosts=read_text(node_hosts, "the node's hosts file"))
     return config
+
+
+def render_pod_manifest(
+    manifest: Path,
+    *,
+    container: str | None,
+    namespace: str | None,
+    cluster_domain: str,
+    cluster_dns: list[str],
+    node_resolv_conf: Path | None,
+) -> RenderedPod:
+    """A scenario's `[pod] manifest` rendered with its kubelet settings (what the scenario model and the
+    pod's files both read)."""
+    config = kubelet_config(
+        cluster_domain=cluster_domain, cluster_dns=cluster_dns, node_resolv_conf=node_resolv_conf
+    )
+    return render_manifest(manifest, container=container, namespace=namespace, config=config)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dnsprobe.errors import ManifestError
-from dnsprobe.sandbox.kubedns import LABEL
-from dnsprobe.sandbox.manifest import PodTemplate
+from dnsprobe.kube.kubedns import LABEL
+from dnsprobe.kube.manifest import PodTemplate
 
 HOSTNAME_MAX_LEN = 63
 MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"

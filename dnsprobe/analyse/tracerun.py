@@ -11,9 +11,16 @@ import json
 import sys
 from pathlib import Path
 
+from dnsprobe.analyse.trace import (
+    TraceReport,
+    add_reasons,
+    analyse_log,
+    check_text,
+    parse_trace,
+    trace_file_lines,
+)
+from dnsprobe.analyse.tracewhy import PodContext
 from dnsprobe.errors import InspectError
-from dnsprobe.trace import TraceReport, add_reasons, analyse_log, check_text, parse_trace, trace_file_lines
-from dnsprobe.tracewhy import PodContext
 
 MAX_LOG_BYTES = 2 << 30  # beyond any log a person pastes; a /dev/zero-like input stops here
 _POD_TRACE = "probe.stderr"

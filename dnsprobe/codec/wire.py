@@ -19,7 +19,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from dnsprobe.nameserver.zone import Resolution, Zone
+from dnsprobe.codec.zone import Resolution, Zone
 
 __all__ = [
     "EDNS_PAYLOAD",

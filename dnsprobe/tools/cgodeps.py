@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe import proc
-from dnsprobe.build import Toolchain, default_cache_dir, find_toolchain
+from dnsprobe.build.probe import Toolchain, default_cache_dir, find_toolchain
 from dnsprobe.errors import InspectError
 
 _CGO_FORMAT = "{{if .CgoFiles}}{{.ImportPath}}\t{{.Standard}}{{end}}"
