@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dnsprobe.cli import main
-from dnsprobe.tools.cgodeps import find_cgo_packages
+from dnsprobe.tools.cgodeps import CgoDeps, CgoPackage, find_cgo_packages
 
 DATA = Path(__file__).parent / "data" / "gomod"
 
@@ -53,9 +53,7 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "module cache" in err
 
 
-def _ours(result: object) -> dict[str, object]:
-    from dnsprobe.tools.cgodeps import CgoDeps
-
+def _ours(result: object) -> dict[str, CgoPackage]:
     assert isinstance(result, CgoDeps)
     return {p.import_path.rsplit("/", 1)[-1]: p for p in result.needs_cgo}
 

@@ -27,7 +27,7 @@ WORDS = st.sampled_from(
     [":-1:", "[bold]x[/]", "[/]", "-", "/", "/dev/null", "/proc/self/status", "..", "", " ", "--json",
      "-x", "--", "go", "cgo@1.22", "musl@", "@", "nope", "0", "-1", "1e309", "nan", "inf", "~", "$HOME"]
 )  # fmt: skip
-TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=24)
+TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=24)
 ARG = WORDS | TEXT
 
 JSON = st.recursive(

@@ -12,7 +12,7 @@ from dnsprobe.tools.compare import compare_runs
 
 
 def mode(name: str, **kw: Any) -> dict[str, Any]:
-    m = {
+    m: dict[str, Any] = {
         "mode": name,
         "status": "ran",
         "resolver": "go",

@@ -241,7 +241,7 @@ def test_log_has_fault_column(zone: Zone, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def faulty_server() -> Iterator[tuple[str, int]]:
     """Every fault kind at once, chosen by name, so fuzzed packets go through the policy path too."""
-    specs = [
+    specs: list[dict[str, Any]] = [
         {"action": action, "name": f"*.{action.replace('_', '-')}.api.example.test"}
         for action in ("garbage", "wrong_id", "wrong_question", "oversize", "truncate", "servfail")
     ]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsprobe.build.probe import default_cache_dir, find_toolchain, probe_source_dir
+from dnsprobe.build.probe import default_cache_dir, find_toolchain
+from dnsprobe.bundled import probe_source_dir
 from dnsprobe.nameserver.goengine import SOURCE as GOSERVER_SOURCE
 
 SOURCES = pytest.mark.parametrize("src", [probe_source_dir(), GOSERVER_SOURCE], ids=["probe", "goserver"])

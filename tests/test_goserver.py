@@ -6,13 +6,14 @@ compared byte for byte, then the two query logs line by line (time and client po
 
 from __future__ import annotations
 
+import functools
 import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dns.message
@@ -236,7 +237,8 @@ def packets(draw: st.DrawFn) -> bytes:
     labels = [*draw(st.lists(LABEL, max_size=3)), *base.labels]
     if sum(len(label) + 1 for label in labels) > 255:
         labels = list(base.labels)
-    case = draw(st.sampled_from([bytes.lower, bytes.upper, bytes.swapcase, bytes]))
+    cases: list[Callable[[bytes], bytes]] = [bytes.lower, bytes.upper, bytes.swapcase, bytes]
+    case = draw(st.sampled_from(cases))
     packet = query(
         dns.name.Name([case(label) for label in labels]),
         draw(st.one_of(st.sampled_from(QTYPES), st.integers(0, 65535))),
@@ -400,19 +402,25 @@ def test_auto_picks_go_with_or_without_fault_rules() -> None:
     assert engine_for("go", has_faults=True) == "go"
     assert engine_for("python", has_faults=False) == engine_for("python", has_faults=True) == "python"
     plain = NameserverSpec(zone="x.test. 30 A 192.0.2.1")
-    faulty = NameserverSpec(zone="x.test. 30 A 192.0.2.1", faults=[{"action": "servfail"}])
+    faulty = NameserverSpec.model_validate(
+        {"zone": "x.test. 30 A 192.0.2.1", "faults": [{"action": "servfail"}]}
+    )
     assert nameserver_engine(None) == nameserver_engine(plain) == nameserver_engine(faulty) == "go"
     assert nameserver_engine(faulty.model_copy(update={"engine": "python"})) == "python"
     assert nameserver_engine(NameserverSpec(kind="dnsmasq", zone="x.test. 30 A 192.0.2.1")) is None
 
 
 def test_group_spec_builds_the_go_engine_only_when_used(tmp_path: Path) -> None:
-    common = {"zone_file": tmp_path / "z", "querylog": tmp_path / "q", "workdir": tmp_path}
-    go = group_spec(None, **common)
+    spec_of = functools.partial(
+        group_spec, zone_file=tmp_path / "z", querylog=tmp_path / "q", workdir=tmp_path
+    )
+    go = spec_of(None)
     assert go["engine"] == "go" and Path(go["go_binary"]).exists()
-    faulty = NameserverSpec(zone="x.test. 30 A 192.0.2.1", faults=[{"action": "drop"}], fault_seed=7)
-    assert group_spec(faulty, **common)["engine"] == "go"
-    python = group_spec(faulty.model_copy(update={"engine": "python"}), **common)
+    faulty = NameserverSpec.model_validate(
+        {"zone": "x.test. 30 A 192.0.2.1", "faults": [{"action": "drop"}], "fault_seed": 7}
+    )
+    assert spec_of(faulty)["engine"] == "go"
+    python = spec_of(faulty.model_copy(update={"engine": "python"}))
     assert python["engine"] == "python" and python["go_binary"] is None
     assert python["fault_seed"] == 7 and python["listen"][0]["faults"][0]["action"] == "drop"
 

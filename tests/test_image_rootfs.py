@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import need_tool
 
 from dnsprobe.analyse.trace import parse_trace, trace_file_lines
 from dnsprobe.binary.bases import BASES, MUSL_LOADER
@@ -30,6 +29,7 @@ from dnsprobe.sandbox import Pod, PodStartFailure, render_pod_files
 from dnsprobe.sandbox.image_rootfs import ImageError, Limits, iter_tree, parse_rootfs, prepare_image_root
 from dnsprobe.sandbox.standins import assemble
 from dnsprobe.scenario import Pod as PodSpec
+from tests.conftest import need_tool
 
 Entry = tuple[str, object]  # (path, bytes | "->link" | "dir" | "hard:target" | "chr" | "fifo")
 
@@ -345,7 +345,7 @@ def _lookups_in(pod: Pod) -> tuple[list[str], dict[str, object]]:
             client.close()
         pid = pod.info["pid"]
         root = Path(f"/proc/{pid}/root")
-        seen = {
+        seen: dict[str, object] = {
             "nsswitch": (root / "etc/nsswitch.conf").read_text()
             if (root / "etc/nsswitch.conf").exists()
             else None,

@@ -16,6 +16,7 @@ import pytest
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
+from elftools.elf.segments import InterpSegment
 
 from dnsprobe import proc
 from dnsprobe.binary import BASES, inspect_binary
@@ -65,9 +66,11 @@ def elf_truth(path: Path) -> tuple[str, str | None, tuple[str, ...]]:
         needed: list[str] = []
         for segment in elf.iter_segments():
             if segment["p_type"] == "PT_INTERP":
+                assert isinstance(segment, InterpSegment), segment
                 interp = segment.get_interp_name()
             if isinstance(segment, DynamicSegment):
-                needed += [t.needed for t in segment.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                tags = [t for t in segment.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                needed += [t.needed for t in tags]  # type: ignore[attr-defined]  # pyelftools setattr()s .needed
         return str(elf["e_machine"]), interp, tuple(needed)
 
 

@@ -19,9 +19,9 @@ import pytest
 
 from dnsprobe.cli import main
 from dnsprobe.errors import ManifestError
+from dnsprobe.kube import kubedns, kubepods
 from dnsprobe.kube.kubelet import KubeletConfig, render_pod
 from dnsprobe.kube.manifest import read_manifest
-from dnsprobe.sandbox import kubedns, kubepods
 
 DATA = Path(__file__).parent / "data" / "kube"
 CASES = sorted(path.stem for path in DATA.glob("*.yaml"))

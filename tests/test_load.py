@@ -51,6 +51,13 @@ def rows(db_path: Path, query: str = "SELECT count(*) FROM lookups") -> list[tup
         db.close()
 
 
+def lookups(db_path: Path) -> int:
+    """How many lookups the records database holds."""
+    ((count,),) = rows(db_path)
+    assert isinstance(count, int), count
+    return count
+
+
 def locust_requests(json_file: Path) -> dict[str, tuple[int, int]]:
     """{name: (requests, failures)} from Locust's final stats (--json-file, written after the users stopped;
     the CSV lags by up to a second), aggregated over every Locust process."""
@@ -86,7 +93,7 @@ def test_plain_locust_headless_reports_every_lookup(pod: Pod, tmp_path: Path) ->
         "plain",
     )
     stats = locust_requests(tmp_path / "l.json")
-    (recorded,) = rows(db)[0]
+    recorded = lookups(db)
     assert stats["svc"][0] == recorded > 0, (stats, recorded)
     assert stats["svc"][1] == 0
     names = rows(db, "SELECT count(DISTINCT name), min(latency_ns), min(answers) FROM lookups")[0]
@@ -119,7 +126,7 @@ def test_several_processes_write_one_store(pod: Pod, tmp_path: Path) -> None:
     )
     assert argv[argv.index("--processes") + 1] == "2"
     locust(*argv[3:], "--json-file", str(tmp_path / "l"))
-    (recorded,) = rows(db)[0]
+    recorded = lookups(db)
     assert locust_requests(tmp_path / "l.json")["svc"][0] == recorded > 0
 
 
@@ -201,7 +208,7 @@ def test_ramp_shape_runs_under_locust(pod: Pod, tmp_path: Path) -> None:
     assert str(SHAPES) in argv[argv.index("-f") + 1]
     done = locust(*argv[3:], "--json-file", str(tmp_path / "l"))
     assert "ignored" not in done.stderr  # the shape reads --users and --run-time itself
-    (recorded,) = rows(db)[0]
+    recorded = lookups(db)
     assert locust_requests(tmp_path / "l.json")["svc"][0] == recorded > 0
 
 

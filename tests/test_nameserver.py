@@ -344,7 +344,7 @@ def test_a_burst_is_answered_whole(server: tuple[str, int]) -> None:
             query.id = index
             queries[index] = query
             sock.sendto(query.to_wire(), server)
-        answered = set()
+        answered: set[int] = set()
         while len(answered) < count:
             reply = dns.message.from_wire(sock.recv(4096))
             assert queries[reply.id].is_response(reply)

@@ -254,7 +254,7 @@ def test_a_long_running_program_is_stopped_after_seconds(
 @pytest.mark.slow
 def test_observe_inside_an_image_root_from_a_tarball(tmp_path: Path, app: Path) -> None:
     """The program copied into an image's root (a scenario's rootfs = oci:...), no daemon involved."""
-    from test_image_rootfs import CGO_NSSWITCH, layer, oci_layout_tarball
+    from tests.test_image_rootfs import CGO_NSSWITCH, layer, oci_layout_tarball
 
     tarball = oci_layout_tarball(tmp_path / "img.tar", [layer([("etc/nsswitch.conf", CGO_NSSWITCH)])])
     scenario = tmp_path / "in-image.toml"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ class Fakes:
         tmp: Path,
         *,
         outcomes: dict[str, list[str]],
-        fail_start: set[str] = frozenset(),
+        fail_start: Collection[str] = frozenset(),
         interrupt_in: str | None = None,
     ) -> None:
         self.tmp = tmp

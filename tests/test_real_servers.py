@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 import dns.message
 import dns.query
@@ -85,9 +86,9 @@ def go_lookups(spec: NameserverSpec, tmp_path: Path, probe_cache: Path, count: i
 
 @pytest.mark.parametrize("kind", ["dnsmasq", "unbound"])
 def test_go_probe_resolves_through_a_real_server_in_its_pod(
-    kind: str, tmp_path: Path, probe_cache: Path
+    kind: Literal["dnsmasq", "unbound"], tmp_path: Path, probe_cache: Path
 ) -> None:
-    spec = NameserverSpec(kind=kind, zone=ZONE)  # type: ignore[arg-type]
+    spec = NameserverSpec(kind=kind, zone=ZONE)
     results = go_lookups(spec, tmp_path, probe_cache, 3)
     assert [(r.outcome, r.answers) for r in results] == [("ok", 2)] * 3
     assert (tmp_path / "pod" / f"{kind}.conf").exists()
@@ -107,7 +108,7 @@ def test_go_probe_uses_an_external_server_on_loopback(tmp_path: Path, probe_cach
         existing.start()
     except NameserverError as exc:
         pytest.skip(f"127.0.0.77:53 is not free here: {exc}")
-    spec = NameserverSpec(kind="external", address="127.0.0.77")  # type: ignore[arg-type]
+    spec = NameserverSpec(kind="external", address="127.0.0.77")
     try:
         results = go_lookups(spec, tmp_path, probe_cache, 4)
     finally:

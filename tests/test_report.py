@@ -19,6 +19,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from rich.console import Console
 
+from dnsprobe.report import write_report
 from dnsprobe.report.charts import (
     ALL_WORKLOADS,
     latency_figure,
@@ -33,7 +34,6 @@ from dnsprobe.report.common import (
     cell_text,
     comparison_rows,
     nameserver_text,
-    write_report,
 )
 from dnsprobe.report.html import render_html
 from dnsprobe.report.markdown import render_markdown

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
 from dnsprobe.analyse.timeline import (
     Columns,
@@ -24,6 +27,13 @@ from dnsprobe.report.timecharts import (
     source_ports_figure,
     throughput_figure,
 )
+
+
+def bars_of(ax: Axes) -> list[Rectangle]:
+    """The axes' patches, every one of them a bar."""
+    bars = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+    assert len(bars) == len(ax.patches), ax.patches
+    return bars
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +86,9 @@ def test_latency_over_time_lines_are_the_timeline(summary: dict[str, Any]) -> No
     for m in summary["modes"]:
         for p in ("p50", "p90", "p99"):
             line = lines[f"{m['mode']}:{p}"]
-            assert list(line.get_xdata()) == m["timeline"]["start_s"]
-            assert list(line.get_ydata()) == pytest.approx(m["timeline"][p], nan_ok=True)
-        assert lines[f"{m['mode']}:timeout"].get_ydata()[0] == 1000.0  # resolv.conf timeout:1
+            assert list(np.asarray(line.get_xdata())) == m["timeline"]["start_s"]
+            assert list(np.asarray(line.get_ydata())) == pytest.approx(m["timeline"][p], nan_ok=True)
+        assert np.asarray(lines[f"{m['mode']}:timeout"].get_ydata())[0] == 1000.0  # resolv.conf timeout:1
 
 
 def test_cdf_is_log_scale_with_timeouts_marked(summary: dict[str, Any]) -> None:
@@ -87,24 +97,24 @@ def test_cdf_is_log_scale_with_timeouts_marked(summary: dict[str, Any]) -> None:
     assert ax.get_xscale() == "log"
     lines = {ln.get_gid(): ln for ln in ax.get_lines()}
     musl = lines["musl"]
-    assert list(musl.get_xdata()) == mode(summary, "musl")["latency_cdf"]["ms"]
-    assert musl.get_ydata()[-1] == pytest.approx(100.0)
-    marks = sorted(float(g.split(":")[1]) for g in lines if g.startswith("timeout:"))
+    assert list(np.asarray(musl.get_xdata())) == mode(summary, "musl")["latency_cdf"]["ms"]
+    assert np.asarray(musl.get_ydata())[-1] == pytest.approx(100.0)
+    marks = sorted(float(g.split(":")[1]) for g in lines if g is not None and g.startswith("timeout:"))
     assert marks[:2] == [1.0, 2.0]
 
 
 def test_failures_throughput_and_ports(summary: dict[str, Any]) -> None:
     fig = failures_over_time_figure(summary)
-    timeouts = [r for ax in fig.axes for r in ax.patches if r.get_gid() == "musl:timeout"]
+    timeouts = [r for ax in fig.axes for r in bars_of(ax) if r.get_gid() == "musl:timeout"]
     width = mode(summary, "musl")["timeline"]["bin_s"]
     assert sum(r.get_height() * width for r in timeouts) == pytest.approx(
         mode(summary, "musl")["failures"]["timeout"]
     )
     fig = throughput_figure(summary)
     lines = {ln.get_gid(): ln for ln in fig.axes[0].get_lines()}
-    assert list(lines["cgo"].get_ydata()) == mode(summary, "cgo")["timeline"]["lookups_per_s"]
+    assert list(np.asarray(lines["cgo"].get_ydata())) == mode(summary, "cgo")["timeline"]["lookups_per_s"]
     fig = source_ports_figure(summary)
-    bars = {r.get_gid(): r.get_height() for r in fig.axes[0].patches}
+    bars = {r.get_gid(): r.get_height() for r in bars_of(fig.axes[0])}
     assert bars == {m["mode"]: m["wire"]["source_ports"] for m in summary["modes"]}
 
 
@@ -140,19 +150,20 @@ def test_open_loop_latency_runs_from_the_intended_start(tmp_path: Path) -> None:
     ]
     with RecordWriter(path) as writer:
         writer.append(rows)
-    args = {
-        "records_path": path,
-        "mode": "go",
-        "workloads": [Workload(label="w", query="{rand}.web")],
-        "search": [],
-        "querylog": None,
-        "trace": None,
-    }
-    open_loop = summarise_mode(**args, open_loop=True)
+    summarise = functools.partial(
+        summarise_mode,
+        records_path=path,
+        mode="go",
+        workloads=[Workload(label="w", query="{rand}.web")],
+        search=[],
+        querylog=None,
+        trace=None,
+    )
+    open_loop = summarise(open_loop=True)
     assert open_loop["latency_from"] == "intended_start"
     assert open_loop["latency_ms"]["p50"] == pytest.approx(42.0)
     assert open_loop["latency_from_start_ms"]["p50"] == pytest.approx(2.0)
-    closed = summarise_mode(**args)
+    closed = summarise()
     assert closed["latency_from"] == "start"
     assert closed["latency_ms"]["p50"] == pytest.approx(2.0)
     assert "latency_from_start_ms" not in closed

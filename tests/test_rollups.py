@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 from pathlib import Path
@@ -68,9 +69,11 @@ def test_rollups_give_the_figures_of_all_records(tmp_path: Path, keep: str) -> N
         assert 0 < sampled <= rollups.SAMPLE_PER_SECOND * 3 + 20 * rollups.SAMPLE_PER_SECOND
 
     workloads = [Workload(label="a", query="{rand}.a.test"), Workload(label="b", query="{rand}.b.test")]
-    args = {"mode": "go", "workloads": workloads, "search": [], "querylog": None, "trace": None}
-    exact = summarise_mode(records_path=full, **args)
-    rolled = summarise_mode(records_path=bounded, **args)
+    summarise = functools.partial(
+        summarise_mode, mode="go", workloads=workloads, search=[], querylog=None, trace=None
+    )
+    exact = summarise(records_path=full)
+    rolled = summarise(records_path=bounded)
     assert "storage" not in exact and rolled["storage"]["figures_from"] == "rollups"
     assert rolled["lookups"] == exact["lookups"] == len(rows)
     assert rolled["ok"] == exact["ok"]

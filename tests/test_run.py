@@ -39,7 +39,8 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Com
 
 
 def summary_of(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "summary.json").read_text())
+    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
+    return summary
 
 
 def mode(summary: dict[str, Any], name: str) -> dict[str, Any]:

@@ -44,8 +44,9 @@ def go_binaries(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> 
     return seeds
 
 
-def damage(data: bytes, draw: st.DrawFn) -> bytes:
+def damage(data: bytes, source: st.DataObject) -> bytes:
     """Truncate, flip bits (often in the headers, where parsers trust offsets), or splice garbage."""
+    draw = source.draw
     how = draw(st.sampled_from(["truncate", "flip", "flip-headers", "splice"]))
     buf = bytearray(data)
     if how == "truncate":
@@ -77,7 +78,7 @@ def test_inspect_damaged_binaries(
     go_binaries: list[bytes], capsys: pytest.CaptureFixture[str], data: st.DataObject
 ) -> None:
     seed = data.draw(st.sampled_from(go_binaries))
-    run_on_bytes("inspect", damage(seed, data.draw), capsys)
+    run_on_bytes("inspect", damage(seed, data), capsys)
 
 
 @SETTINGS
@@ -92,7 +93,7 @@ def test_trace_damaged_logs_and_binaries(
     go_binaries: list[bytes], capsys: pytest.CaptureFixture[str], data: st.DataObject
 ) -> None:
     seeds = [path.read_bytes() for path in LOGS] + [go_binaries[0][:65536]]
-    run_on_bytes("trace", damage(data.draw(st.sampled_from(seeds)), data.draw), capsys, "--json")
+    run_on_bytes("trace", damage(data.draw(st.sampled_from(seeds)), data), capsys, "--json")
 
 
 @SETTINGS
@@ -105,7 +106,7 @@ def test_trace_random_text(text: str, capsys: pytest.CaptureFixture[str]) -> Non
 @given(data=st.data())
 def test_lint_damaged_dockerfiles(capsys: pytest.CaptureFixture[str], data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from(DOCKERFILES)).read_bytes()
-    run_on_bytes("lint", damage(seed, data.draw), capsys, "--json")
+    run_on_bytes("lint", damage(seed, data), capsys, "--json")
 
 
 @SETTINGS
