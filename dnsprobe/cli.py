@@ -197,7 +197,7 @@ def run(
     )
     # SIGINT, SIGTERM and SIGHUP are the run's to handle (dnsprobe.interrupts): it keeps what it measured
     result = None
-    before = set(out_dir.iterdir())
+    before = set(out_dir.iterdir()) if out_dir.is_dir() else set()
     try:
         with (
             Progress(*columns, console=console, transient=False) as bar,

@@ -30,8 +30,14 @@ def writable_dir(path: Path, option: str) -> None:
     try:
         if path.exists() and not path.is_dir():
             raise DnsProbeError(f"{shown}: is not a directory; {option} takes a directory")
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path, prefix=".dnsprobe-write-check-"):
+        # Nothing is created here: a run refused later leaves no directory behind. The nearest existing
+        # directory on the path must take a new entry (the run creates the rest).
+        existing = path
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise DnsProbeError(f"{shown}: a part of the path is a file, not a directory")
+        with tempfile.TemporaryDirectory(dir=existing, prefix=".dnsprobe-write-check-"):
             pass
     except FileExistsError:
         raise DnsProbeError(f"{shown}: a part of the path is a file, not a directory") from None
@@ -58,7 +64,9 @@ def disk_full_says_where(out_dir: Path, before: set[Path]) -> Iterator[None]:
     except (OSError, sqlite3.Error, DnsProbeError) as exc:
         if not is_disk_full(exc) and not _nearly_full(out_dir):
             raise
-        runs = sorted(p for p in out_dir.iterdir() if p not in before and p.is_dir())
+        runs = (
+            sorted(p for p in out_dir.iterdir() if p not in before and p.is_dir()) if out_dir.is_dir() else []
+        )
         raise DiskFull(getattr(exc, "filename", None) or out_dir, runs[-1] if runs else None) from exc
 
 

@@ -346,15 +346,17 @@ class Pod(PodBase):
     def stop(self) -> None:
         """SIGTERM to the pod's whole process group (init stops the probe and writes the query log), then
         SIGKILL to whatever is left after 10 s: whether or not unshare is still alive. A pod stopped
-        before its probe answered gets SIGKILL at once: it has measured nothing, and the PID 1 of a
+        before its probe answered (or its program started) gets SIGKILL at once: it has measured nothing, and the PID 1 of a
         namespace that is still starting up would ignore a SIGTERM (it has no handler yet)."""
         if self._pgid is None:
             return
         if self._stop_requested is None:
             self._stop_requested = time.time()
         pgid = self._pgid
+        # A program of the user's (`observe`) answers nothing: it is ready once init says it started.
+        ready = self._ready or (self.program is not None and bool(self.status().get("started")))
         with _suppress_lookup():
-            os.killpg(pgid, signal.SIGTERM if self._ready else signal.SIGKILL)
+            os.killpg(pgid, signal.SIGTERM if ready else signal.SIGKILL)
         if self._process is not None:
             try:
                 self._process.wait(timeout=10)
