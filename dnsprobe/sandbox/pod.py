@@ -346,8 +346,9 @@ class Pod(PodBase):
     def stop(self) -> None:
         """SIGTERM to the pod's whole process group (init stops the probe and writes the query log), then
         SIGKILL to whatever is left after 10 s: whether or not unshare is still alive. A pod stopped
-        before its probe answered (or its program started) gets SIGKILL at once: it has measured nothing, and the PID 1 of a
-        namespace that is still starting up would ignore a SIGTERM (it has no handler yet)."""
+        before its probe answered (or its program started) gets SIGKILL at once: it has measured
+        nothing, and the PID 1 of a namespace that is still starting up would ignore a SIGTERM (it has
+        no handler yet)."""
         if self._pgid is None:
             return
         if self._stop_requested is None:
