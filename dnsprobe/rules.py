@@ -391,6 +391,278 @@ def servfail_storm(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# --- the catalog's second wave: names answered by the wrong suffix, and where musl parts ways -----------
+
+# A workload "works" in a mode with this share of its lookups ok, and "fails" below the other.
+WORKS_SHARE: Final = 0.9
+FAILS_SHARE: Final = 0.5
+# The longest resolv.conf line musl reads (its line buffer); a longer line is skipped as a whole.
+MUSL_LINE_MAX: Final = 255
+# glibc's MAXNS, musl's and Go's limit alike: nameserver lines after the third are ignored.
+MAX_NAMESERVERS: Final = 3
+
+
+def _nameservers(summary: Mapping[str, Any]) -> list[str]:
+    resolv = str(_map(summary.get("pod")).get("resolv_conf") or "")
+    lines = [line.split("#", 1)[0].split() for line in resolv.splitlines()]
+    return [words[1] for words in lines if len(words) >= 2 and words[0] == "nameserver"]
+
+
+def _is_musl(mode: Mapping[str, Any]) -> bool:
+    return _libc(mode) == "musl" and mode.get("resolver") != "go"
+
+
+def _workloads(mode: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    found = {}
+    for w in mode.get("workloads") or ():
+        w = _map(w)
+        if (_num(w.get("lookups")) or 0) > 0:
+            found[str(w.get("workload") or w.get("name") or "?")] = w
+    return found
+
+
+def _ok_share(figures: Mapping[str, Any]) -> float:
+    lookups = _num(figures.get("lookups")) or 0
+    return (_num(figures.get("ok")) or 0) / lookups if lookups else 0.0
+
+
+def _main_failure(figures: Mapping[str, Any]) -> str:
+    failures = {str(k): _num(v) or 0 for k, v in _map(figures.get("failures")).items()}
+    return max(failures, key=lambda k: failures[k]) if failures else "none"
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A workload that musl fails and another resolver resolves in the same run."""
+
+    label: str
+    name: str
+    musl: Mapping[str, Any]
+    musl_figures: Mapping[str, Any]
+    working: tuple[Mapping[str, Any], ...]
+
+
+def _musl_splits(summary: Mapping[str, Any]) -> list[_Split]:
+    ran = _ran(summary)
+    others = [m for m in ran if not _is_musl(m)]
+    splits = []
+    for musl in (m for m in ran if _is_musl(m)):
+        for label, figures in _workloads(musl).items():
+            if _ok_share(figures) >= FAILS_SHARE:
+                continue
+            working = tuple(
+                m for m in others if label in _workloads(m) and _ok_share(_workloads(m)[label]) >= WORKS_SHARE
+            )
+            if working:
+                splits.append(_Split(label, str(figures.get("name") or label), musl, figures, working))
+    return splits
+
+
+def _split_seen(split: _Split) -> str:
+    figures = split.musl_figures
+    p50 = _num(_map(figures.get("latency_ms")).get("p50")) or 0
+    return (
+        f"{_name(split.musl)} failed `{split.name}` ({_pct(1 - _ok_share(figures))} "
+        f"{_main_failure(figures)}, p50 {p50:,.0f} ms) where {_names(split.working)} resolved it"
+    )
+
+
+def _musl_finding(rule: str, splits: Sequence[_Split], seen: str, why: str, fix: str) -> Finding:
+    modes = tuple(dict.fromkeys(_name(s.musl) for s in splits))
+    return Finding(rule, "critical", modes, "; ".join(_split_seen(s) for s in splits) + f". {seen}", why, fix)
+
+
+MUSL_FIX: Final = (
+    f"{NO_CGO_FIX} If it needs cgo, a glibc build (golang:1.x builder, distroless/base or debian-slim "
+    "runtime) behaves like Go's resolver here."
+)
+
+
+def search_wildcard(summary: Mapping[str, Any]) -> Finding | None:
+    """An external-looking name answered by a search suffix before the name itself (catalog 17)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    full_walk = 2 * (len(search) + 1)
+    hits: dict[tuple[str, int], list[str]] = {}
+    for m in _ran(summary):
+        for figures in _workloads(m).values():
+            name, per = str(figures.get("name") or ""), _num(figures.get("wire_queries_per_lookup"))
+            if per is None or name.endswith(".") or _dots(name) < 2 or _dots(name) >= ndots:
+                continue
+            if _ok_share(figures) < WORKS_SHARE or not 2 + EXPANSION_MARGIN <= per <= full_walk - 1:
+                continue
+            suffix = min(len(search), max(1, round(per / 2)))
+            hits.setdefault((name, suffix), []).append(_name(m))
+    if not hits:
+        return None
+    (name, suffix), modes = next(iter(hits.items()))
+    domain = search[suffix - 1]
+    return Finding(
+        "search_wildcard",
+        "critical",
+        tuple(dict.fromkeys(mode for ms in hits.values() for mode in ms)),
+        f"`{name}` ({_dots(name)} dots, ndots:{ndots}) was answered after {2 * suffix} wire queries in "
+        f"{', '.join(modes)}: by the search suffix `{domain}` (search domain {suffix} of {len(search)}), "
+        f"not as itself (that would take {full_walk}).",
+        f"A name with fewer than ndots dots is tried with each search domain first; `{name}.{domain}` "
+        "exists (a wildcard record in that zone answers any name below it), so the resolver stops there and "
+        "returns the wildcard's address: the real name is never asked.",
+        f"Remove the wildcard from `{domain}` or the domain from the search list; write external names with "
+        "a trailing dot, or lower ndots so names with dots are asked as they are first.",
+    )
+
+
+def musl_aaaa_error(summary: Mapping[str, Any]) -> Finding | None:
+    """musl fails a name whose A query succeeds when AAAA gets an error rcode (catalog 18)."""
+    _, search, _ = _resolv_facts(summary)
+    if len(_nameservers(summary)) > 1:
+        return None  # several servers: musl_parallel_nameservers' case
+    splits = []
+    for split in _musl_splits(summary):
+        rcodes = _rcodes(split.musl)
+        errors = [r for r in ("NXDOMAIN", "SERVFAIL", "REFUSED") if _num(rcodes.get(r))]
+        if (split.name.endswith(".") or not search) and _num(rcodes.get("NOERROR")) and errors:
+            splits.append(split)
+    if not splits:
+        return None
+    rcodes = _rcodes(splits[0].musl)
+    listed = ", ".join(f"{r} {int(_num(rcodes.get(r)) or 0):,}" for r in ("NXDOMAIN", "SERVFAIL", "REFUSED"))
+    return _musl_finding(
+        "musl_aaaa_error",
+        splits,
+        f"musl's queries got NOERROR {int(_num(rcodes.get('NOERROR')) or 0):,} and {listed}.",
+        "The name has an address (one of its A/AAAA queries is answered), but the other query type gets an "
+        "error rcode. Go's resolver and glibc return the answer they got; musl fails the whole lookup when "
+        "either query fails: NXDOMAIN makes the name not found, SERVFAIL or REFUSED make it wait out its "
+        "timeout first.",
+        "Make the server answer the missing type with NOERROR and no records (NODATA), not an error; "
+        f'ask for the family you need (LookupIP(ctx, "ip4", name)). {MUSL_FIX}',
+    )
+
+
+def musl_search_stops(summary: Mapping[str, Any]) -> Finding | None:
+    """musl stops the search walk at a SERVFAIL or REFUSED where Go and glibc go on (catalog 19)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    splits = [
+        s
+        for s in _musl_splits(summary)
+        if not s.name.endswith(".")
+        and _dots(s.name) < ndots
+        and (_num(_rcodes(s.musl).get("SERVFAIL")) or _num(_rcodes(s.musl).get("REFUSED")))
+    ]
+    if not splits:
+        return None
+    rcodes = _rcodes(splits[0].musl)
+    return _musl_finding(
+        "musl_search_stops",
+        splits,
+        f"musl's queries got SERVFAIL {int(_num(rcodes.get('SERVFAIL')) or 0):,} and REFUSED "
+        f"{int(_num(rcodes.get('REFUSED')) or 0):,} times while walking {len(search)} search domains.",
+        "One search expansion of the name is answered with an error rcode. Go's resolver and glibc take it "
+        'as "this expansion failed" and try the next suffix, which answers; musl ends the walk at '
+        "the first error and fails the lookup with a temporary error.",
+        "Fix the zone or forward that answers SERVFAIL/REFUSED for that suffix; use the fully qualified name "
+        f"with a trailing dot. {MUSL_FIX}",
+    )
+
+
+def musl_ndots_no_search(summary: Mapping[str, Any]) -> Finding | None:
+    """musl does not try the search list for a name with at least ndots dots (catalog 20)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    splits = [
+        s
+        for s in _musl_splits(summary)
+        if not s.name.endswith(".")
+        and _dots(s.name) >= ndots
+        and _main_failure(s.musl_figures) == "not_found"
+        and (_num(s.musl_figures.get("wire_queries_per_lookup")) or 0) <= 2 + EXPANSION_MARGIN
+    ]
+    if not splits:
+        return None
+    name = splits[0].name
+    return _musl_finding(
+        "musl_ndots_no_search",
+        splits,
+        f"`{name}` has {_dots(name)} dots with ndots:{ndots}: musl asked only the name as it is "
+        f"({_num(splits[0].musl_figures.get('wire_queries_per_lookup')) or 0:g} queries per lookup).",
+        "Go's resolver and glibc try the search list after the name as it is fails; musl uses the search "
+        "list only for names with fewer dots than ndots, so a name like `web.ns2` with ndots:1 never "
+        "becomes `web.ns2.svc.cluster.local`.",
+        "Use the full name (`web.ns2.svc.cluster.local.`) in configuration, or keep ndots above the dots "
+        f"of the names the service asks for. {MUSL_FIX}",
+    )
+
+
+def musl_parallel_nameservers(summary: Mapping[str, Any]) -> Finding | None:
+    """musl asks every nameserver at once and takes the first reply, a wrong NXDOMAIN too (catalog 21)."""
+    servers = _nameservers(summary)
+    if len(servers) < 2:
+        return None
+    splits = [s for s in _musl_splits(summary) if _main_failure(s.musl_figures) == "not_found"]
+    if not splits:
+        return None
+    return _musl_finding(
+        "musl_parallel_nameservers",
+        splits,
+        f"resolv.conf lists {len(servers)} nameservers ({', '.join(servers)}).",
+        "Go's resolver and glibc ask the nameservers in order and take the first server's answer; musl "
+        "sends each query to all of them at once and takes the first reply. When the servers do not serve "
+        'the same names (split horizon, a public "fallback"), a fast NXDOMAIN from the wrong one wins.',
+        "List only nameservers that serve the same names; put split-horizon forwarding in one server "
+        f"(CoreDNS forward/stub zones, a node-local cache). {MUSL_FIX}",
+    )
+
+
+def musl_long_search_line(summary: Mapping[str, Any]) -> Finding | None:
+    """musl skips a resolv.conf line longer than its 256-byte buffer: no search list (catalog 23)."""
+    resolv = str(_map(summary.get("pod")).get("resolv_conf") or "")
+    long = [line for line in resolv.splitlines() if len(line) > MUSL_LINE_MAX]
+    if not long:
+        return None
+    splits = [s for s in _musl_splits(summary) if not s.name.endswith(".")]
+    if not splits:
+        return None
+    words = long[0].split()
+    return _musl_finding(
+        "musl_long_search_line",
+        splits,
+        f"The pod's resolv.conf `{words[0]}` line is {len(long[0])} bytes ({len(words) - 1} entries).",
+        "musl reads resolv.conf in lines of at most 255 bytes and ignores a longer line as a whole, so the "
+        "search list (or whatever the line held) is gone: short names are asked only as they are. Go's "
+        "resolver and glibc read the whole line.",
+        "Keep the search line short (at most six domains and 256 bytes), with the needed suffix first; "
+        f"use fully qualified names. {MUSL_FIX}",
+    )
+
+
+def nameserver_limit(summary: Mapping[str, Any]) -> Finding | None:
+    """More than three nameservers: the ones after the third are never asked (catalog 22)."""
+    servers = _nameservers(summary)
+    if len(servers) <= MAX_NAMESERVERS:
+        return None
+    failing = [m for m in _ran(summary) if _ok_share(m) < FAILS_SHARE]
+    if not failing:
+        return None
+    return Finding(
+        "nameserver_limit",
+        "critical",
+        tuple(_name(m) for m in failing),
+        f"resolv.conf lists {len(servers)} nameservers and lookups failed ("
+        + "; ".join(f"{_name(m)}: {_pct(1 - _ok_share(m))} {_main_failure(m)}" for m in failing)
+        + ")"
+        + f". {', '.join(servers[MAX_NAMESERVERS:])} is never asked.",
+        "glibc, musl and Go's resolver read at most three nameserver lines and ignore the rest; when the "
+        "first three do not answer, the working server listed after them does not help.",
+        "List at most three nameservers with the working ones first (Kubernetes keeps the first three and "
+        'warns "Nameserver limits were exceeded"); fix or remove the dead ones.',
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -400,6 +672,13 @@ RULES: Final[tuple[Rule, ...]] = (
     nsswitch_forces_cgo,
     resolver_mismatch,
     ndots_expansion,
+    search_wildcard,
+    musl_aaaa_error,
+    musl_search_stops,
+    musl_ndots_no_search,
+    musl_parallel_nameservers,
+    musl_long_search_line,
+    nameserver_limit,
 )
 
 
