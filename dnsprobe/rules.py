@@ -663,6 +663,92 @@ def nameserver_limit(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+def _uses_go_resolver(mode: Mapping[str, Any]) -> bool:
+    return mode.get("resolver") == "go" or (
+        not mode.get("resolver") and mode.get("expected_resolver") == "go"
+    )
+
+
+def edns0_intolerant(summary: Mapping[str, Any]) -> Finding | None:
+    """FORMERR (or silence) for Go's EDNS0 queries while the C resolvers, which send none, get answers
+    (catalog 24)."""
+    ran = _ran(summary)
+    c_modes = [m for m in ran if not _uses_go_resolver(m)]
+    hits: list[tuple[Mapping[str, Any], str]] = []
+    for m in ran:
+        if _ok_share(m) >= WORKS_SHARE:
+            continue
+        formerr = int(_num(_rcodes(m).get("FORMERR")) or 0)
+        if formerr:
+            hits.append((m, f"FORMERR {formerr:,}"))
+            continue
+        drops = int(_num(_rcodes(m).get("drop")) or 0)
+        if not (_uses_go_resolver(m) and drops and c_modes):
+            continue
+        answered_c = all(_ok_share(c) >= WORKS_SHARE and not _num(_rcodes(c).get("drop")) for c in c_modes)
+        if answered_c and _main_failure(m) == "timeout":
+            hits.append((m, f"{drops:,} queries dropped"))
+    if not hits:
+        return None
+    env = str(_map(_map(summary.get("pod")).get("env")).get("GODEBUG") or "")
+    seen = "; ".join(
+        f"{_name(m)}: {_pct(1 - _ok_share(m))} failed ({_main_failure(m)}), {how}" for m, how in hits
+    )
+    if c_modes and all(_ok_share(c) >= WORKS_SHARE for c in c_modes):
+        seen += f"; {_names(c_modes)} (no OPT record in their queries) resolved every name"
+    already = "netedns0=0" in env
+    return Finding(
+        "edns0_intolerant",
+        "critical",
+        tuple(_name(m) for m, _ in hits),
+        seen + ".",
+        "The nameserver (or a middlebox on the way) does not understand EDNS0: it answers a query that "
+        "carries an OPT record with FORMERR, or drops it. Go's resolver sends OPT on every query and does "
+        "not retry without it; glibc sends OPT only with `options edns0`, musl never."
+        + (" GODEBUG=netedns0=0 is set, but this Go release still sent OPT." if already else ""),
+        "Fix or replace the server or middlebox. For Go services behind it, set GODEBUG=netedns0=0 "
+        "(queries without OPT); for glibc, drop `options edns0`.",
+    )
+
+
+def lame_nodata(summary: Mapping[str, Any]) -> Finding | None:
+    """NOERROR answers that Go (and glibc) skip as lame referrals, waiting on the next server
+    (catalog 26)."""
+    servers = _nameservers(summary)
+    if len(servers) < 2:
+        return None
+    hits = []
+    for m in _ran(summary):
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        noerror = _num(_rcodes(m).get("NOERROR")) or 0
+        failure = _main_failure(m)
+        if (
+            queries
+            and noerror / queries >= 0.25
+            and _ok_share(m) < FAILS_SHARE
+            and failure in ("timeout", "temporary")
+        ):
+            hits.append((m, int(noerror), failure))
+    if not hits:
+        return None
+    return Finding(
+        "lame_nodata",
+        "critical",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(1 - _ok_share(m))} {failure}, though {noerror:,} queries got NOERROR"
+            for m, noerror, failure in hits
+        )
+        + f" ({len(servers)} nameservers).",
+        "A NOERROR answer without records, without AA (authoritative) and RA (recursion available) and "
+        "with no additional section looks like a lame referral: Go's resolver and glibc skip it and ask the "
+        "next nameserver, so a dead or wrong server after it decides the lookup (here: its timeouts). musl "
+        "takes the empty answer as NODATA.",
+        "Make the first server authoritative for the zone or let it recurse (RA=1), and remove dead servers "
+        "from resolv.conf.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -679,6 +765,8 @@ RULES: Final[tuple[Rule, ...]] = (
     musl_parallel_nameservers,
     musl_long_search_line,
     nameserver_limit,
+    edns0_intolerant,
+    lame_nodata,
 )
 
 

@@ -199,6 +199,8 @@ FaultAction = Literal[
     "conntrack_race",
     "outage",
     "ratelimit",
+    "formerr",
+    "lame_nodata",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")
@@ -212,6 +214,9 @@ class FaultRule(_Strict):
     name: str = Field(default="*", min_length=1, max_length=255, description="glob on the query name")
     qtype: str | list[str] = Field(default="*", description="a type (AAAA), a list of types, or *")
     proto: Literal["any", "udp", "tcp"] = "any"
+    edns: Literal["any", "present", "absent"] = Field(
+        default="any", description="only queries with (present) or without (absent) an EDNS0 OPT record"
+    )
     start_s: float = Field(default=0.0, ge=0, description="seconds after the server started")
     end_s: float | None = Field(default=None, gt=0, description="seconds after the server started")
     period_s: float | None = Field(default=None, gt=0, description="the window repeats every period_s")

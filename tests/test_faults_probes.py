@@ -368,3 +368,47 @@ def test_rate_limit_refuses_beyond_the_rate(tmp_path: Path, binaries: dict[str, 
         },
         "ratelimit",
     )
+
+
+def test_formerr_for_edns0_queries(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 24: Go sends OPT and fails at once ("server misbehaving", asked twice); glibc and musl send
+    # no OPT record and are answered.
+    seen = run_modes(tmp_path, binaries, {"faults": [{"action": "formerr", "edns": "present"}]})
+    expect(
+        seen,
+        {"go": same(outcome("refused", 0)), "cgo": same(IMMEDIATE_OK), "musl": same(IMMEDIATE_OK)},
+        "formerr",
+        spared=("cgo", "musl"),
+    )
+    assert "server misbehaving" in seen["go"].results[0].error
+
+
+def test_edns0_queries_dropped(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 24: silence for OPT queries costs Go both attempts; the C resolvers are not affected.
+    seen = run_modes(tmp_path, binaries, {"faults": [{"action": "drop", "edns": "present"}]})
+    expect(
+        seen,
+        {
+            "go": same(outcome("timeout", 0, *TWO_TIMEOUTS)),
+            "cgo": same(IMMEDIATE_OK),
+            "musl": same(IMMEDIATE_OK),
+        },
+        "drop",
+        spared=("cgo", "musl"),
+    )
+
+
+def test_lame_nodata_then_a_black_holed_server(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 26: Go and glibc skip the lame answer (no AA, RA or additional section) and wait on the
+    # second server; musl takes it as NODATA at once.
+    servers = {"servers": [{"faults": [{"action": "lame_nodata"}]}, {"faults": [{"action": "drop"}]}]}
+    seen = run_modes(tmp_path, binaries, servers)
+    expect(
+        seen,
+        {
+            "go": same(outcome("timeout", 0, *TWO_TIMEOUTS)),
+            "cgo": same(outcome("temporary", 0, *TWO_TIMEOUTS)),
+            "musl": same(outcome("not_found", 0)),
+        },
+        "lame_nodata",
+    )

@@ -157,6 +157,8 @@ FIXED_KINDS: dict[str, dict[str, Any]] = {
     "wrong_question": {"action": "wrong_question"},
     "tc_bit": {"action": "tc_bit"},
     "delay": {"action": "delay", "delay_ms": 300},
+    "formerr": {"action": "formerr"},
+    "lame_nodata": {"action": "lame_nodata"},
 }
 PACKETS = [
     query(WEB, 1),
@@ -215,6 +217,37 @@ def test_selectors_name_type_protocol_and_window(zone: Zone, tmp_path: Path) -> 
         assert tcp_exchange(tcp, pair.endpoints[1]) == tcp_exchange(tcp, pair.endpoints[0])
         lines = pair.logs_say_the_same()
     assert {"servfail", "refused", "nxdomain", "truncate", "tc_bit", "-"} == {line[6] for line in lines}
+
+
+def test_edns_selector_formerr_and_lame_nodata_on_both(zone: Zone, tmp_path: Path) -> None:
+    faults = rules(
+        {"action": "formerr", "name": "[!m]*", "edns": "present", "qtype": "A"},
+        {"action": "drop", "name": "[!m]*", "edns": "present", "qtype": "AAAA"},
+        {"action": "lame_nodata", "name": "[!m]*", "edns": "absent", "qtype": "AAAA"},
+    )
+    packets = [query(WEB, qtype, edns=edns) for qtype in (1, 28) for edns in (None, 1232)]
+    with Pair(zone, tmp_path, faults) as pair:
+        seen = [pair.both(packet) for packet in packets]
+        lines = pair.logs_say_the_same()
+    for python, go in seen:
+        assert (go.reply, go.timing) == (python.reply, python.timing)
+    (a_plain, a_edns, aaaa_plain, aaaa_edns) = (python for python, _ in seen)
+    assert a_plain.reply is not None and dns.message.from_wire(a_plain.reply).answer  # untouched
+    formerr = a_edns.reply
+    assert formerr is not None
+    flags, counts = struct.unpack("!H", formerr[2:4])[0], struct.unpack("!HHHH", formerr[4:12])
+    assert flags & 0xF == 1 and counts == (1, 0, 0, 0)  # FORMERR, the question, no OPT
+    assert aaaa_edns.timing == "dropped"
+    lame = aaaa_plain.reply
+    assert lame is not None
+    flags, counts = struct.unpack("!H", lame[2:4])[0], struct.unpack("!HHHH", lame[4:12])
+    assert flags & 0xF == 0 and not flags & 0x0480 and flags & 0x8000 and counts == (1, 0, 0, 0)
+    assert [line[6] for line in lines if line[3] != "marker.test."] == [
+        "-",
+        "formerr",
+        "lame_nodata",
+        "drop",
+    ]
 
 
 def test_rate_limit_refuses_beyond_the_rate_on_both(zone: Zone, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
                                                 the Go engine runs without a regular expression
                "qtypes": [1, 28] | null,        null: any type
                "proto": "udp" | "tcp" | null,
+               "edns": "present" | "absent" | null,  whether the query carries an OPT record
                "window": {"start_s", "end_s", "period_s"} | null,  seconds since the server started
                "probability": 0.05},
      "gate": {"kind": "always"}                 the fault applies whenever the match holds;
@@ -21,7 +22,9 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
              "rcode": int | null,               reply with this rcode, the question and no records
              "limit": "query" | "zero" | "max", the answer's size limit: the client's, 0 (TC and the
                                                 question only), or none (a whole UDP answer without TC)
-             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | null}}
+             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | null,
+             "flags_clear": MASK,               with rcode: header bits cleared (0x0480: AA and RA)
+             "no_opt": bool}}                   with rcode: no OPT record in the reply
 
 Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that
 does not fault (within the rate; the first packet of a pair) lets the next rule decide. Match fields are
@@ -32,9 +35,11 @@ packets in the same order meet the same fates (each engine has its own generator
 agree in distribution, not packet by packet).
 
 Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
-what each engine does stays a primitive, what the rule means stays here. The catalog's second wave fits:
-- FORMERR or silence when the query carries OPT: a match field `edns` ("present" | "absent") with
-  `act.rcode = 1` or `act.drop`;
+what each engine does stays a primitive, what the rule means stays here. FORMERR or silence for
+EDNS0 queries (an EDNS0-intolerant server or middlebox) is the match field `edns` with `act.rcode = 1` and
+`act.no_opt` (action `formerr`) or `act.drop`; a lame NODATA (NOERROR, no records, AA=0, RA=0, no
+additional section) is `act.rcode = 0` with `act.flags_clear` and `act.no_opt` (action `lame_nodata`).
+The rest of the catalog's second wave fits:
 - a flow-pinned blackhole (datagrams from 5-tuples first seen before T ignored for N s): a gate
   `{"kind": "flow_pin", "before_s": T, "for_s": N}` that remembers each flow's first packet, as `race`
   remembers its last;
@@ -42,8 +47,6 @@ what each engine does stays a primitive, what the rule means stays here. The cat
   during which the engine closes its UDP socket and binds it again after;
 - swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
   `act.swap` (each reply goes out with the other's ID and port);
-- a lame NODATA (NOERROR, no records, AA=0, RA=0, no additional section): `act.rcode = 0` with
-  `act.flags_clear` (a header bit mask) and `act.no_opt`;
 - CNAME-only and uncompressed answers: `act.zone`, an index into extra zones that `goengine.compile_zone`
   encodes with another encoder (the Go engine just answers from that table).
 """
@@ -74,6 +77,7 @@ __all__ = [
     "server_seed",
 ]
 
+LAME_FLAGS = 0x0480  # AA and RA: a lame NODATA reply has neither
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
 _ANY = "".join(_NAME_CHARS)  # what `?` matches
@@ -166,18 +170,34 @@ def _compile(rule: FaultRule) -> CompiledRule:
         "name_steps": glob_steps(rule.name),
         "qtypes": None if "*" in kinds else sorted({int(dns.rdatatype.from_text(k)) for k in kinds}),
         "proto": None if rule.proto == "any" else rule.proto,
+        "edns": None if rule.edns == "any" else rule.edns,
         "window": {"start_s": rule.start_s, "end_s": rule.end_s, "period_s": rule.period_s}
         if windowed
         else None,
         "probability": rule.probability,
     }
     gate: dict[str, Any] = {"kind": "always"}
-    act: dict[str, Any] = {"drop": False, "delay": None, "rcode": None, "limit": "query", "mangle": None}
+    act: dict[str, Any] = {
+        "drop": False,
+        "delay": None,
+        "rcode": None,
+        "limit": "query",
+        "mangle": None,
+        "flags_clear": 0,
+        "no_opt": False,
+    }
     action = rule.action
     if action in ("drop", "outage"):
         act["drop"] = True
     elif action in ("servfail", "refused", "nxdomain"):
         act["rcode"] = {"servfail": 2, "refused": 5, "nxdomain": 3}[action]
+    elif action == "formerr":  # what a server that does not know EDNS0 says: FORMERR, no OPT record
+        act["rcode"] = 1
+        act["no_opt"] = True
+    elif action == "lame_nodata":  # NOERROR, no records, AA=0, RA=0, no additional section
+        act["rcode"] = 0
+        act["flags_clear"] = LAME_FLAGS
+        act["no_opt"] = True
     elif action == "truncate":
         act["limit"] = "zero"
     elif action == "oversize":
@@ -213,6 +233,7 @@ class _Rule:
         self._name = None if match["name"] is None else re.compile(match["name"], re.S).fullmatch
         self._qtypes = None if match["qtypes"] is None else frozenset(match["qtypes"])
         self._proto = match["proto"]
+        self._edns = match.get("edns")
         window = match["window"]
         self._window = None if window is None else (window["start_s"], window["end_s"], window["period_s"])
         self._probability = float(match["probability"])
@@ -228,6 +249,8 @@ class _Rule:
             truncate=limit == "zero",
             ignore_udp_limit=limit == "max",
             mangle=act["mangle"],
+            flags_clear=int(act.get("flags_clear") or 0),
+            no_opt=bool(act.get("no_opt")),
         )
         self._tokens = self._rate
         self._refilled: float | None = None
@@ -237,6 +260,8 @@ class _Rule:
         if self._proto is not None and proto != self._proto:
             return False
         if self._qtypes is not None and query.qtype not in self._qtypes:
+            return False
+        if self._edns is not None and (query.edns is not None) != (self._edns == "present"):
             return False
         if self._window is not None:
             start, end, period = self._window

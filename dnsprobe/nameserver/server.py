@@ -74,6 +74,8 @@ class Fault:
     truncate: bool = False  # reply with TC set and the question only
     ignore_udp_limit: bool = False  # send an oversized UDP answer whole, without TC
     mangle: str | None = None  # garbage | wrong_id | wrong_question: a malformed or mismatched answer
+    flags_clear: int = 0  # with rcode: header bits cleared in the reply (0x0080: RA)
+    no_opt: bool = False  # with rcode: no OPT record in the reply, even to an EDNS0 query
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name) or self.name == "-":
@@ -214,7 +216,8 @@ class Nameserver:
         if fault.drop:
             return None, 0
         if fault.rcode is not None:
-            return responder.error(query, fault.rcode), fault.rcode
+            reply = responder.error(query, fault.rcode, flags_clear=fault.flags_clear, no_opt=fault.no_opt)
+            return reply, fault.rcode
         if fault.truncate:
             reply, rcode = responder.truncated(query)
         elif proto == "tcp":

@@ -26,6 +26,7 @@ type ruleJSON struct {
 		Steps  []*string `json:"name_steps"` // nil: any name; a nil step: `*`
 		QTypes []uint16  `json:"qtypes"`
 		Proto  *string   `json:"proto"`
+		EDNS   *string   `json:"edns"` // "present" | "absent"; nil: any
 		Window *struct {
 			Start  float64  `json:"start_s"`
 			End    *float64 `json:"end_s"`
@@ -45,9 +46,11 @@ type ruleJSON struct {
 			Mean   float64 `json:"mean_s"`
 			Spread float64 `json:"spread_s"`
 		} `json:"delay"`
-		Rcode  *uint16 `json:"rcode"`
-		Limit  string  `json:"limit"`
-		Mangle *string `json:"mangle"`
+		Rcode      *uint16 `json:"rcode"`
+		Limit      string  `json:"limit"`
+		Mangle     *string `json:"mangle"`
+		FlagsClear uint16  `json:"flags_clear"`
+		NoOpt      bool    `json:"no_opt"`
 	} `json:"act"`
 }
 
@@ -59,12 +62,14 @@ type ruleSetJSON struct {
 
 // action is what a rule does to a query it faults; delay is drawn per query.
 type action struct {
-	fault  string
-	drop   bool
-	rcode  int // -1: the answer's own
-	limit  string
-	mangle string
-	delay  time.Duration
+	fault      string
+	drop       bool
+	rcode      int // -1: the answer's own
+	limit      string
+	mangle     string
+	flagsClear uint16 // with rcode: header bits cleared
+	noOpt      bool   // with rcode: no OPT record
+	delay      time.Duration
 }
 
 type rule struct {
@@ -72,6 +77,7 @@ type rule struct {
 	name     []step // nil: any name
 	qtypes   map[uint16]bool
 	proto    string
+	edns     int // 0: any; 1: only with an OPT record; -1: only without
 	act      action
 	tokens   float64
 	refill   time.Time // zero: never refilled
@@ -114,6 +120,16 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 		if r.Match.Proto != nil {
 			compiled.proto = *r.Match.Proto
 		}
+		if r.Match.EDNS != nil {
+			switch *r.Match.EDNS {
+			case "present":
+				compiled.edns = 1
+			case "absent":
+				compiled.edns = -1
+			default:
+				return nil, fmt.Errorf("rule %d (%s): edns %q unknown", i+1, r.Fault, *r.Match.EDNS)
+			}
+		}
 		switch r.Gate.Kind {
 		case "always", "ratelimit", "race":
 		default:
@@ -131,7 +147,10 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 				return nil, fmt.Errorf("rule %d (%s): delay distribution %q unknown", i+1, r.Fault, r.Act.Delay.Dist)
 			}
 		}
-		compiled.act = action{fault: r.Fault, drop: r.Act.Drop, rcode: -1, limit: r.Act.Limit}
+		compiled.act = action{
+			fault: r.Fault, drop: r.Act.Drop, rcode: -1, limit: r.Act.Limit,
+			flagsClear: r.Act.FlagsClear, noOpt: r.Act.NoOpt,
+		}
 		if r.Act.Rcode != nil {
 			compiled.act.rcode = int(*r.Act.Rcode)
 		}
@@ -184,6 +203,9 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 		return false
 	}
 	if r.qtypes != nil && !r.qtypes[q.qtype] {
+		return false
+	}
+	if r.edns != 0 && (q.edns >= 0) != (r.edns > 0) {
 		return false
 	}
 	if w := m.Window; w != nil {
@@ -271,7 +293,7 @@ func (z *zone) apply(act *action, q *query, proto string) ([]byte, uint16) {
 		return nil, 0
 	}
 	if act.rcode >= 0 {
-		return z.errorReply(q, uint16(act.rcode)), uint16(act.rcode)
+		return z.errorReplyWith(q, uint16(act.rcode), act.flagsClear, act.noOpt), uint16(act.rcode)
 	}
 	var reply []byte
 	var rcode uint16
