@@ -749,6 +749,35 @@ def lame_nodata(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+def empty_noerror(summary: Mapping[str, Any]) -> Finding | None:
+    """Names reported not found although the server answered NOERROR: answers without addresses, such as
+    a CNAME whose target the server does not serve (catalog 31)."""
+    hits = []
+    for m in _ran(summary):
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        noerror = _num(_rcodes(m).get("NOERROR")) or 0
+        not_found = _num(_map(m.get("failures")).get("not_found")) or 0
+        lookups = _num(m.get("lookups")) or 0
+        if queries and noerror / queries >= WORKS_SHARE and lookups and not_found / lookups >= FAILS_SHARE:
+            hits.append((m, int(noerror), not_found / lookups))
+    if not hits:
+        return None
+    return Finding(
+        "empty_noerror",
+        "warning",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(share)} not found, though {n:,} queries got NOERROR" for m, n, share in hits
+        )
+        + ".",
+        "The server said NOERROR but the answers held no address: a CNAME whose target it neither serves nor "
+        "chases (an alias into another zone on an authoritative-only server), or NODATA. No resolver follows "
+        "the alias itself, so the name is not found although its target exists elsewhere.",
+        "Check the answer with `dig NAME`: if it ends in a CNAME, let the server recurse or serve the "
+        "target's zone, or point the alias at a name it serves.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -767,6 +796,7 @@ RULES: Final[tuple[Rule, ...]] = (
     nameserver_limit,
     edns0_intolerant,
     lame_nodata,
+    empty_noerror,
 )
 
 
