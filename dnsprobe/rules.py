@@ -722,6 +722,9 @@ def lame_nodata(summary: Mapping[str, Any]) -> Finding | None:
         queries = _num(_map(m.get("wire")).get("queries")) or 0
         noerror = _num(_rcodes(m).get("NOERROR")) or 0
         failure = _main_failure(m)
+        p50 = _num(_map(m.get("latency_ms")).get("p50")) or 0
+        if p50 < 0.9 * _timeout_s(m) * 1000:
+            continue  # ended before the resolver's timeout: a caller's deadline, not the next server's wait
         if (
             queries
             and noerror / queries >= 0.25
@@ -778,6 +781,41 @@ def empty_noerror(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+def deadline_before_failover(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups that time out before the resolver's own timeout: the caller's deadline ended them, before
+    a later nameserver could be asked (catalog 32)."""
+    servers = _nameservers(summary)
+    hits = []
+    for m in _ran(summary):
+        lookups = _num(m.get("lookups")) or 0
+        timeouts = _num(_map(m.get("failures")).get("timeout")) or 0
+        p50 = _num(_map(m.get("latency_ms")).get("p50")) or 0
+        limit = 0.95 * _timeout_s(m) * 1000
+        if lookups and timeouts / lookups >= FAILS_SHARE and 50 <= p50 < limit:
+            hits.append((m, p50))
+    if not hits:
+        return None
+    timeout = _timeout_s(hits[0][0])
+    later = (
+        f"; resolv.conf lists {len(servers)} nameservers, and the next one is asked only after {timeout:g} s"
+        if len(servers) > 1
+        else ""
+    )
+    return Finding(
+        "deadline_before_failover",
+        "critical",
+        tuple(_name(m) for m, _ in hits),
+        ", ".join(f"{_name(m)}: lookups timed out at p50 {p50:,.0f} ms" for m, p50 in hits)
+        + f", before the resolver's {timeout:g} s timeout{later}.",
+        "A timeout shorter than the resolver's own is the caller's deadline (context.WithTimeout, an HTTP or "
+        "gRPC client's timeout): the lookup is abandoned while the resolver still waits on an unanswering "
+        "server, so the failover to the next nameserver (or the retry) that would have answered never "
+        "happens. Go returns at the deadline for cgo lookups too.",
+        "Give lookups a deadline above the resolver's failover time (timeout x attempts before the last "
+        "server), or lower `options timeout:` below the deadline; remove the dead nameserver.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -797,6 +835,7 @@ RULES: Final[tuple[Rule, ...]] = (
     edns0_intolerant,
     lame_nodata,
     empty_noerror,
+    deadline_before_failover,
 )
 
 
