@@ -816,6 +816,63 @@ def deadline_before_failover(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# A lookup this slow (p50) makes a workload "slow"; a fast workload queued behind it reaches this share of
+# the slow one's p50 at p99, where Go's resolver keeps it under the other share.
+SLOW_P50_MS: Final = 1000.0
+QUEUED_SHARE: Final = 0.5
+UNQUEUED_SHARE: Final = 0.25
+
+
+def cgo_thread_cap(summary: Mapping[str, Any]) -> Finding | None:
+    """Fast names that wait behind slow ones in cgo modes only: the cap on concurrent cgo lookups
+    (catalog 33)."""
+    ran = _ran(summary)
+    go_modes = [m for m in ran if _uses_go_resolver(m)]
+    hits = []
+    for m in ran:
+        if _uses_go_resolver(m):
+            continue
+        figures = {k: w for k, w in _workloads(m).items() if _ok_share(w) >= WORKS_SHARE}  # slow, not failing
+        slow = [
+            (label, p50)
+            for label, w in figures.items()
+            if (p50 := _num(_map(w.get("latency_ms")).get("p50")) or 0) >= SLOW_P50_MS
+        ]
+        if not slow:
+            continue
+        slow_label, slow_p50 = max(slow, key=lambda s: s[1])
+        for label, w in figures.items():
+            if label == slow_label:
+                continue
+            p99 = _num(_map(w.get("latency_ms")).get("p99")) or 0
+            in_go = [
+                _num(_map(_workloads(g)[label].get("latency_ms")).get("p99")) or 0
+                for g in go_modes
+                if label in _workloads(g)
+            ]
+            if p99 >= QUEUED_SHARE * slow_p50 and in_go and max(in_go) < UNQUEUED_SHARE * slow_p50:
+                hits.append((m, label, p99, slow_label, slow_p50, max(in_go)))
+    if not hits:
+        return None
+    seen = "; ".join(
+        f"{_name(m)}: `{label}` p99 {p99:,.0f} ms beside `{slow}` (p50 {slow_p50:,.0f} ms), "
+        f"Go's resolver {go_p99:,.0f} ms"
+        for m, label, p99, slow, slow_p50, go_p99 in hits
+    )
+    return Finding(
+        "cgo_thread_cap",
+        "warning",
+        tuple(dict.fromkeys(_name(h[0]) for h in hits)),
+        seen + ".",
+        "Each cgo lookup holds an OS thread in getaddrinfo until it returns, and Go runs at most 500 cgo "
+        "resolver calls at once; the rest queue. Slow names fill the slots and fast names wait behind "
+        "them. Go's resolver has no such cap.",
+        "Use Go's resolver (CGO_ENABLED=0 or GODEBUG=netdns=go) so slow names cannot starve fast ones; "
+        "cache close to the pod (NodeLocal DNSCache); bound the service's own lookup concurrency. "
+        + NO_CGO_FIX,
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -836,6 +893,7 @@ RULES: Final[tuple[Rule, ...]] = (
     lame_nodata,
     empty_noerror,
     deadline_before_failover,
+    cgo_thread_cap,
 )
 
 
