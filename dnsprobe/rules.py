@@ -763,8 +763,8 @@ def empty_noerror(summary: Mapping[str, Any]) -> Finding | None:
         lookups = _num(m.get("lookups")) or 0
         if queries and noerror / queries >= WORKS_SHARE and lookups and not_found / lookups >= FAILS_SHARE:
             hits.append((m, int(noerror), not_found / lookups))
-    if not hits:
-        return None
+    if not hits or len(hits) < len(_ran(summary)):
+        return None  # a resolver that found addresses in the same answers: another cause (TC, size)
     return Finding(
         "empty_noerror",
         "warning",
@@ -873,6 +873,37 @@ def cgo_thread_cap(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+def nameserver_unreachable(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups failed and the nameserver saw no query: nothing listens at the address resolv.conf names,
+    such as a leaked 127.0.0.53 stub (catalog 34)."""
+    servers = _nameservers(summary)
+    hits = [
+        m
+        for m in _ran(summary)
+        if _ok_share(m) < FAILS_SHARE and _map(m.get("wire")) and not _num(_map(m.get("wire")).get("queries"))
+    ]
+    if not servers or not hits:
+        return None
+    loopback = [s for s in servers if s.startswith("127.") or s == "::1"]
+    return Finding(
+        "nameserver_unreachable",
+        "critical",
+        tuple(_name(m) for m in hits),
+        "; ".join(f"{_name(m)}: {_pct(1 - _ok_share(m))} failed ({_main_failure(m)})" for m in hits)
+        + f", and the nameserver received no query; resolv.conf names {', '.join(servers)}.",
+        "The queries never reached a DNS server: the port at that address is closed (ICMP port unreachable), "
+        "or the address is not this network namespace's. "
+        + (
+            f"{', '.join(loopback)} is the pod's own loopback: a stub resolver's address (127.0.0.53 of "
+            "systemd-resolved) copied from the node has nothing behind it in the pod."
+            if loopback
+            else "Check that the address is reachable from the pod."
+        ),
+        "Point resolv.conf at the cluster DNS (dnsPolicy: ClusterFirst) or the node's upstream servers "
+        "(the kubelet's --resolv-conf=/run/systemd/resolve/resolv.conf), not at a loopback stub.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -894,6 +925,7 @@ RULES: Final[tuple[Rule, ...]] = (
     empty_noerror,
     deadline_before_failover,
     cgo_thread_cap,
+    nameserver_unreachable,
 )
 
 

@@ -278,6 +278,11 @@ class ServerRules(_Strict):
     """One of several embedded nameservers (127.0.0.1, 127.0.0.2, ... in resolv.conf order)."""
 
     faults: list[FaultRule] = Field(default_factory=list, description="tried before the shared rules")
+    listening: bool = Field(
+        default=True,
+        description="false: nothing listens at this address (ICMP port unreachable), like a loopback stub "
+        "(127.0.0.53) leaked into a pod without systemd-resolved",
+    )
 
 
 class Nameserver(_Strict):

@@ -412,3 +412,30 @@ def test_lame_nodata_then_a_black_holed_server(tmp_path: Path, binaries: dict[st
         },
         "lame_nodata",
     )
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_nothing_listening(tmp_path: Path, binaries: dict[str, Path], engine: str) -> None:
+    # Catalog 34: a closed port (a leaked 127.0.0.53 stub): Go "connection refused" and glibc EAI_AGAIN at
+    # once; musl ignores the ICMP error and waits out its timeout. The nameserver sees nothing.
+    seen = run_modes(tmp_path, binaries, {"engine": engine, "servers": [{"listening": False}]})
+    expect(
+        seen,
+        {
+            "go": same(outcome("other", 0)),
+            "cgo": same(outcome("temporary", 0)),
+            "musl": same(outcome("temporary", 0, *ONE_TIMEOUT)),
+        },
+        None,
+    )
+    assert "connection refused" in seen["go"].results[0].error
+    assert all(not s.faults for s in seen.values())  # no query reached a server
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_first_server_port_closed_fails_over_at_once(
+    tmp_path: Path, binaries: dict[str, Path], engine: str
+) -> None:
+    # Catalog 35: the closed first port costs nothing; the second server answers every resolver at once.
+    seen = run_modes(tmp_path, binaries, {"engine": engine, "servers": [{"listening": False}, {}]})
+    expect(seen, {mode: same(IMMEDIATE_OK) for mode in MODE_NAMES}, None)

@@ -103,6 +103,7 @@ def group_spec(
                 "port": PORT,
                 "faults": [r.model_dump() for r in rules],
                 "pod_address": is_pod_address(address),
+                "listening": spec is None or index >= len(spec.servers) or spec.servers[index].listening,
             }
         )
     engine = nameserver_engine(spec)
@@ -158,10 +159,14 @@ class ServerGroup:
             self._real = RealServer(self.kind, zone, Path(spec["workdir"]), first["address"], first["port"])
             await asyncio.get_running_loop().run_in_executor(None, self._real.start)
             return
+        listening = [listen for listen in spec["listen"] if listen.get("listening", True)]
+        if not listening:  # every address unanswered: the pod's queries meet closed ports
+            QueryLog(Path(spec["querylog"])).close()  # an empty query log (its header)
+            return
         if spec.get("engine") == "go":
             # Started from this (the main) thread: the Go process is told to exit when it ends.
-            addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
-            faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in spec["listen"]]
+            addresses = [(listen["address"], listen["port"]) for listen in listening]
+            faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in listening]
             self._go = GoNameserver(
                 zone,
                 addresses,
@@ -177,6 +182,8 @@ class ServerGroup:
         policies = []
         try:
             for index, listen in enumerate(spec["listen"]):
+                if not listen.get("listening", True):
+                    continue
                 rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
                 policy = policy_for(rules, seed=server_seed(spec.get("fault_seed", 0), index))
                 server = Nameserver(
