@@ -492,6 +492,8 @@ def search_wildcard(summary: Mapping[str, Any]) -> Finding | None:
                 continue
             if _ok_share(figures) < WORKS_SHARE or not 2 + EXPANSION_MARGIN <= per <= full_walk - 1:
                 continue
+            if m.get("changes") or abs(per / 2 - round(per / 2)) > 0.1:
+                continue  # not one walk that stopped at a suffix (a resolv.conf change mixes two walks)
             suffix = min(len(search), max(1, round(per / 2)))
             hits.setdefault((name, suffix), []).append(_name(m))
     if not hits:
@@ -904,6 +906,38 @@ def nameserver_unreachable(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# Go re-reads resolv.conf at most every 5 s: a search walk this long after a change is a pinned config.
+GO_RELOAD_S: Final = 5.0
+RELOAD_MARGIN_S: Final = 0.5
+
+
+def no_reload_pins(summary: Mapping[str, Any]) -> Finding | None:
+    """Modes that kept the old resolv.conf long after it changed: `options no-reload` (catalog 36)."""
+    _, _, options = _resolv_facts(summary)
+    hits = [
+        (m, walk)
+        for m in _ran(summary)
+        if (walk := _num(m.get("search_walk_after_change_s"))) is not None
+        and walk > GO_RELOAD_S + RELOAD_MARGIN_S
+    ]
+    if not hits:
+        return None
+    pinned = "no-reload" in options
+    return Finding(
+        "no_reload_pins",
+        "warning",
+        tuple(_name(m) for m, _ in hits),
+        ", ".join(
+            f"{_name(m)} kept the old search list {walk:g} s after resolv.conf changed" for m, walk in hits
+        )
+        + (" (the pod's resolv.conf has `options no-reload`)." if pinned else "."),
+        "Go's resolver re-reads resolv.conf at most every 5 s and glibc on the next lookup after a change; a "
+        "mode still using the old file after that has pinned it: `options no-reload` tells Go and glibc to "
+        "keep what they read first for the life of the process (musl ignores the option).",
+        "Drop `options no-reload` where resolv.conf can change, or restart the pods after a change.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -926,6 +960,7 @@ RULES: Final[tuple[Rule, ...]] = (
     deadline_before_failover,
     cgo_thread_cap,
     nameserver_unreachable,
+    no_reload_pins,
 )
 
 
