@@ -201,6 +201,7 @@ FaultAction = Literal[
     "ratelimit",
     "formerr",
     "lame_nodata",
+    "stale_flows",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")
@@ -265,6 +266,11 @@ class FaultRule(_Strict):
                 raise ValueError(f"distribution = {self.distribution!r} needs jitter_ms (its spread)")
         if action == "ratelimit" and self.rate is None:
             raise ValueError("action = 'ratelimit' needs rate (answers per second)")
+        if action == "stale_flows" and (self.end_s is None or self.period_s is not None):
+            raise ValueError(
+                "action = 'stale_flows' needs start_s (the rollout) and end_s (when the stale entries "
+                "expire), no period_s"
+            )
         if action == "outage" and self.end_s is None and self.period_s is None:
             raise ValueError("action = 'outage' needs a window: end_s (and start_s, period_s)")
         if self.end_s is not None and self.end_s <= self.start_s:

@@ -160,6 +160,7 @@ FIXED_KINDS: dict[str, dict[str, Any]] = {
     "formerr": {"action": "formerr"},
     "lame_nodata": {"action": "lame_nodata"},
 }
+# stale_flows: tested on its own below (its gate needs packets before and after its time)
 PACKETS = [
     query(WEB, 1),
     query(WEB, 28, edns=1232),
@@ -248,6 +249,41 @@ def test_edns_selector_formerr_and_lame_nodata_on_both(zone: Zone, tmp_path: Pat
         "lame_nodata",
         "drop",
     ]
+
+
+def _ask_from(sock: socket.socket, packet: bytes, endpoint: tuple[str, int]) -> bytes | None:
+    sock.sendto(packet, endpoint)
+    try:
+        return sock.recv(65535)
+    except TimeoutError:
+        return None
+
+
+def test_stale_flows_drop_old_client_ports_only_in_their_window_on_both(zone: Zone, tmp_path: Path) -> None:
+    # Flows first seen before 0.8 s are ignored from 0.8 s to 2.0 s; new flows are answered throughout.
+    # Generous margins: every step is at least 0.5 s from a boundary.
+    faults = rules({"action": "stale_flows", "name": "[!m]*", "start_s": 0.8, "end_s": 2.0})
+    packet = query(WEB, 1)
+    with Pair(zone, tmp_path, faults) as pair:
+        started = time.monotonic()
+        old = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in pair.endpoints]
+        for sock in old:
+            sock.settimeout(0.3)
+        try:
+            before = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+            time.sleep(max(0.0, 1.3 - (time.monotonic() - started)))
+            during_old = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+            during_new = [exchange(packet, e, 0.3).reply for e in pair.endpoints]
+            time.sleep(max(0.0, 2.6 - (time.monotonic() - started)))
+            after = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+        finally:
+            for sock in old:
+                sock.close()
+        lines = pair.logs_say_the_same()
+    for python, go in (before, during_new, after):
+        assert python is not None and go == python
+    assert during_old == [None, None]
+    assert [line[6] for line in lines if line[3] != "marker.test."].count("stale_flows") == 1
 
 
 def test_rate_limit_refuses_beyond_the_rate_on_both(zone: Zone, tmp_path: Path) -> None:

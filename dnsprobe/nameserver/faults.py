@@ -17,6 +17,10 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
      "gate": {"kind": "always"}                 the fault applies whenever the match holds;
            | {"kind": "ratelimit", "rate": R}   only beyond R queries per second (token bucket, R deep);
            | {"kind": "race", "window_s": W},   only to a second UDP packet from one client port within W,
+           | {"kind": "flow_pin", "before_s": T, "until_s": U},  only to UDP packets from a client port
+                                                first seen before T, from T until U (stale conntrack or
+                                                IPVS entries after a backend rollout); time windows in
+                                                seconds since the server started, as the match's window
      "act": {"drop": bool,
              "delay": {"dist": "fixed" | "uniform" | "normal" | "exponential", "mean_s", "spread_s"} | null,
              "rcode": int | null,               reply with this rcode, the question and no records
@@ -40,9 +44,6 @@ EDNS0 queries (an EDNS0-intolerant server or middlebox) is the match field `edns
 `act.no_opt` (action `formerr`) or `act.drop`; a lame NODATA (NOERROR, no records, AA=0, RA=0, no
 additional section) is `act.rcode = 0` with `act.flags_clear` and `act.no_opt` (action `lame_nodata`).
 The rest of the catalog's second wave fits:
-- a flow-pinned blackhole (datagrams from 5-tuples first seen before T ignored for N s): a gate
-  `{"kind": "flow_pin", "before_s": T, "for_s": N}` that remembers each flow's first packet, as `race`
-  remembers its last;
 - a socket gap (ICMP port unreachable for 1-3 s): not per packet, a rule set's `gaps` list of windows
   during which the engine closes its UDP socket and binds it again after;
 - swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 LAME_FLAGS = 0x0480  # AA and RA: a lame NODATA reply has neither
+FLOW_MEMORY = 1 << 20  # client ports a flow_pin gate remembers from before T (later ones are not pinned)
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
 _ANY = "".join(_NAME_CHARS)  # what `?` matches
@@ -164,7 +166,8 @@ def compile_rules(rules: Sequence[FaultRule]) -> list[CompiledRule]:
 
 def _compile(rule: FaultRule) -> CompiledRule:
     kinds = [rule.qtype] if isinstance(rule.qtype, str) else rule.qtype
-    windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
+    pinned = rule.action == "stale_flows"  # its times belong to the gate, which sees every packet
+    windowed = not pinned and (rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None)
     match = {
         "name": glob_regex(rule.name),
         "name_steps": glob_steps(rule.name),
@@ -216,6 +219,9 @@ def _compile(rule: FaultRule) -> CompiledRule:
             act["drop"] = True
         else:
             act["rcode"] = 5
+    elif action == "stale_flows":
+        gate = {"kind": "flow_pin", "before_s": rule.start_s, "until_s": rule.end_s}
+        act["drop"] = True
     elif action == "conntrack_race":
         gate = {"kind": "race", "window_s": rule.window_ms / 1000}
         act["drop"] = True
@@ -240,6 +246,9 @@ class _Rule:
         self._gate = gate["kind"]
         self._rate = float(gate.get("rate") or 0.0)
         self._race_window = float(gate.get("window_s") or 0.0)
+        self._pin_before = float(gate.get("before_s") or 0.0)
+        self._pin_until = float(gate.get("until_s") or 0.0)
+        self._first_seen: set[Endpoint] = set()
         self._delay = act["delay"]
         limit = act["limit"]
         self.fault = Fault(
@@ -272,12 +281,14 @@ class _Rule:
             return False
         return self._probability >= 1.0 or self._rng.random() < self._probability
 
-    def decide(self, proto: str, client: Endpoint, now: float) -> Fault | None:
+    def decide(self, proto: str, client: Endpoint, now: float, elapsed: float) -> Fault | None:
         """The fault for a matching query, or None to let the next rule (or the normal answer) decide."""
         gate = self._gate
         if gate == "ratelimit" and self._within_rate(now):
             return None
         if gate == "race" and not self._raced(proto, client, now):
+            return None
+        if gate == "flow_pin" and not self._pinned(proto, client, elapsed):
             return None
         if self._delay is not None:
             return Fault(self.fault.name, delay=self._draw_delay())
@@ -305,6 +316,16 @@ class _Rule:
             self._tokens -= 1.0
             return True
         return False
+
+    def _pinned(self, proto: str, client: Endpoint, elapsed: float) -> bool:
+        if proto != "udp":
+            return False  # a new TCP connection is a new flow
+        key = (client[0], client[1])
+        if elapsed < self._pin_before:
+            if len(self._first_seen) < FLOW_MEMORY:
+                self._first_seen.add(key)
+            return False
+        return elapsed < self._pin_until and key in self._first_seen
 
     def _raced(self, proto: str, client: Endpoint, now: float) -> bool:
         if proto != "udp":
@@ -343,7 +364,7 @@ class RulePolicy:
         elapsed = now - self._started
         for rule in self._rules:
             if rule.matches(query, proto, elapsed):
-                fault = rule.decide(proto, client, now)
+                fault = rule.decide(proto, client, now, elapsed)
                 if fault is not None:
                     return fault
         return None

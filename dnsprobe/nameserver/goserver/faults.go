@@ -16,8 +16,9 @@ import (
 // rcode, size limit, mangle), the way the Python engine's RulePolicy and Nameserver._apply do.
 
 const (
-	udpMax     = 65507 // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
-	raceMemory = 65536 // client ports a race gate remembers before it clears its table
+	udpMax     = 65507   // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
+	raceMemory = 65536   // client ports a race gate remembers before it clears its table
+	flowMemory = 1 << 20 // client ports a flow_pin gate remembers from before its time (later: not pinned)
 )
 
 type ruleJSON struct {
@@ -38,6 +39,8 @@ type ruleJSON struct {
 		Kind    string  `json:"kind"`
 		Rate    float64 `json:"rate"`
 		WindowS float64 `json:"window_s"`
+		Before  float64 `json:"before_s"`
+		Until   float64 `json:"until_s"`
 	} `json:"gate"`
 	Act struct {
 		Drop  bool `json:"drop"`
@@ -82,6 +85,7 @@ type rule struct {
 	tokens   float64
 	refill   time.Time // zero: never refilled
 	lastSeen map[netip.AddrPort]time.Time
+	flows    map[netip.AddrPort]struct{} // flow_pin: client ports first seen before the gate's time
 }
 
 // ruleSet is one server's rules, tried in order. One lock covers the random numbers and the gates.
@@ -96,7 +100,10 @@ type ruleSet struct {
 func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 	rs := &ruleSet{rng: rand.New(rand.NewSource(int64(spec.Seed))), started: time.Now()}
 	for i, r := range spec.Rules {
-		compiled := &rule{spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{}}
+		compiled := &rule{
+			spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{},
+			flows: map[netip.AddrPort]struct{}{},
+		}
 		if r.Match.Steps != nil {
 			compiled.name = make([]step, len(r.Match.Steps))
 			for j, chars := range r.Match.Steps {
@@ -131,7 +138,7 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 			}
 		}
 		switch r.Gate.Kind {
-		case "always", "ratelimit", "race":
+		case "always", "ratelimit", "race", "flow_pin":
 		default:
 			return nil, fmt.Errorf("rule %d (%s): gate %q unknown", i+1, r.Fault, r.Gate.Kind)
 		}
@@ -190,7 +197,7 @@ func (rs *ruleSet) faultFor(q *query, proto string, client netip.AddrPort) *acti
 		if !rs.matches(r, q, proto, elapsed, text) {
 			continue
 		}
-		if act := rs.decide(r, proto, client, now); act != nil {
+		if act := rs.decide(r, proto, client, now, elapsed); act != nil {
 			return act
 		}
 	}
@@ -223,7 +230,7 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
 }
 
-func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time) *action {
+func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time, elapsed float64) *action {
 	switch r.spec.Gate.Kind {
 	case "ratelimit":
 		if r.withinRate(now) {
@@ -231,6 +238,10 @@ func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time
 		}
 	case "race":
 		if !r.raced(proto, client, now) {
+			return nil
+		}
+	case "flow_pin":
+		if !r.pinned(proto, client, elapsed) {
 			return nil
 		}
 	}
@@ -269,6 +280,22 @@ func (r *rule) withinRate(now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// pinned: a UDP packet from a client port first seen before the gate's time, while its entry is stale.
+func (r *rule) pinned(proto string, client netip.AddrPort, elapsed float64) bool {
+	if proto != "udp" {
+		return false // a new TCP connection is a new flow
+	}
+	key := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	if elapsed < r.spec.Gate.Before {
+		if len(r.flows) < flowMemory {
+			r.flows[key] = struct{}{}
+		}
+		return false
+	}
+	_, seen := r.flows[key]
+	return elapsed < r.spec.Gate.Until && seen
 }
 
 // raced: a second UDP packet from one client port within the window (the one that lost the race).
