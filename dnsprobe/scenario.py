@@ -283,7 +283,22 @@ class FaultRule(_Strict):
 class ServerRules(_Strict):
     """One of several embedded nameservers (127.0.0.1, 127.0.0.2, ... in resolv.conf order)."""
 
+    @field_validator("gaps")
+    @classmethod
+    def _gap_windows(cls, value: list[list[float]]) -> list[list[float]]:
+        last = 0.0
+        for gap in value:
+            if len(gap) != 2 or not last <= gap[0] < gap[1] <= 24 * 3600:
+                raise ValueError(f"{gap} is not a gap [start_s, end_s] after the previous one")
+            last = gap[1]
+        return value
+
     faults: list[FaultRule] = Field(default_factory=list, description="tried before the shared rules")
+    gaps: list[list[float]] = Field(
+        default_factory=list,
+        description="[start_s, end_s] windows (seconds after the server started) during which its UDP socket "
+        "is closed (ICMP port unreachable), as while a node-local cache restarts",
+    )
     listening: bool = Field(
         default=True,
         description="false: nothing listens at this address (ICMP port unreachable), like a loopback stub "

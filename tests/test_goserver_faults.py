@@ -286,6 +286,47 @@ def test_stale_flows_drop_old_client_ports_only_in_their_window_on_both(zone: Zo
     assert [line[6] for line in lines if line[3] != "marker.test."].count("stale_flows") == 1
 
 
+def test_socket_gap_closes_the_port_and_binds_it_again_on_both(zone: Zone, tmp_path: Path) -> None:
+    # The UDP socket is closed from 0.6 s to 1.6 s: a query in between meets a closed port (ICMP port
+    # unreachable: a connected client socket reports it as ConnectionRefusedError); before and after,
+    # an answer. Every step is at least 0.4 s from a boundary.
+    python = NameserverThread(zone, querylog=tmp_path / "python.tsv", gaps=[(0.6, 1.6)])
+    go = GoNameserver(zone, querylog=tmp_path / "go.tsv", workers=1, gaps=[[(0.6, 1.6)]])
+    packet = query(WEB, 1)
+
+    def ask(endpoint: tuple[str, int]) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.3)
+            sock.connect(endpoint)
+            sock.send(packet)
+            try:
+                return "answered" if sock.recv(65535) else "empty"
+            except ConnectionRefusedError:
+                return "refused"
+            except TimeoutError:
+                return "silent"
+
+    python.start()
+    try:
+        go.start()
+        try:
+            started = time.monotonic()
+            endpoints = [python.endpoints[0], go.endpoints[0]]
+            seen = [[ask(e) for e in endpoints]]
+            time.sleep(max(0.0, 1.1 - (time.monotonic() - started)))
+            seen.append([ask(e) for e in endpoints])
+            time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
+            seen.append([ask(e) for e in endpoints])
+        finally:
+            go.stop()
+    finally:
+        python.stop()
+    assert seen == [["answered"] * 2, ["refused"] * 2, ["answered"] * 2]
+    python_log = (tmp_path / "python.tsv").read_text().splitlines()
+    go_log = (tmp_path / "go.tsv").read_text().splitlines()
+    assert len(python_log) == len(go_log) == 3  # the header and the two answered queries
+
+
 def test_rate_limit_refuses_beyond_the_rate_on_both(zone: Zone, tmp_path: Path) -> None:
     faults = rules({"action": "ratelimit", "rate": 2, "over": "refused", "name": "*.cluster.local"})
     with Pair(zone, tmp_path, faults) as pair:

@@ -104,6 +104,7 @@ def group_spec(
                 "faults": [r.model_dump() for r in rules],
                 "pod_address": is_pod_address(address),
                 "listening": spec is None or index >= len(spec.servers) or spec.servers[index].listening,
+                "gaps": [] if spec is None or index >= len(spec.servers) else spec.servers[index].gaps,
             }
         )
     engine = nameserver_engine(spec)
@@ -175,6 +176,7 @@ class ServerGroup:
                 allow_non_loopback=off_loopback,
                 faults=faults,
                 seed=spec.get("fault_seed", 0),
+                gaps=[listen.get("gaps") or [] for listen in listening],
             )
             self._go.start()
             return
@@ -192,6 +194,7 @@ class ServerGroup:
                     self._log,
                     policy=policy,
                     allow_non_loopback=bool(listen.get("pod_address")),
+                    gaps=listen.get("gaps") or [],
                 )
                 await server.start()
                 self._servers.append(server)

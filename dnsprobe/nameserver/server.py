@@ -105,9 +105,12 @@ class Nameserver:
         *,
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
+        gaps: Sequence[Sequence[float]] = (),
     ) -> None:
         """`querylog`: a path this server opens and closes, or a `QueryLog` several servers share (its owner
-        closes it)."""
+        closes it). `gaps`: [start_s, end_s] windows after the start in which the UDP sockets are closed
+        (clients get ICMP port unreachable) and bound again after, as while a node-local cache restarts."""
+        self._gaps = [(float(start), float(end)) for start, end in gaps]
         self._addresses = check_addresses(addresses, allow_non_loopback)
         self._responder = Responder(zone)
         self._querylog_path = querylog
@@ -141,6 +144,9 @@ class Nameserver:
                 self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._flush_tick)
             for host, port in self._addresses:
                 await self._listen(loop, host, port)
+            for start, end in self._gaps:
+                self._later(start, self._close_udp)
+                self._later(end, functools.partial(self._reopen_udp, loop))
         except BaseException:
             await self.stop()
             raise
@@ -248,6 +254,18 @@ class Nameserver:
         self._flush_timer = self._loop.call_later(FLUSH_INTERVAL, self._flush_tick)
 
     # -- listening ---------------------------------------------------------------------------------------
+
+    def _close_udp(self) -> None:
+        for listener in self._udp:
+            listener.close()
+        self._udp.clear()
+
+    def _reopen_udp(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._stopping:
+            return
+        for host, port in self._endpoints:
+            udp_sock, _ = bind_sockets(host, port, False)
+            self._udp.append(_UdpListener(self, loop, udp_sock))
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
         udp_sock, tcp_sock = bind_sockets(host, port, self._tcp)
@@ -566,9 +584,10 @@ class NameserverThread:
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
         timeout: float = 10.0,
+        gaps: Sequence[Sequence[float]] = (),
     ) -> None:
         self.nameserver = Nameserver(
-            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy
+            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy, gaps=gaps
         )
         self._timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
