@@ -938,6 +938,55 @@ def no_reload_pins(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# A share of failed lookups this large, with the nameserver's queries all accounted for by the lookups
+# that succeeded (A + AAAA each, within this margin), is a port that was closed for part of the run.
+GAP_FAILED_SHARE: Final = 0.05
+QUERIES_PER_OK_MAX: Final = 2.2
+
+
+def port_closed_for_a_while(summary: Mapping[str, Any]) -> Finding | None:
+    """Fast failures for part of the run that left no trace at the nameserver, which answered every query
+    it saw: its port was closed for a while, as while a node-local cache restarts (catalog 38)."""
+    hits = []
+    for m in _ran(summary):
+        ok = _num(m.get("ok")) or 0
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        rcodes = _rcodes(m)
+        if (
+            not ok
+            or not queries
+            or any(_num(rcodes.get(k)) for k in ("SERVFAIL", "REFUSED", "FORMERR", "drop"))
+        ):
+            continue
+        failed = 1 - _ok_share(m)
+        per_ok = queries / ok
+        if (
+            GAP_FAILED_SHARE <= failed < FAILS_SHARE
+            and _main_failure(m) in ("other", "temporary")
+            and per_ok <= QUERIES_PER_OK_MAX
+        ):
+            hits.append((m, failed, per_ok))
+    if not hits:
+        return None
+    return Finding(
+        "port_closed_for_a_while",
+        "warning",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(failed)} of lookups failed ({_main_failure(m)}), yet the nameserver saw only "
+            f"the answered lookups' queries ({per_ok:.1f} per answered lookup) and answered all of them"
+            for m, failed, per_ok in hits
+        )
+        + ".",
+        "The failed lookups' queries never reached the server: for part of the run nothing listened on its "
+        "port (a node-local cache restarting, a DNS pod replaced) and each query met ICMP port unreachable. "
+        "Go's resolver and glibc fail such a lookup at once, so a busy service turns a short gap into many "
+        "fast failures; musl ignores the ICMP error and retransmits, so its lookups wait out the gap.",
+        "Keep the port served across restarts (a second replica on the same address, a handover with "
+        "SO_REUSEPORT), list a fallback nameserver, and retry temporary errors with backoff.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -961,6 +1010,7 @@ RULES: Final[tuple[Rule, ...]] = (
     cgo_thread_cap,
     nameserver_unreachable,
     no_reload_pins,
+    port_closed_for_a_while,
 )
 
 
