@@ -202,6 +202,7 @@ FaultAction = Literal[
     "formerr",
     "lame_nodata",
     "stale_flows",
+    "uncompressed",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"^[A-Za-z0-9_*?.\[\]!-]+$")

@@ -84,7 +84,7 @@ def run_modes(
                 mode=mode,
                 binary=binaries[mode],
                 files=files,
-                zone_text=ZONE,
+                zone_text=spec.zone,
                 workdir=workdir,
                 socket_dir=socket_dir,
                 godebug="netdns=1",
@@ -439,3 +439,22 @@ def test_first_server_port_closed_fails_over_at_once(
     # Catalog 35: the closed first port costs nothing; the second server answers every resolver at once.
     seen = run_modes(tmp_path, binaries, {"engine": engine, "servers": [{"listening": False}, {}]})
     expect(seen, {mode: same(IMMEDIATE_OK) for mode in MODE_NAMES}, None)
+
+
+MANY = "many.addresses.service.example.test."
+MANY_ZONE_RECORDS = "".join(f"{MANY} A 10.1.0.{i}\n" for i in range(1, 17))
+
+
+def test_uncompressed_answer_over_512_bytes(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 39: 16 A records without compression (about 800 bytes; 300 compressed) in reply to a query
+    # without EDNS0: Go (EDNS0, 1232) and glibc take all 16; musl reads 512 bytes and silently keeps the
+    # records that fit.
+    zone = ZONE + MANY_ZONE_RECORDS
+    seen = run_modes(tmp_path, binaries, {"zone": zone, "faults": [{"action": "uncompressed"}]}, MANY)
+    expect(
+        seen,
+        {"go": same(outcome("ok", 16)), "cgo": same(outcome("ok", 16)), "musl": same(outcome("ok"))},
+        "uncompressed",
+    )
+    kept = {result.answers for result in seen["musl"].results}
+    assert len(kept) == 1 and 0 < kept.pop() < 16

@@ -159,6 +159,7 @@ FIXED_KINDS: dict[str, dict[str, Any]] = {
     "delay": {"action": "delay", "delay_ms": 300},
     "formerr": {"action": "formerr"},
     "lame_nodata": {"action": "lame_nodata"},
+    "uncompressed": {"action": "uncompressed"},
 }
 # stale_flows: tested on its own below (its gate needs packets before and after its time)
 PACKETS = [
@@ -558,3 +559,21 @@ def test_name_globs_select_the_same_names_on_both_engines(zone: Zone, tmp_path: 
             assert python.reply is not None and go.reply == python.reply, (glob, name)
             refused = dns.message.from_wire(python.reply).rcode() == 5
             assert refused == fnmatchcase(name, glob if glob.endswith((".", "*")) else glob + "."), name
+
+
+def test_uncompressed_answers_hold_the_same_records_written_out(zone: Zone, tmp_path: Path) -> None:
+    packets = [query(WEB, 1), query("big.example.test.", 1, edns=4096), query("x.alias.cluster.local.", 1)]
+    plain = NameserverThread(zone)
+    with Pair(zone, tmp_path, rules({"action": "uncompressed", "name": "[!m]*"})) as pair:
+        plain.start()
+        try:
+            for packet in packets:
+                python, go = pair.both(packet)
+                assert python.reply is not None and go.reply == python.reply
+                normal = exchange(packet, plain.endpoints[0]).reply
+                assert normal is not None
+                got, want = dns.message.from_wire(python.reply), dns.message.from_wire(normal)
+                assert got.answer == want.answer and got.authority == want.authority and got.answer
+                assert b"\xc0\x0c" not in python.reply[12:] and len(python.reply) > len(normal)
+        finally:
+            plain.stop()

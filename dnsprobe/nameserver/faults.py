@@ -26,7 +26,7 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
              "rcode": int | null,               reply with this rcode, the question and no records
              "limit": "query" | "zero" | "max", the answer's size limit: the client's, 0 (TC and the
                                                 question only), or none (a whole UDP answer without TC)
-             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | null,
+             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | "uncompressed" | null,
              "flags_clear": MASK,               with rcode: header bits cleared (0x0480: AA and RA)
              "no_opt": bool}}                   with rcode: no OPT record in the reply
 
@@ -43,13 +43,12 @@ what each engine does stays a primitive, what the rule means stays here. FORMERR
 EDNS0 queries (an EDNS0-intolerant server or middlebox) is the match field `edns` with `act.rcode = 1` and
 `act.no_opt` (action `formerr`) or `act.drop`; a lame NODATA (NOERROR, no records, AA=0, RA=0, no
 additional section) is `act.rcode = 0` with `act.flags_clear` and `act.no_opt` (action `lame_nodata`).
-The rest of the catalog's second wave fits:
-- a socket gap (ICMP port unreachable for 1-3 s): not per packet, a rule set's `gaps` list of windows
-  during which the engine closes its UDP socket and binds it again after;
-- swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
-  `act.swap` (each reply goes out with the other's ID and port);
-- CNAME-only and uncompressed answers: `act.zone`, an index into extra zones that `goengine.compile_zone`
-  encodes with another encoder (the Go engine just answers from that table).
+A socket gap (ICMP port unreachable for a while) is not a
+per-packet rule: `[[nameserver.servers]] gaps` windows, in which each engine closes its UDP socket and
+binds it again after. CNAME-only answers need no fault (a CNAME into a zone the server does not serve
+answers so); uncompressed answers are `act.mangle = "uncompressed"` (owners written out in full at reply
+time). Still to come: swapped parallel replies, a gate `pair` (hold a client's first reply up to W s for
+its second) with `act.swap` (each reply goes out with the other's ID and port).
 """
 
 from __future__ import annotations
@@ -205,7 +204,7 @@ def _compile(rule: FaultRule) -> CompiledRule:
         act["limit"] = "zero"
     elif action == "oversize":
         act["limit"] = "max"
-    elif action in ("garbage", "wrong_id", "wrong_question", "tc_bit"):
+    elif action in ("garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed"):
         act["mangle"] = action
     elif action == "delay":
         act["delay"] = {

@@ -27,6 +27,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ class Fault:
             raise ValueError(f"fault {self.name}: mangle must be one of {', '.join(MANGLES)}")
 
 
-MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit")
+MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed")
 
 
 class Policy(Protocol):
@@ -294,6 +295,8 @@ def _mangled(how: str, reply: bytes, query: Query) -> bytes:
     (tc_bit) the whole answer with TC set anyway, as some proxies do even over TCP."""
     if how == "tc_bit":
         return reply[:2] + bytes([reply[2] | 0x02]) + reply[3:]
+    if how == "uncompressed":
+        return _uncompressed(reply, query)
     if how == "wrong_id":
         return ((query.id + 0x5555) & 0xFFFF).to_bytes(2, "big") + reply[2:]
     if how == "wrong_question":
@@ -303,6 +306,30 @@ def _mangled(how: str, reply: bytes, query: Query) -> bytes:
     # garbage: the header promises answers, the question is right, then the first record is cut short
     header = reply[:4] + (1).to_bytes(2, "big") + (3).to_bytes(2, "big") + bytes(4)
     return header + query.question + _GARBAGE
+
+
+def _uncompressed(reply: bytes, query: Query) -> bytes:
+    """The reply with every record owner that points at the question (0xC00C) written out in full, as a
+    server without name compression sends it: the same records, longer (past 512 bytes sooner)."""
+    qname = query.question[:-4]
+    counts = struct.unpack_from("!HHHH", reply, 4)
+    pos = 12 + (len(query.question) if counts[0] else 0)
+    out = [reply[:pos]]
+    for _ in range(sum(counts[1:])):
+        if reply[pos : pos + 2] == b"\xc0\x0c":
+            out.append(qname)
+            pos += 2
+        else:
+            start = pos
+            while reply[pos] and reply[pos] < 0xC0:
+                pos += 1 + reply[pos]
+            pos += 2 if reply[pos] >= 0xC0 else 1
+            out.append(reply[start:pos])
+        rdlength = int.from_bytes(reply[pos + 8 : pos + 10], "big")
+        out.append(reply[pos : pos + 10 + rdlength])
+        pos += 10 + rdlength
+    out.append(reply[pos:])
+    return b"".join(out)
 
 
 class _UdpListener:

@@ -163,7 +163,7 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 		}
 		if r.Act.Mangle != nil {
 			switch *r.Act.Mangle {
-			case "garbage", "wrong_id", "wrong_question", "tc_bit":
+			case "garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed":
 				compiled.act.mangle = *r.Act.Mangle
 			default:
 				return nil, fmt.Errorf("rule %d (%s): mangle %q unknown", i+1, r.Fault, *r.Act.Mangle)
@@ -340,6 +340,40 @@ func (z *zone) apply(act *action, q *query, proto string) ([]byte, uint16) {
 	return reply, rcode
 }
 
+// uncompressed is server._uncompressed: every record owner that points at the question (0xC00C) written
+// out in full, as a server without name compression sends it.
+func uncompressed(reply []byte, q *query) []byte {
+	qname := q.question[:len(q.question)-4]
+	pos := 12
+	if binary.BigEndian.Uint16(reply[4:]) > 0 {
+		pos += len(q.question)
+	}
+	records := int(binary.BigEndian.Uint16(reply[6:])) + int(binary.BigEndian.Uint16(reply[8:])) +
+		int(binary.BigEndian.Uint16(reply[10:]))
+	out := append(make([]byte, 0, len(reply)+records*len(qname)), reply[:pos]...)
+	for i := 0; i < records; i++ {
+		if reply[pos] == 0xC0 && reply[pos+1] == 0x0C {
+			out = append(out, qname...)
+			pos += 2
+		} else {
+			start := pos
+			for reply[pos] != 0 && reply[pos] < 0xC0 {
+				pos += 1 + int(reply[pos])
+			}
+			if reply[pos] >= 0xC0 {
+				pos += 2
+			} else {
+				pos++
+			}
+			out = append(out, reply[start:pos]...)
+		}
+		rdlength := int(binary.BigEndian.Uint16(reply[pos+8:]))
+		out = append(out, reply[pos:pos+10+rdlength]...)
+		pos += 10 + rdlength
+	}
+	return append(out, reply[pos:]...)
+}
+
 var garbageRecord = []byte{0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0xFF, 0xFF} // cut inside its TTL
 
 // mangled is server._mangled: a reply a client must reject, or (tc_bit) the whole answer with TC set.
@@ -351,6 +385,8 @@ func mangled(how string, reply []byte, q *query) []byte {
 	case "wrong_id":
 		binary.BigEndian.PutUint16(reply, q.id+0x5555)
 		return reply
+	case "uncompressed":
+		return uncompressed(reply, q)
 	case "wrong_question":
 		// Another name in front of the question: the answer owners point at it (0xC00C).
 		out := append(make([]byte, 0, len(reply)+6), reply[:12]...)
