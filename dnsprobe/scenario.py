@@ -277,6 +277,10 @@ FaultAction = Literal[
     "conntrack_race",
     "outage",
     "ratelimit",
+    "formerr",
+    "lame_nodata",
+    "stale_flows",
+    "uncompressed",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"[A-Za-z0-9_*?.\[\]!-]+")
@@ -290,6 +294,9 @@ class FaultRule(_Strict):
     name: str = Field(default="*", min_length=1, max_length=255, description="glob on the query name")
     qtype: str | list[str] = Field(default="*", description="a type (AAAA), a list of types, or *")
     proto: Literal["any", "udp", "tcp"] = "any"
+    edns: Literal["any", "present", "absent"] = Field(
+        default="any", description="only queries with (present) or without (absent) an EDNS0 OPT record"
+    )
     start_s: float = Field(default=0.0, ge=0, description="seconds after the server started")
     end_s: float | None = Field(default=None, gt=0, description="seconds after the server started")
     period_s: float | None = Field(default=None, gt=0, description="the window repeats every period_s")
@@ -338,6 +345,11 @@ class FaultRule(_Strict):
                 raise ValueError(f"distribution = {self.distribution!r} needs jitter_ms (its spread)")
         if action == "ratelimit" and self.rate is None:
             raise ValueError("action = 'ratelimit' needs rate (answers per second)")
+        if action == "stale_flows" and (self.end_s is None or self.period_s is not None):
+            raise ValueError(
+                "action = 'stale_flows' needs start_s (the rollout) and end_s (when the stale entries "
+                "expire), no period_s"
+            )
         if action == "outage" and self.end_s is None and self.period_s is None:
             raise ValueError("action = 'outage' needs a window: end_s (and start_s, period_s)")
         if self.end_s is not None and self.end_s <= self.start_s:
@@ -350,7 +362,27 @@ class FaultRule(_Strict):
 class ServerRules(_Strict):
     """One of several embedded nameservers (127.0.0.1, 127.0.0.2, ... in resolv.conf order)."""
 
+    @field_validator("gaps")
+    @classmethod
+    def _gap_windows(cls, value: list[list[float]]) -> list[list[float]]:
+        last = 0.0
+        for gap in value:
+            if len(gap) != 2 or not last <= gap[0] < gap[1] <= 24 * 3600:
+                raise ValueError(f"{gap} is not a gap [start_s, end_s] after the previous one")
+            last = gap[1]
+        return value
+
     faults: list[FaultRule] = Field(default_factory=list, description="tried before the shared rules")
+    gaps: list[list[float]] = Field(
+        default_factory=list,
+        description="[start_s, end_s] windows (seconds after the server started) during which its UDP socket "
+        "is closed (ICMP port unreachable), as while a node-local cache restarts",
+    )
+    listening: bool = Field(
+        default=True,
+        description="false: nothing listens at this address (ICMP port unreachable), like a loopback stub "
+        "(127.0.0.53) leaked into a pod without systemd-resolved",
+    )
 
 
 class Nameserver(_Strict):

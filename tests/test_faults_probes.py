@@ -84,7 +84,7 @@ def run_modes(
                 mode=mode,
                 binary=binaries[mode],
                 files=files,
-                zone_text=ZONE,
+                zone_text=spec.zone,
                 workdir=workdir,
                 socket_dir=socket_dir,
                 godebug="netdns=1",
@@ -368,3 +368,93 @@ def test_rate_limit_refuses_beyond_the_rate(tmp_path: Path, binaries: dict[str, 
         },
         "ratelimit",
     )
+
+
+def test_formerr_for_edns0_queries(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 24: Go sends OPT and fails at once ("server misbehaving", asked twice); glibc and musl send
+    # no OPT record and are answered.
+    seen = run_modes(tmp_path, binaries, {"faults": [{"action": "formerr", "edns": "present"}]})
+    expect(
+        seen,
+        {"go": same(outcome("refused", 0)), "cgo": same(IMMEDIATE_OK), "musl": same(IMMEDIATE_OK)},
+        "formerr",
+        spared=("cgo", "musl"),
+    )
+    assert "server misbehaving" in seen["go"].results[0].error
+
+
+def test_edns0_queries_dropped(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 24: silence for OPT queries costs Go both attempts; the C resolvers are not affected.
+    seen = run_modes(tmp_path, binaries, {"faults": [{"action": "drop", "edns": "present"}]})
+    expect(
+        seen,
+        {
+            "go": same(outcome("timeout", 0, *TWO_TIMEOUTS)),
+            "cgo": same(IMMEDIATE_OK),
+            "musl": same(IMMEDIATE_OK),
+        },
+        "drop",
+        spared=("cgo", "musl"),
+    )
+
+
+def test_lame_nodata_then_a_black_holed_server(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 26: Go and glibc skip the lame answer (no AA, RA or additional section) and wait on the
+    # second server; musl takes it as NODATA at once.
+    servers = {"servers": [{"faults": [{"action": "lame_nodata"}]}, {"faults": [{"action": "drop"}]}]}
+    seen = run_modes(tmp_path, binaries, servers)
+    expect(
+        seen,
+        {
+            "go": same(outcome("timeout", 0, *TWO_TIMEOUTS)),
+            "cgo": same(outcome("temporary", 0, *TWO_TIMEOUTS)),
+            "musl": same(outcome("not_found", 0)),
+        },
+        "lame_nodata",
+    )
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_nothing_listening(tmp_path: Path, binaries: dict[str, Path], engine: str) -> None:
+    # Catalog 34: a closed port (a leaked 127.0.0.53 stub): Go "connection refused" and glibc EAI_AGAIN at
+    # once; musl ignores the ICMP error and waits out its timeout. The nameserver sees nothing.
+    seen = run_modes(tmp_path, binaries, {"engine": engine, "servers": [{"listening": False}]})
+    expect(
+        seen,
+        {
+            "go": same(outcome("other", 0)),
+            "cgo": same(outcome("temporary", 0)),
+            "musl": same(outcome("temporary", 0, *ONE_TIMEOUT)),
+        },
+        None,
+    )
+    assert "connection refused" in seen["go"].results[0].error
+    assert all(not s.faults for s in seen.values())  # no query reached a server
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_first_server_port_closed_fails_over_at_once(
+    tmp_path: Path, binaries: dict[str, Path], engine: str
+) -> None:
+    # Catalog 35: the closed first port costs nothing; the second server answers every resolver at once.
+    seen = run_modes(tmp_path, binaries, {"engine": engine, "servers": [{"listening": False}, {}]})
+    expect(seen, {mode: same(IMMEDIATE_OK) for mode in MODE_NAMES}, None)
+
+
+MANY = "many.addresses.service.example.test."
+MANY_ZONE_RECORDS = "".join(f"{MANY} A 10.1.0.{i}\n" for i in range(1, 17))
+
+
+def test_uncompressed_answer_over_512_bytes(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 39: 16 A records without compression (about 800 bytes; 300 compressed) in reply to a query
+    # without EDNS0: Go (EDNS0, 1232) and glibc take all 16; musl reads 512 bytes and silently keeps the
+    # records that fit.
+    zone = ZONE + MANY_ZONE_RECORDS
+    seen = run_modes(tmp_path, binaries, {"zone": zone, "faults": [{"action": "uncompressed"}]}, MANY)
+    expect(
+        seen,
+        {"go": same(outcome("ok", 16)), "cgo": same(outcome("ok", 16)), "musl": same(outcome("ok"))},
+        "uncompressed",
+    )
+    kept = {result.answers for result in seen["musl"].results}
+    assert len(kept) == 1 and 0 < kept.pop() < 16

@@ -163,7 +163,11 @@ FIXED_KINDS: dict[str, dict[str, Any]] = {
     "wrong_question": {"action": "wrong_question"},
     "tc_bit": {"action": "tc_bit"},
     "delay": {"action": "delay", "delay_ms": 300},
+    "formerr": {"action": "formerr"},
+    "lame_nodata": {"action": "lame_nodata"},
+    "uncompressed": {"action": "uncompressed"},
 }
+# stale_flows: tested on its own below (its gate needs packets before and after its time)
 PACKETS = [
     query(WEB, 1),
     query(WEB, 28, edns=1232),
@@ -221,6 +225,113 @@ def test_selectors_name_type_protocol_and_window(zone: Zone, tmp_path: Path) -> 
         assert tcp_exchange(tcp, pair.endpoints[1]) == tcp_exchange(tcp, pair.endpoints[0])
         lines = pair.logs_say_the_same()
     assert {"servfail", "refused", "nxdomain", "truncate", "tc_bit", "-"} == {line[6] for line in lines}
+
+
+def test_edns_selector_formerr_and_lame_nodata_on_both(zone: Zone, tmp_path: Path) -> None:
+    faults = rules(
+        {"action": "formerr", "name": "[!m]*", "edns": "present", "qtype": "A"},
+        {"action": "drop", "name": "[!m]*", "edns": "present", "qtype": "AAAA"},
+        {"action": "lame_nodata", "name": "[!m]*", "edns": "absent", "qtype": "AAAA"},
+    )
+    packets = [query(WEB, qtype, edns=edns) for qtype in (1, 28) for edns in (None, 1232)]
+    with Pair(zone, tmp_path, faults) as pair:
+        seen = [pair.both(packet) for packet in packets]
+        lines = pair.logs_say_the_same()
+    for python, go in seen:
+        assert (go.reply, go.timing) == (python.reply, python.timing)
+    (a_plain, a_edns, aaaa_plain, aaaa_edns) = (python for python, _ in seen)
+    assert a_plain.reply is not None and dns.message.from_wire(a_plain.reply).answer  # untouched
+    formerr = a_edns.reply
+    assert formerr is not None
+    flags, counts = struct.unpack("!H", formerr[2:4])[0], struct.unpack("!HHHH", formerr[4:12])
+    assert flags & 0xF == 1 and counts == (1, 0, 0, 0)  # FORMERR, the question, no OPT
+    assert aaaa_edns.timing == "dropped"
+    lame = aaaa_plain.reply
+    assert lame is not None
+    flags, counts = struct.unpack("!H", lame[2:4])[0], struct.unpack("!HHHH", lame[4:12])
+    assert flags & 0xF == 0 and not flags & 0x0480 and flags & 0x8000 and counts == (1, 0, 0, 0)
+    assert [line[6] for line in lines if line[3] != "marker.test."] == [
+        "-",
+        "formerr",
+        "lame_nodata",
+        "drop",
+    ]
+
+
+def _ask_from(sock: socket.socket, packet: bytes, endpoint: tuple[str, int]) -> bytes | None:
+    sock.sendto(packet, endpoint)
+    try:
+        return sock.recv(65535)
+    except TimeoutError:
+        return None
+
+
+def test_stale_flows_drop_old_client_ports_only_in_their_window_on_both(zone: Zone, tmp_path: Path) -> None:
+    # Flows first seen before 0.8 s are ignored from 0.8 s to 2.0 s; new flows are answered throughout.
+    # Generous margins: every step is at least 0.5 s from a boundary.
+    faults = rules({"action": "stale_flows", "name": "[!m]*", "start_s": 0.8, "end_s": 2.0})
+    packet = query(WEB, 1)
+    with Pair(zone, tmp_path, faults) as pair:
+        started = time.monotonic()
+        old = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in pair.endpoints]
+        for sock in old:
+            sock.settimeout(0.3)
+        try:
+            before = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+            time.sleep(max(0.0, 1.3 - (time.monotonic() - started)))
+            during_old = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+            during_new = [exchange(packet, e, 0.3).reply for e in pair.endpoints]
+            time.sleep(max(0.0, 2.6 - (time.monotonic() - started)))
+            after = [_ask_from(sock, packet, e) for sock, e in zip(old, pair.endpoints, strict=True)]
+        finally:
+            for sock in old:
+                sock.close()
+        lines = pair.logs_say_the_same()
+    for python, go in (before, during_new, after):
+        assert python is not None and go == python
+    assert during_old == [None, None]
+    assert [line[6] for line in lines if line[3] != "marker.test."].count("stale_flows") == 1
+
+
+def test_socket_gap_closes_the_port_and_binds_it_again_on_both(zone: Zone, tmp_path: Path) -> None:
+    # The UDP socket is closed from 0.6 s to 1.6 s: a query in between meets a closed port (ICMP port
+    # unreachable: a connected client socket reports it as ConnectionRefusedError); before and after,
+    # an answer. Every step is at least 0.4 s from a boundary.
+    python = NameserverThread(zone, querylog=tmp_path / "python.tsv", gaps=[(0.6, 1.6)])
+    go = GoNameserver(zone, querylog=tmp_path / "go.tsv", workers=1, gaps=[[(0.6, 1.6)]])
+    packet = query(WEB, 1)
+
+    def ask(endpoint: tuple[str, int]) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.3)
+            sock.connect(endpoint)
+            sock.send(packet)
+            try:
+                return "answered" if sock.recv(65535) else "empty"
+            except ConnectionRefusedError:
+                return "refused"
+            except TimeoutError:
+                return "silent"
+
+    python.start()
+    try:
+        go.start()
+        try:
+            started = time.monotonic()
+            endpoints = [python.endpoints[0], go.endpoints[0]]
+            seen = [[ask(e) for e in endpoints]]
+            time.sleep(max(0.0, 1.1 - (time.monotonic() - started)))
+            seen.append([ask(e) for e in endpoints])
+            time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
+            seen.append([ask(e) for e in endpoints])
+        finally:
+            go.stop()
+    finally:
+        python.stop()
+    assert seen == [["answered"] * 2, ["refused"] * 2, ["answered"] * 2]
+    python_log = (tmp_path / "python.tsv").read_text().splitlines()
+    go_log = (tmp_path / "go.tsv").read_text().splitlines()
+    assert len(python_log) == len(go_log) == 3  # the header and the two answered queries
 
 
 def test_rate_limit_refuses_beyond_the_rate_on_both(zone: Zone, tmp_path: Path) -> None:
@@ -452,3 +563,21 @@ def test_name_globs_select_the_same_names_on_both_engines(zone: Zone, tmp_path: 
             assert python.reply is not None and go.reply == python.reply, (glob, name)
             refused = dns.message.from_wire(python.reply).rcode() == 5
             assert refused == fnmatchcase(name, glob if glob.endswith((".", "*")) else glob + "."), name
+
+
+def test_uncompressed_answers_hold_the_same_records_written_out(zone: Zone, tmp_path: Path) -> None:
+    packets = [query(WEB, 1), query("big.example.test.", 1, edns=4096), query("x.alias.cluster.local.", 1)]
+    plain = NameserverThread(zone)
+    with Pair(zone, tmp_path, rules({"action": "uncompressed", "name": "[!m]*"})) as pair:
+        plain.start()
+        try:
+            for packet in packets:
+                python, go = pair.both(packet)
+                assert python.reply is not None and go.reply == python.reply
+                normal = exchange(packet, plain.endpoints[0]).reply
+                assert normal is not None
+                got, want = dns.message.from_wire(python.reply), dns.message.from_wire(normal)
+                assert got.answer == want.answer and got.authority == want.authority and got.answer
+                assert b"\xc0\x0c" not in python.reply[12:] and len(python.reply) > len(normal)
+        finally:
+            plain.stop()

@@ -257,10 +257,12 @@ class Responder:
         header = _HEADER.pack(query.id, flags, 1, encoded.ancount, encoded.nscount, arcount)
         return header + question + encoded.body + opt, encoded.rcode
 
-    def error(self, query: Query, rcode: int) -> bytes:
-        """A reply with `rcode`, the question and no records (SERVFAIL, REFUSED, NOTIMP...)."""
-        flags = _QR | _RA | (query.flags & _COPIED) | (rcode & 0xF)
-        if query.edns is None:
+    def error(self, query: Query, rcode: int, *, flags_clear: int = 0, no_opt: bool = False) -> bytes:
+        """A reply with `rcode`, the question and no records (SERVFAIL, REFUSED, NOTIMP...); `flags_clear`
+        clears header bits (a lame reply without RA), `no_opt` leaves out the OPT record (a server that
+        does not know EDNS0)."""
+        flags = (_QR | _RA | (query.flags & _COPIED) | (rcode & 0xF)) & ~flags_clear
+        if query.edns is None or no_opt:
             return _HEADER.pack(query.id, flags, 1, 0, 0, 0) + query.question
         opt = self._opt if rcode < 16 else _opt_record(rcode >> 4)
         return _HEADER.pack(query.id, flags, 1, 0, 0, 1) + query.question + opt

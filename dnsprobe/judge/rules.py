@@ -375,6 +375,602 @@ def servfail_storm(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# --- the catalog's second wave: names answered by the wrong suffix, and where musl parts ways -----------
+
+# A workload "works" in a mode with this share of its lookups ok, and "fails" below the other.
+WORKS_SHARE: Final = 0.9
+FAILS_SHARE: Final = 0.5
+# The longest resolv.conf line musl reads (its line buffer); a longer line is skipped as a whole.
+MUSL_LINE_MAX: Final = 255
+# glibc's MAXNS, musl's and Go's limit alike: nameserver lines after the third are ignored.
+MAX_NAMESERVERS: Final = 3
+
+
+def _nameservers(summary: Mapping[str, Any]) -> list[str]:
+    resolv = str(_map(summary.get("pod")).get("resolv_conf") or "")
+    lines = [line.split("#", 1)[0].split() for line in resolv.splitlines()]
+    return [words[1] for words in lines if len(words) >= 2 and words[0] == "nameserver"]
+
+
+def _is_musl(mode: Mapping[str, Any]) -> bool:
+    return _libc(mode) == "musl" and mode.get("resolver") != "go"
+
+
+def _workloads(mode: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    found = {}
+    for w in mode.get("workloads") or ():
+        w = _map(w)
+        if (_num(w.get("lookups")) or 0) > 0:
+            found[str(w.get("workload") or w.get("name") or "?")] = w
+    return found
+
+
+def _ok_share(figures: Mapping[str, Any]) -> float:
+    lookups = _num(figures.get("lookups")) or 0
+    return (_num(figures.get("ok")) or 0) / lookups if lookups else 0.0
+
+
+def _main_failure(figures: Mapping[str, Any]) -> str:
+    failures = {str(k): _num(v) or 0 for k, v in _map(figures.get("failures")).items()}
+    return max(failures, key=lambda k: failures[k]) if failures else "none"
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A workload that musl fails and another resolver resolves in the same run."""
+
+    label: str
+    name: str
+    musl: Mapping[str, Any]
+    musl_figures: Mapping[str, Any]
+    working: tuple[Mapping[str, Any], ...]
+
+
+def _musl_splits(summary: Mapping[str, Any]) -> list[_Split]:
+    ran = _ran(summary)
+    others = [m for m in ran if not _is_musl(m)]
+    splits = []
+    for musl in (m for m in ran if _is_musl(m)):
+        for label, figures in _workloads(musl).items():
+            if _ok_share(figures) >= FAILS_SHARE:
+                continue
+            working = tuple(
+                m for m in others if label in _workloads(m) and _ok_share(_workloads(m)[label]) >= WORKS_SHARE
+            )
+            if working:
+                splits.append(_Split(label, str(figures.get("name") or label), musl, figures, working))
+    return splits
+
+
+def _split_seen(split: _Split) -> str:
+    figures = split.musl_figures
+    p50 = _num(_map(figures.get("latency_ms")).get("p50")) or 0
+    return (
+        f"{_name(split.musl)} failed `{split.name}` ({_pct(1 - _ok_share(figures))} "
+        f"{_main_failure(figures)}, p50 {p50:,.0f} ms) where {_names(split.working)} resolved it"
+    )
+
+
+def _musl_finding(rule: str, splits: Sequence[_Split], seen: str, why: str, fix: str) -> Finding:
+    modes = tuple(dict.fromkeys(_name(s.musl) for s in splits))
+    return Finding(rule, "critical", modes, "; ".join(_split_seen(s) for s in splits) + f". {seen}", why, fix)
+
+
+MUSL_FIX: Final = (
+    f"{NO_CGO_FIX} If it needs cgo, a glibc build (golang:1.x builder, distroless/base or debian-slim "
+    "runtime) behaves like Go's resolver here."
+)
+
+
+def search_wildcard(summary: Mapping[str, Any]) -> Finding | None:
+    """An external-looking name answered by a search suffix before the name itself (catalog 17)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    full_walk = 2 * (len(search) + 1)
+    hits: dict[tuple[str, int], list[str]] = {}
+    for m in _ran(summary):
+        for figures in _workloads(m).values():
+            name, per = str(figures.get("name") or ""), _num(figures.get("wire_queries_per_lookup"))
+            if per is None or name.endswith(".") or _dots(name) < 2 or _dots(name) >= ndots:
+                continue
+            if _ok_share(figures) < WORKS_SHARE or not 2 + EXPANSION_MARGIN <= per <= full_walk - 1:
+                continue
+            if m.get("changes") or abs(per / 2 - round(per / 2)) > 0.1:
+                continue  # not one walk that stopped at a suffix (a resolv.conf change mixes two walks)
+            suffix = min(len(search), max(1, round(per / 2)))
+            hits.setdefault((name, suffix), []).append(_name(m))
+    if not hits:
+        return None
+    (name, suffix), modes = next(iter(hits.items()))
+    domain = search[suffix - 1]
+    return Finding(
+        "search_wildcard",
+        "critical",
+        tuple(dict.fromkeys(mode for ms in hits.values() for mode in ms)),
+        f"`{name}` ({_dots(name)} dots, ndots:{ndots}) was answered after {2 * suffix} wire queries in "
+        f"{', '.join(modes)}: by the search suffix `{domain}` (search domain {suffix} of {len(search)}), "
+        f"not as itself (that would take {full_walk}).",
+        f"A name with fewer than ndots dots is tried with each search domain first; `{name}.{domain}` "
+        "exists (a wildcard record in that zone answers any name below it), so the resolver stops there and "
+        "returns the wildcard's address: the real name is never asked.",
+        f"Remove the wildcard from `{domain}` or the domain from the search list; write external names with "
+        "a trailing dot, or lower ndots so names with dots are asked as they are first.",
+    )
+
+
+def musl_aaaa_error(summary: Mapping[str, Any]) -> Finding | None:
+    """musl fails a name whose A query succeeds when AAAA gets an error rcode (catalog 18)."""
+    _, search, _ = _resolv_facts(summary)
+    if len(_nameservers(summary)) > 1:
+        return None  # several servers: musl_parallel_nameservers' case
+    splits = []
+    for split in _musl_splits(summary):
+        rcodes = _rcodes(split.musl)
+        errors = [r for r in ("NXDOMAIN", "SERVFAIL", "REFUSED") if _num(rcodes.get(r))]
+        if (split.name.endswith(".") or not search) and _num(rcodes.get("NOERROR")) and errors:
+            splits.append(split)
+    if not splits:
+        return None
+    rcodes = _rcodes(splits[0].musl)
+    listed = ", ".join(f"{r} {int(_num(rcodes.get(r)) or 0):,}" for r in ("NXDOMAIN", "SERVFAIL", "REFUSED"))
+    return _musl_finding(
+        "musl_aaaa_error",
+        splits,
+        f"musl's queries got NOERROR {int(_num(rcodes.get('NOERROR')) or 0):,} and {listed}.",
+        "The name has an address (one of its A/AAAA queries is answered), but the other query type gets an "
+        "error rcode. Go's resolver and glibc return the answer they got; musl fails the whole lookup when "
+        "either query fails: NXDOMAIN makes the name not found, SERVFAIL or REFUSED make it wait out its "
+        "timeout first.",
+        "Make the server answer the missing type with NOERROR and no records (NODATA), not an error; "
+        f'ask for the family you need (LookupIP(ctx, "ip4", name)). {MUSL_FIX}',
+    )
+
+
+def musl_search_stops(summary: Mapping[str, Any]) -> Finding | None:
+    """musl stops the search walk at a SERVFAIL or REFUSED where Go and glibc go on (catalog 19)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    splits = [
+        s
+        for s in _musl_splits(summary)
+        if not s.name.endswith(".")
+        and _dots(s.name) < ndots
+        and (_num(_rcodes(s.musl).get("SERVFAIL")) or _num(_rcodes(s.musl).get("REFUSED")))
+    ]
+    if not splits:
+        return None
+    rcodes = _rcodes(splits[0].musl)
+    return _musl_finding(
+        "musl_search_stops",
+        splits,
+        f"musl's queries got SERVFAIL {int(_num(rcodes.get('SERVFAIL')) or 0):,} and REFUSED "
+        f"{int(_num(rcodes.get('REFUSED')) or 0):,} times while walking {len(search)} search domains.",
+        "One search expansion of the name is answered with an error rcode. Go's resolver and glibc take it "
+        'as "this expansion failed" and try the next suffix, which answers; musl ends the walk at '
+        "the first error and fails the lookup with a temporary error.",
+        "Fix the zone or forward that answers SERVFAIL/REFUSED for that suffix; use the fully qualified name "
+        f"with a trailing dot. {MUSL_FIX}",
+    )
+
+
+def musl_ndots_no_search(summary: Mapping[str, Any]) -> Finding | None:
+    """musl does not try the search list for a name with at least ndots dots (catalog 20)."""
+    ndots, search, _ = _resolv_facts(summary)
+    if not search:
+        return None
+    splits = [
+        s
+        for s in _musl_splits(summary)
+        if not s.name.endswith(".")
+        and _dots(s.name) >= ndots
+        and _main_failure(s.musl_figures) == "not_found"
+        and (_num(s.musl_figures.get("wire_queries_per_lookup")) or 0) <= 2 + EXPANSION_MARGIN
+    ]
+    if not splits:
+        return None
+    name = splits[0].name
+    return _musl_finding(
+        "musl_ndots_no_search",
+        splits,
+        f"`{name}` has {_dots(name)} dots with ndots:{ndots}: musl asked only the name as it is "
+        f"({_num(splits[0].musl_figures.get('wire_queries_per_lookup')) or 0:g} queries per lookup).",
+        "Go's resolver and glibc try the search list after the name as it is fails; musl uses the search "
+        "list only for names with fewer dots than ndots, so a name like `web.ns2` with ndots:1 never "
+        "becomes `web.ns2.svc.cluster.local`.",
+        "Use the full name (`web.ns2.svc.cluster.local.`) in configuration, or keep ndots above the dots "
+        f"of the names the service asks for. {MUSL_FIX}",
+    )
+
+
+def musl_parallel_nameservers(summary: Mapping[str, Any]) -> Finding | None:
+    """musl asks every nameserver at once and takes the first reply, a wrong NXDOMAIN too (catalog 21)."""
+    servers = _nameservers(summary)
+    if len(servers) < 2:
+        return None
+    splits = [s for s in _musl_splits(summary) if _main_failure(s.musl_figures) == "not_found"]
+    if not splits:
+        return None
+    return _musl_finding(
+        "musl_parallel_nameservers",
+        splits,
+        f"resolv.conf lists {len(servers)} nameservers ({', '.join(servers)}).",
+        "Go's resolver and glibc ask the nameservers in order and take the first server's answer; musl "
+        "sends each query to all of them at once and takes the first reply. When the servers do not serve "
+        'the same names (split horizon, a public "fallback"), a fast NXDOMAIN from the wrong one wins.',
+        "List only nameservers that serve the same names; put split-horizon forwarding in one server "
+        f"(CoreDNS forward/stub zones, a node-local cache). {MUSL_FIX}",
+    )
+
+
+def musl_long_search_line(summary: Mapping[str, Any]) -> Finding | None:
+    """musl skips a resolv.conf line longer than its 256-byte buffer: no search list (catalog 23)."""
+    resolv = str(_map(summary.get("pod")).get("resolv_conf") or "")
+    long = [line for line in resolv.splitlines() if len(line) > MUSL_LINE_MAX]
+    if not long:
+        return None
+    splits = [s for s in _musl_splits(summary) if not s.name.endswith(".")]
+    if not splits:
+        return None
+    words = long[0].split()
+    return _musl_finding(
+        "musl_long_search_line",
+        splits,
+        f"The pod's resolv.conf `{words[0]}` line is {len(long[0])} bytes ({len(words) - 1} entries).",
+        "musl reads resolv.conf in lines of at most 255 bytes and ignores a longer line as a whole, so the "
+        "search list (or whatever the line held) is gone: short names are asked only as they are. Go's "
+        "resolver and glibc read the whole line.",
+        "Keep the search line short (at most six domains and 256 bytes), with the needed suffix first; "
+        f"use fully qualified names. {MUSL_FIX}",
+    )
+
+
+def nameserver_limit(summary: Mapping[str, Any]) -> Finding | None:
+    """More than three nameservers: the ones after the third are never asked (catalog 22)."""
+    servers = _nameservers(summary)
+    if len(servers) <= MAX_NAMESERVERS:
+        return None
+    failing = [m for m in _ran(summary) if _ok_share(m) < FAILS_SHARE]
+    if not failing:
+        return None
+    return Finding(
+        "nameserver_limit",
+        "critical",
+        tuple(_name(m) for m in failing),
+        f"resolv.conf lists {len(servers)} nameservers and lookups failed ("
+        + "; ".join(f"{_name(m)}: {_pct(1 - _ok_share(m))} {_main_failure(m)}" for m in failing)
+        + ")"
+        + f". {', '.join(servers[MAX_NAMESERVERS:])} is never asked.",
+        "glibc, musl and Go's resolver read at most three nameserver lines and ignore the rest; when the "
+        "first three do not answer, the working server listed after them does not help.",
+        "List at most three nameservers with the working ones first (Kubernetes keeps the first three and "
+        'warns "Nameserver limits were exceeded"); fix or remove the dead ones.',
+    )
+
+
+def _uses_go_resolver(mode: Mapping[str, Any]) -> bool:
+    return mode.get("resolver") == "go" or (
+        not mode.get("resolver") and mode.get("expected_resolver") == "go"
+    )
+
+
+def edns0_intolerant(summary: Mapping[str, Any]) -> Finding | None:
+    """FORMERR (or silence) for Go's EDNS0 queries while the C resolvers, which send none, get answers
+    (catalog 24)."""
+    ran = _ran(summary)
+    c_modes = [m for m in ran if not _uses_go_resolver(m)]
+    hits: list[tuple[Mapping[str, Any], str]] = []
+    for m in ran:
+        if _ok_share(m) >= WORKS_SHARE:
+            continue
+        formerr = int(_num(_rcodes(m).get("FORMERR")) or 0)
+        if formerr:
+            hits.append((m, f"FORMERR {formerr:,}"))
+            continue
+        drops = int(_num(_rcodes(m).get("drop")) or 0)
+        if not (_uses_go_resolver(m) and drops and c_modes):
+            continue
+        answered_c = all(_ok_share(c) >= WORKS_SHARE and not _num(_rcodes(c).get("drop")) for c in c_modes)
+        if answered_c and _main_failure(m) == "timeout":
+            hits.append((m, f"{drops:,} queries dropped"))
+    if not hits:
+        return None
+    env = str(_map(_map(summary.get("pod")).get("env")).get("GODEBUG") or "")
+    seen = "; ".join(
+        f"{_name(m)}: {_pct(1 - _ok_share(m))} failed ({_main_failure(m)}), {how}" for m, how in hits
+    )
+    if c_modes and all(_ok_share(c) >= WORKS_SHARE for c in c_modes):
+        seen += f"; {_names(c_modes)} (no OPT record in their queries) resolved every name"
+    already = "netedns0=0" in env
+    return Finding(
+        "edns0_intolerant",
+        "critical",
+        tuple(_name(m) for m, _ in hits),
+        seen + ".",
+        "The nameserver (or a middlebox on the way) does not understand EDNS0: it answers a query that "
+        "carries an OPT record with FORMERR, or drops it. Go's resolver sends OPT on every query and does "
+        "not retry without it; glibc sends OPT only with `options edns0`, musl never."
+        + (" GODEBUG=netedns0=0 is set, but this Go release still sent OPT." if already else ""),
+        "Fix or replace the server or middlebox. For Go services behind it, set GODEBUG=netedns0=0 "
+        "(queries without OPT); for glibc, drop `options edns0`.",
+    )
+
+
+def lame_nodata(summary: Mapping[str, Any]) -> Finding | None:
+    """NOERROR answers that Go (and glibc) skip as lame referrals, waiting on the next server
+    (catalog 26)."""
+    servers = _nameservers(summary)
+    if len(servers) < 2:
+        return None
+    hits = []
+    for m in _ran(summary):
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        noerror = _num(_rcodes(m).get("NOERROR")) or 0
+        failure = _main_failure(m)
+        p50 = _num(_map(m.get("latency_ms")).get("p50")) or 0
+        if p50 < 0.9 * _timeout_s(m) * 1000:
+            continue  # ended before the resolver's timeout: a caller's deadline, not the next server's wait
+        if (
+            queries
+            and noerror / queries >= 0.25
+            and _ok_share(m) < FAILS_SHARE
+            and failure in ("timeout", "temporary")
+        ):
+            hits.append((m, int(noerror), failure))
+    if not hits:
+        return None
+    return Finding(
+        "lame_nodata",
+        "critical",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(1 - _ok_share(m))} {failure}, though {noerror:,} queries got NOERROR"
+            for m, noerror, failure in hits
+        )
+        + f" ({len(servers)} nameservers).",
+        "A NOERROR answer without records, without AA (authoritative) and RA (recursion available) and "
+        "with no additional section looks like a lame referral: Go's resolver and glibc skip it and ask the "
+        "next nameserver, so a dead or wrong server after it decides the lookup (here: its timeouts). musl "
+        "takes the empty answer as NODATA.",
+        "Make the first server authoritative for the zone or let it recurse (RA=1), and remove dead servers "
+        "from resolv.conf.",
+    )
+
+
+def empty_noerror(summary: Mapping[str, Any]) -> Finding | None:
+    """Names reported not found although the server answered NOERROR: answers without addresses, such as
+    a CNAME whose target the server does not serve (catalog 31)."""
+    hits = []
+    for m in _ran(summary):
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        noerror = _num(_rcodes(m).get("NOERROR")) or 0
+        not_found = _num(_map(m.get("failures")).get("not_found")) or 0
+        lookups = _num(m.get("lookups")) or 0
+        if queries and noerror / queries >= WORKS_SHARE and lookups and not_found / lookups >= FAILS_SHARE:
+            hits.append((m, int(noerror), not_found / lookups))
+    if not hits or len(hits) < len(_ran(summary)):
+        return None  # a resolver that found addresses in the same answers: another cause (TC, size)
+    return Finding(
+        "empty_noerror",
+        "warning",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(share)} not found, though {n:,} queries got NOERROR" for m, n, share in hits
+        )
+        + ".",
+        "The server said NOERROR but the answers held no address: a CNAME whose target it neither serves nor "
+        "chases (an alias into another zone on an authoritative-only server), or NODATA. No resolver follows "
+        "the alias itself, so the name is not found although its target exists elsewhere.",
+        "Check the answer with `dig NAME`: if it ends in a CNAME, let the server recurse or serve the "
+        "target's zone, or point the alias at a name it serves.",
+    )
+
+
+def deadline_before_failover(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups that time out before the resolver's own timeout: the caller's deadline ended them, before
+    a later nameserver could be asked (catalog 32)."""
+    servers = _nameservers(summary)
+    hits = []
+    for m in _ran(summary):
+        lookups = _num(m.get("lookups")) or 0
+        timeouts = _num(_map(m.get("failures")).get("timeout")) or 0
+        p50 = _num(_map(m.get("latency_ms")).get("p50")) or 0
+        limit = 0.95 * _timeout_s(m) * 1000
+        if lookups and timeouts / lookups >= FAILS_SHARE and 50 <= p50 < limit:
+            hits.append((m, p50))
+    if not hits:
+        return None
+    timeout = _timeout_s(hits[0][0])
+    later = (
+        f"; resolv.conf lists {len(servers)} nameservers, and the next one is asked only after {timeout:g} s"
+        if len(servers) > 1
+        else ""
+    )
+    return Finding(
+        "deadline_before_failover",
+        "critical",
+        tuple(_name(m) for m, _ in hits),
+        ", ".join(f"{_name(m)}: lookups timed out at p50 {p50:,.0f} ms" for m, p50 in hits)
+        + f", before the resolver's {timeout:g} s timeout{later}.",
+        "A timeout shorter than the resolver's own is the caller's deadline (context.WithTimeout, an HTTP or "
+        "gRPC client's timeout): the lookup is abandoned while the resolver still waits on an unanswering "
+        "server, so the failover to the next nameserver (or the retry) that would have answered never "
+        "happens. Go returns at the deadline for cgo lookups too.",
+        "Give lookups a deadline above the resolver's failover time (timeout x attempts before the last "
+        "server), or lower `options timeout:` below the deadline; remove the dead nameserver.",
+    )
+
+
+# A lookup this slow (p50) makes a workload "slow"; a fast workload queued behind it reaches this share of
+# the slow one's p50 at p99, where Go's resolver keeps it under the other share.
+SLOW_P50_MS: Final = 1000.0
+QUEUED_SHARE: Final = 0.5
+UNQUEUED_SHARE: Final = 0.25
+
+
+def cgo_thread_cap(summary: Mapping[str, Any]) -> Finding | None:
+    """Fast names that wait behind slow ones in cgo modes only: the cap on concurrent cgo lookups
+    (catalog 33)."""
+    ran = _ran(summary)
+    go_modes = [m for m in ran if _uses_go_resolver(m)]
+    hits = []
+    for m in ran:
+        if _uses_go_resolver(m):
+            continue
+        figures = {k: w for k, w in _workloads(m).items() if _ok_share(w) >= WORKS_SHARE}  # slow, not failing
+        slow = [
+            (label, p50)
+            for label, w in figures.items()
+            if (p50 := _num(_map(w.get("latency_ms")).get("p50")) or 0) >= SLOW_P50_MS
+        ]
+        if not slow:
+            continue
+        slow_label, slow_p50 = max(slow, key=lambda s: s[1])
+        for label, w in figures.items():
+            if label == slow_label:
+                continue
+            p99 = _num(_map(w.get("latency_ms")).get("p99")) or 0
+            in_go = [
+                _num(_map(_workloads(g)[label].get("latency_ms")).get("p99")) or 0
+                for g in go_modes
+                if label in _workloads(g)
+            ]
+            if p99 >= QUEUED_SHARE * slow_p50 and in_go and max(in_go) < UNQUEUED_SHARE * slow_p50:
+                hits.append((m, label, p99, slow_label, slow_p50, max(in_go)))
+    if not hits:
+        return None
+    seen = "; ".join(
+        f"{_name(m)}: `{label}` p99 {p99:,.0f} ms beside `{slow}` (p50 {slow_p50:,.0f} ms), "
+        f"Go's resolver {go_p99:,.0f} ms"
+        for m, label, p99, slow, slow_p50, go_p99 in hits
+    )
+    return Finding(
+        "cgo_thread_cap",
+        "warning",
+        tuple(dict.fromkeys(_name(h[0]) for h in hits)),
+        seen + ".",
+        "Each cgo lookup holds an OS thread in getaddrinfo until it returns, and Go runs at most 500 cgo "
+        "resolver calls at once; the rest queue. Slow names fill the slots and fast names wait behind "
+        "them. Go's resolver has no such cap.",
+        "Use Go's resolver (CGO_ENABLED=0 or GODEBUG=netdns=go) so slow names cannot starve fast ones; "
+        "cache close to the pod (NodeLocal DNSCache); bound the service's own lookup concurrency. "
+        + NO_CGO_FIX,
+    )
+
+
+def nameserver_unreachable(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups failed and the nameserver saw no query: nothing listens at the address resolv.conf names,
+    such as a leaked 127.0.0.53 stub (catalog 34)."""
+    servers = _nameservers(summary)
+    hits = [
+        m
+        for m in _ran(summary)
+        if _ok_share(m) < FAILS_SHARE and _map(m.get("wire")) and not _num(_map(m.get("wire")).get("queries"))
+    ]
+    if not servers or not hits:
+        return None
+    loopback = [s for s in servers if s.startswith("127.") or s == "::1"]
+    return Finding(
+        "nameserver_unreachable",
+        "critical",
+        tuple(_name(m) for m in hits),
+        "; ".join(f"{_name(m)}: {_pct(1 - _ok_share(m))} failed ({_main_failure(m)})" for m in hits)
+        + f", and the nameserver received no query; resolv.conf names {', '.join(servers)}.",
+        "The queries never reached a DNS server: the port at that address is closed (ICMP port unreachable), "
+        "or the address is not this network namespace's. "
+        + (
+            f"{', '.join(loopback)} is the pod's own loopback: a stub resolver's address (127.0.0.53 of "
+            "systemd-resolved) copied from the node has nothing behind it in the pod."
+            if loopback
+            else "Check that the address is reachable from the pod."
+        ),
+        "Point resolv.conf at the cluster DNS (dnsPolicy: ClusterFirst) or the node's upstream servers "
+        "(the kubelet's --resolv-conf=/run/systemd/resolve/resolv.conf), not at a loopback stub.",
+    )
+
+
+# Go re-reads resolv.conf at most every 5 s: a search walk this long after a change is a pinned config.
+GO_RELOAD_S: Final = 5.0
+RELOAD_MARGIN_S: Final = 0.5
+
+
+def no_reload_pins(summary: Mapping[str, Any]) -> Finding | None:
+    """Modes that kept the old resolv.conf long after it changed: `options no-reload` (catalog 36)."""
+    _, _, options = _resolv_facts(summary)
+    hits = [
+        (m, walk)
+        for m in _ran(summary)
+        if (walk := _num(m.get("search_walk_after_change_s"))) is not None
+        and walk > GO_RELOAD_S + RELOAD_MARGIN_S
+    ]
+    if not hits:
+        return None
+    pinned = "no-reload" in options
+    return Finding(
+        "no_reload_pins",
+        "warning",
+        tuple(_name(m) for m, _ in hits),
+        ", ".join(
+            f"{_name(m)} kept the old search list {walk:g} s after resolv.conf changed" for m, walk in hits
+        )
+        + (" (the pod's resolv.conf has `options no-reload`)." if pinned else "."),
+        "Go's resolver re-reads resolv.conf at most every 5 s and glibc on the next lookup after a change; a "
+        "mode still using the old file after that has pinned it: `options no-reload` tells Go and glibc to "
+        "keep what they read first for the life of the process (musl ignores the option).",
+        "Drop `options no-reload` where resolv.conf can change, or restart the pods after a change.",
+    )
+
+
+# A share of failed lookups this large, with the nameserver's queries all accounted for by the lookups
+# that succeeded (A + AAAA each, within this margin), is a port that was closed for part of the run.
+GAP_FAILED_SHARE: Final = 0.05
+QUERIES_PER_OK_MAX: Final = 2.2
+
+
+def port_closed_for_a_while(summary: Mapping[str, Any]) -> Finding | None:
+    """Fast failures for part of the run that left no trace at the nameserver, which answered every query
+    it saw: its port was closed for a while, as while a node-local cache restarts (catalog 38)."""
+    hits = []
+    for m in _ran(summary):
+        ok = _num(m.get("ok")) or 0
+        queries = _num(_map(m.get("wire")).get("queries")) or 0
+        rcodes = _rcodes(m)
+        if (
+            not ok
+            or not queries
+            or any(_num(rcodes.get(k)) for k in ("SERVFAIL", "REFUSED", "FORMERR", "drop"))
+        ):
+            continue
+        failed = 1 - _ok_share(m)
+        per_ok = queries / ok
+        if (
+            GAP_FAILED_SHARE <= failed < FAILS_SHARE
+            and _main_failure(m) in ("other", "temporary")
+            and per_ok <= QUERIES_PER_OK_MAX
+        ):
+            hits.append((m, failed, per_ok))
+    if not hits:
+        return None
+    return Finding(
+        "port_closed_for_a_while",
+        "warning",
+        tuple(_name(m) for m, _, _ in hits),
+        "; ".join(
+            f"{_name(m)}: {_pct(failed)} of lookups failed ({_main_failure(m)}), yet the nameserver saw only "
+            f"the answered lookups' queries ({per_ok:.1f} per answered lookup) and answered all of them"
+            for m, failed, per_ok in hits
+        )
+        + ".",
+        "The failed lookups' queries never reached the server: for part of the run nothing listened on its "
+        "port (a node-local cache restarting, a DNS pod replaced) and each query met ICMP port unreachable. "
+        "Go's resolver and glibc fail such a lookup at once, so a busy service turns a short gap into many "
+        "fast failures; musl ignores the ICMP error and retransmits, so its lookups wait out the gap.",
+        "Keep the port served across restarts (a second replica on the same address, a handover with "
+        "SO_REUSEPORT), list a fallback nameserver, and retry temporary errors with backoff.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -384,6 +980,21 @@ RULES: Final[tuple[Rule, ...]] = (
     nsswitch_forces_cgo,
     resolver_mismatch,
     ndots_expansion,
+    search_wildcard,
+    musl_aaaa_error,
+    musl_search_stops,
+    musl_ndots_no_search,
+    musl_parallel_nameservers,
+    musl_long_search_line,
+    nameserver_limit,
+    edns0_intolerant,
+    lame_nodata,
+    empty_noerror,
+    deadline_before_failover,
+    cgo_thread_cap,
+    nameserver_unreachable,
+    no_reload_pins,
+    port_closed_for_a_while,
 )
 
 

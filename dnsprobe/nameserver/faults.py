@@ -11,17 +11,24 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
                                                 the Go engine runs without a regular expression
                "qtypes": [1, 28] | null,        null: any type
                "proto": "udp" | "tcp" | null,
+               "edns": "present" | "absent" | null,  whether the query carries an OPT record
                "window": {"start_s", "end_s", "period_s"} | null,  seconds since the server started
                "probability": 0.05},
      "gate": {"kind": "always"}                 the fault applies whenever the match holds;
            | {"kind": "ratelimit", "rate": R}   only beyond R queries per second (token bucket, R deep);
            | {"kind": "race", "window_s": W},   only to a second UDP packet from one client port within W,
+           | {"kind": "flow_pin", "before_s": T, "until_s": U},  only to UDP packets from a client port
+                                                first seen before T, from T until U (stale conntrack or
+                                                IPVS entries after a backend rollout); time windows in
+                                                seconds since the server started, as the match's window
      "act": {"drop": bool,
              "delay": {"dist": "fixed" | "uniform" | "normal" | "exponential", "mean_s", "spread_s"} | null,
              "rcode": int | null,               reply with this rcode, the question and no records
              "limit": "query" | "zero" | "max", the answer's size limit: the client's, 0 (TC and the
                                                 question only), or none (a whole UDP answer without TC)
-             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | null}}
+             "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | "uncompressed" | null,
+             "flags_clear": MASK,               with rcode: header bits cleared (0x0480: AA and RA)
+             "no_opt": bool}}                   with rcode: no OPT record in the reply
 
 Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that
 does not fault (within the rate; the first packet of a pair) lets the next rule decide. Match fields are
@@ -32,20 +39,16 @@ packets in the same order meet the same fates (each engine has its own generator
 agree in distribution, not packet by packet).
 
 Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
-what each engine does stays a primitive, what the rule means stays here. The catalog's second wave fits:
-- FORMERR or silence when the query carries OPT: a match field `edns` ("present" | "absent") with
-  `act.rcode = 1` or `act.drop`;
-- a flow-pinned blackhole (datagrams from 5-tuples first seen before T ignored for N s): a gate
-  `{"kind": "flow_pin", "before_s": T, "for_s": N}` that remembers each flow's first packet, as `race`
-  remembers its last;
-- a socket gap (ICMP port unreachable for 1-3 s): not per packet, a rule set's `gaps` list of windows
-  during which the engine closes its UDP socket and binds it again after;
-- swapped parallel replies: a gate `pair` (hold a client's first reply up to W s for its second) with
-  `act.swap` (each reply goes out with the other's ID and port);
-- a lame NODATA (NOERROR, no records, AA=0, RA=0, no additional section): `act.rcode = 0` with
-  `act.flags_clear` (a header bit mask) and `act.no_opt`;
-- CNAME-only and uncompressed answers: `act.zone`, an index into extra zones that `goengine.compile_zone`
-  encodes with another encoder (the Go engine just answers from that table).
+what each engine does stays a primitive, what the rule means stays here. FORMERR or silence for
+EDNS0 queries (an EDNS0-intolerant server or middlebox) is the match field `edns` with `act.rcode = 1` and
+`act.no_opt` (action `formerr`) or `act.drop`; a lame NODATA (NOERROR, no records, AA=0, RA=0, no
+additional section) is `act.rcode = 0` with `act.flags_clear` and `act.no_opt` (action `lame_nodata`).
+A socket gap (ICMP port unreachable for a while) is not a
+per-packet rule: `[[nameserver.servers]] gaps` windows, in which each engine closes its UDP socket and
+binds it again after. CNAME-only answers need no fault (a CNAME into a zone the server does not serve
+answers so); uncompressed answers are `act.mangle = "uncompressed"` (owners written out in full at reply
+time). Still to come: swapped parallel replies, a gate `pair` (hold a client's first reply up to W s for
+its second) with `act.swap` (each reply goes out with the other's ID and port).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ __all__ = [
     "server_seed",
 ]
 
+LAME_FLAGS = 0x0480  # AA and RA: a lame NODATA reply has neither
+FLOW_MEMORY = 1 << 20  # client ports a flow_pin gate remembers from before T (later ones are not pinned)
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
 _ANY = "".join(_NAME_CHARS)  # what `?` matches
@@ -160,29 +165,46 @@ def compile_rules(rules: Sequence[FaultRule]) -> list[CompiledRule]:
 
 def _compile(rule: FaultRule) -> CompiledRule:
     kinds = [rule.qtype] if isinstance(rule.qtype, str) else rule.qtype
-    windowed = rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None
+    pinned = rule.action == "stale_flows"  # its times belong to the gate, which sees every packet
+    windowed = not pinned and (rule.start_s > 0 or rule.end_s is not None or rule.period_s is not None)
     match = {
         "name": glob_regex(rule.name),
         "name_steps": glob_steps(rule.name),
         "qtypes": None if "*" in kinds else sorted({int(dns.rdatatype.from_text(k)) for k in kinds}),
         "proto": None if rule.proto == "any" else rule.proto,
+        "edns": None if rule.edns == "any" else rule.edns,
         "window": {"start_s": rule.start_s, "end_s": rule.end_s, "period_s": rule.period_s}
         if windowed
         else None,
         "probability": rule.probability,
     }
     gate: dict[str, Any] = {"kind": "always"}
-    act: dict[str, Any] = {"drop": False, "delay": None, "rcode": None, "limit": "query", "mangle": None}
+    act: dict[str, Any] = {
+        "drop": False,
+        "delay": None,
+        "rcode": None,
+        "limit": "query",
+        "mangle": None,
+        "flags_clear": 0,
+        "no_opt": False,
+    }
     action = rule.action
     if action in ("drop", "outage"):
         act["drop"] = True
     elif action in ("servfail", "refused", "nxdomain"):
         act["rcode"] = {"servfail": 2, "refused": 5, "nxdomain": 3}[action]
+    elif action == "formerr":  # what a server that does not know EDNS0 says: FORMERR, no OPT record
+        act["rcode"] = 1
+        act["no_opt"] = True
+    elif action == "lame_nodata":  # NOERROR, no records, AA=0, RA=0, no additional section
+        act["rcode"] = 0
+        act["flags_clear"] = LAME_FLAGS
+        act["no_opt"] = True
     elif action == "truncate":
         act["limit"] = "zero"
     elif action == "oversize":
         act["limit"] = "max"
-    elif action in ("garbage", "wrong_id", "wrong_question", "tc_bit"):
+    elif action in ("garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed"):
         act["mangle"] = action
     elif action == "delay":
         act["delay"] = {
@@ -196,6 +218,9 @@ def _compile(rule: FaultRule) -> CompiledRule:
             act["drop"] = True
         else:
             act["rcode"] = 5
+    elif action == "stale_flows":
+        gate = {"kind": "flow_pin", "before_s": rule.start_s, "until_s": rule.end_s}
+        act["drop"] = True
     elif action == "conntrack_race":
         gate = {"kind": "race", "window_s": rule.window_ms / 1000}
         act["drop"] = True
@@ -213,12 +238,16 @@ class _Rule:
         self._name = None if match["name"] is None else re.compile(match["name"], re.S).fullmatch
         self._qtypes = None if match["qtypes"] is None else frozenset(match["qtypes"])
         self._proto = match["proto"]
+        self._edns = match.get("edns")
         window = match["window"]
         self._window = None if window is None else (window["start_s"], window["end_s"], window["period_s"])
         self._probability = float(match["probability"])
         self._gate = gate["kind"]
         self._rate = float(gate.get("rate") or 0.0)
         self._race_window = float(gate.get("window_s") or 0.0)
+        self._pin_before = float(gate.get("before_s") or 0.0)
+        self._pin_until = float(gate.get("until_s") or 0.0)
+        self._first_seen: set[Endpoint] = set()
         self._delay = act["delay"]
         limit = act["limit"]
         self.fault = Fault(
@@ -228,6 +257,8 @@ class _Rule:
             truncate=limit == "zero",
             ignore_udp_limit=limit == "max",
             mangle=act["mangle"],
+            flags_clear=int(act.get("flags_clear") or 0),
+            no_opt=bool(act.get("no_opt")),
         )
         self._tokens = self._rate
         self._refilled: float | None = None
@@ -238,6 +269,8 @@ class _Rule:
             return False
         if self._qtypes is not None and query.qtype not in self._qtypes:
             return False
+        if self._edns is not None and (query.edns is not None) != (self._edns == "present"):
+            return False
         if self._window is not None:
             start, end, period = self._window
             at = math.fmod(elapsed, period) if period is not None else elapsed
@@ -247,12 +280,14 @@ class _Rule:
             return False
         return self._probability >= 1.0 or self._rng.random() < self._probability
 
-    def decide(self, proto: str, client: Endpoint, now: float) -> Fault | None:
+    def decide(self, proto: str, client: Endpoint, now: float, elapsed: float) -> Fault | None:
         """The fault for a matching query, or None to let the next rule (or the normal answer) decide."""
         gate = self._gate
         if gate == "ratelimit" and self._within_rate(now):
             return None
         if gate == "race" and not self._raced(proto, client, now):
+            return None
+        if gate == "flow_pin" and not self._pinned(proto, client, elapsed):
             return None
         if self._delay is not None:
             return Fault(self.fault.name, delay=self._draw_delay())
@@ -280,6 +315,16 @@ class _Rule:
             self._tokens -= 1.0
             return True
         return False
+
+    def _pinned(self, proto: str, client: Endpoint, elapsed: float) -> bool:
+        if proto != "udp":
+            return False  # a new TCP connection is a new flow
+        key = (client[0], client[1])
+        if elapsed < self._pin_before:
+            if len(self._first_seen) < FLOW_MEMORY:
+                self._first_seen.add(key)
+            return False
+        return elapsed < self._pin_until and key in self._first_seen
 
     def _raced(self, proto: str, client: Endpoint, now: float) -> bool:
         if proto != "udp":
@@ -318,7 +363,7 @@ class RulePolicy:
         elapsed = now - self._started
         for rule in self._rules:
             if rule.matches(query, proto, elapsed):
-                fault = rule.decide(proto, client, now)
+                fault = rule.decide(proto, client, now, elapsed)
                 if fault is not None:
                     return fault
         return None

@@ -155,15 +155,19 @@ class GoNameserver:
         faults: Sequence[Sequence[FaultRule]] = (),
         seed: int = 0,
         packets: Path | None = None,
+        gaps: Sequence[Sequence[Sequence[float]]] = (),
     ) -> None:
         """`faults`: the rules of each address, in order (missing or empty: none); `seed`: the fault seed,
         the `index`-th address drawing from `server_seed(seed, index)` as the Python engine's would;
-        `packets`: the raw packet log for `--pcap` (pcap.py reads it)."""
+        `packets`: the raw packet log for `--pcap` (pcap.py reads it); `gaps`: per address, [start_s,
+        end_s] windows after the server is ready in which its UDP socket is closed (bound again after
+        each)."""
         self._packets = packets
         self._addresses = check_addresses(addresses, allow_non_loopback)
         if len(faults) > len(self._addresses):
             raise NameserverError(f"{len(faults)} fault rule lists for {len(self._addresses)} addresses")
         self._faults = [list(rules) for rules in faults]
+        self._gaps = [[[float(t) for t in gap] for gap in windows] for windows in gaps]
         self._seed = seed
         self._zone = zone
         self._querylog = querylog
@@ -201,7 +205,8 @@ class GoNameserver:
                     rule_sets.append({"seed": server_seed(self._seed, index), "rules": compile_rules(rules)})
                 udp, tcp = bind_sockets(host, port, self._tcp)
                 sockets.append(udp)
-                described.append({"fd": udp.fileno(), "proto": "udp", "rules": rule_set})
+                gaps = self._gaps[index] if index < len(self._gaps) else []
+                described.append({"fd": udp.fileno(), "proto": "udp", "rules": rule_set, "gaps": gaps})
                 if tcp is not None:
                     sockets.append(tcp)
                     described.append({"fd": tcp.fileno(), "proto": "tcp", "rules": rule_set})

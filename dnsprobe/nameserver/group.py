@@ -104,6 +104,8 @@ def group_spec(
                 "port": PORT,
                 "faults": [r.model_dump() for r in rules],
                 "pod_address": is_pod_address(address),
+                "listening": spec is None or index >= len(spec.servers) or spec.servers[index].listening,
+                "gaps": [] if spec is None or index >= len(spec.servers) else spec.servers[index].gaps,
             }
         )
     engine = nameserver_engine(spec)
@@ -160,10 +162,14 @@ class ServerGroup:
             self._real = RealServer(self.kind, zone, Path(spec["workdir"]), first["address"], first["port"])
             await asyncio.get_running_loop().run_in_executor(None, self._real.start)
             return
+        listening = [listen for listen in spec["listen"] if listen.get("listening", True)]
+        if not listening:  # every address unanswered: the pod's queries meet closed ports
+            QueryLog(Path(spec["querylog"])).close()  # an empty query log (its header)
+            return
         if spec.get("engine") == "go":
             # Started from this (the main) thread: the Go process is told to exit when it ends.
-            addresses = [(listen["address"], listen["port"]) for listen in spec["listen"]]
-            faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in spec["listen"]]
+            addresses = [(listen["address"], listen["port"]) for listen in listening]
+            faults = [[FaultRule.model_validate(r) for r in listen["faults"]] for listen in listening]
             packets = Path(spec["packets"]) if spec.get("packets") else None  # --pcap
             self._go = GoNameserver(
                 zone,
@@ -174,6 +180,7 @@ class ServerGroup:
                 faults=faults,
                 seed=spec.get("fault_seed", 0),
                 packets=packets,
+                gaps=[listen.get("gaps") or [] for listen in listening],
             )
             self._go.start()
             return
@@ -183,6 +190,8 @@ class ServerGroup:
         policies = []
         try:
             for index, listen in enumerate(spec["listen"]):
+                if not listen.get("listening", True):
+                    continue
                 rules = [FaultRule.model_validate(rule) for rule in listen["faults"]]
                 policy = policy_for(rules, seed=server_seed(spec.get("fault_seed", 0), index))
                 server = Nameserver(
@@ -192,6 +201,7 @@ class ServerGroup:
                     policy=policy,
                     allow_non_loopback=bool(listen.get("pod_address")),
                     packets=self._packets,
+                    gaps=listen.get("gaps") or [],
                 )
                 await server.start()
                 self._servers.append(server)

@@ -27,6 +27,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ class Fault:
     truncate: bool = False  # reply with TC set and the question only
     ignore_udp_limit: bool = False  # send an oversized UDP answer whole, without TC
     mangle: str | None = None  # garbage | wrong_id | wrong_question: a malformed or mismatched answer
+    flags_clear: int = 0  # with rcode: header bits cleared in the reply (0x0080: RA)
+    no_opt: bool = False  # with rcode: no OPT record in the reply, even to an EDNS0 query
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name) or self.name == "-":
@@ -86,7 +89,7 @@ class Fault:
             raise ValueError(f"fault {self.name}: mangle must be one of {', '.join(MANGLES)}")
 
 
-MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit")
+MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed")
 
 
 class Policy(Protocol):
@@ -108,11 +111,14 @@ class Nameserver:
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
         packets: PacketLog | None = None,
+        gaps: Sequence[Sequence[float]] = (),
     ) -> None:
         """`querylog`: a path this server opens and closes, or a `QueryLog` several servers share (its owner
         closes it). `packets`: every message received and sent goes there too (`--pcap`; its owner closes
-        it)."""
+        it). `gaps`: [start_s, end_s] windows after the start in which the UDP sockets are closed (clients
+        get ICMP port unreachable) and bound again after, as while a node-local cache restarts."""
         self.packets = packets
+        self._gaps = [(float(start), float(end)) for start, end in gaps]
         self._addresses = check_addresses(addresses, allow_non_loopback)
         self._responder = Responder(zone)
         self._querylog_path = querylog
@@ -146,6 +152,9 @@ class Nameserver:
                 self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._flush_tick)
             for host, port in self._addresses:
                 await self._listen(loop, host, port)
+            for start, end in self._gaps:
+                self._later(start, self._close_udp)
+                self._later(end, functools.partial(self._reopen_udp, loop))
         except BaseException:
             await self.stop()
             raise
@@ -221,7 +230,8 @@ class Nameserver:
         if fault.drop:
             return None, 0
         if fault.rcode is not None:
-            return responder.error(query, fault.rcode), fault.rcode
+            reply = responder.error(query, fault.rcode, flags_clear=fault.flags_clear, no_opt=fault.no_opt)
+            return reply, fault.rcode
         if fault.truncate:
             reply, rcode = responder.truncated(query)
         elif proto == "tcp":
@@ -255,6 +265,18 @@ class Nameserver:
 
     # -- listening ---------------------------------------------------------------------------------------
 
+    def _close_udp(self) -> None:
+        for listener in self._udp:
+            listener.close()
+        self._udp.clear()
+
+    def _reopen_udp(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._stopping:
+            return
+        for host, port in self._endpoints:
+            udp_sock, _ = bind_sockets(host, port, False)
+            self._udp.append(_UdpListener(self, loop, udp_sock))
+
     async def _listen(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
         udp_sock, tcp_sock = bind_sockets(host, port, self._tcp)
         try:
@@ -282,6 +304,8 @@ def _mangled(how: str, reply: bytes, query: Query) -> bytes:
     (tc_bit) the whole answer with TC set anyway, as some proxies do even over TCP."""
     if how == "tc_bit":
         return reply[:2] + bytes([reply[2] | 0x02]) + reply[3:]
+    if how == "uncompressed":
+        return _uncompressed(reply, query)
     if how == "wrong_id":
         return ((query.id + 0x5555) & 0xFFFF).to_bytes(2, "big") + reply[2:]
     if how == "wrong_question":
@@ -291,6 +315,30 @@ def _mangled(how: str, reply: bytes, query: Query) -> bytes:
     # garbage: the header promises answers, the question is right, then the first record is cut short
     header = reply[:4] + (1).to_bytes(2, "big") + (3).to_bytes(2, "big") + bytes(4)
     return header + query.question + _GARBAGE
+
+
+def _uncompressed(reply: bytes, query: Query) -> bytes:
+    """The reply with every record owner that points at the question (0xC00C) written out in full, as a
+    server without name compression sends it: the same records, longer (past 512 bytes sooner)."""
+    qname = query.question[:-4]
+    counts = struct.unpack_from("!HHHH", reply, 4)
+    pos = 12 + (len(query.question) if counts[0] else 0)
+    out = [reply[:pos]]
+    for _ in range(sum(counts[1:])):
+        if reply[pos : pos + 2] == b"\xc0\x0c":
+            out.append(qname)
+            pos += 2
+        else:
+            start = pos
+            while reply[pos] and reply[pos] < 0xC0:
+                pos += 1 + reply[pos]
+            pos += 2 if reply[pos] >= 0xC0 else 1
+            out.append(reply[start:pos])
+        rdlength = int.from_bytes(reply[pos + 8 : pos + 10], "big")
+        out.append(reply[pos : pos + 10 + rdlength])
+        pos += 10 + rdlength
+    out.append(reply[pos:])
+    return b"".join(out)
 
 
 class _UdpListener:
@@ -585,9 +633,10 @@ class NameserverThread:
         allow_non_loopback: bool = False,
         policy: Policy | None = None,
         timeout: float = 10.0,
+        gaps: Sequence[Sequence[float]] = (),
     ) -> None:
         self.nameserver = Nameserver(
-            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy
+            zone, addresses, querylog, tcp, allow_non_loopback=allow_non_loopback, policy=policy, gaps=gaps
         )
         self._timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -265,8 +265,13 @@ func (z *zone) respond(q *query, limit int) ([]byte, uint16) {
 
 // errorReply: the rcode, the question and no records (REFUSED, NOTIMP, FORMERR).
 func (z *zone) errorReply(q *query, rcode uint16) []byte {
-	flags := flagQR | flagRA | (q.flags & copied) | (rcode & 0xF)
-	if q.edns < 0 {
+	return z.errorReplyWith(q, rcode, 0, false)
+}
+
+// errorReplyWith is Responder.error with its options: header bits cleared, no OPT record.
+func (z *zone) errorReplyWith(q *query, rcode uint16, flagsClear uint16, noOpt bool) []byte {
+	flags := (flagQR | flagRA | (q.flags & copied) | (rcode & 0xF)) &^ flagsClear
+	if q.edns < 0 || noOpt {
 		return append(header(q.id, flags, 1, 0, 0, 0), q.question...)
 	}
 	reply := append(header(q.id, flags, 1, 0, 0, 1), q.question...)

@@ -16,8 +16,9 @@ import (
 // rcode, size limit, mangle), the way the Python engine's RulePolicy and Nameserver._apply do.
 
 const (
-	udpMax     = 65507 // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
-	raceMemory = 65536 // client ports a race gate remembers before it clears its table
+	udpMax     = 65507   // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
+	raceMemory = 65536   // client ports a race gate remembers before it clears its table
+	flowMemory = 1 << 20 // client ports a flow_pin gate remembers from before its time (later: not pinned)
 )
 
 type ruleJSON struct {
@@ -26,6 +27,7 @@ type ruleJSON struct {
 		Steps  []*string `json:"name_steps"` // nil: any name; a nil step: `*`
 		QTypes []uint16  `json:"qtypes"`
 		Proto  *string   `json:"proto"`
+		EDNS   *string   `json:"edns"` // "present" | "absent"; nil: any
 		Window *struct {
 			Start  float64  `json:"start_s"`
 			End    *float64 `json:"end_s"`
@@ -37,6 +39,8 @@ type ruleJSON struct {
 		Kind    string  `json:"kind"`
 		Rate    float64 `json:"rate"`
 		WindowS float64 `json:"window_s"`
+		Before  float64 `json:"before_s"`
+		Until   float64 `json:"until_s"`
 	} `json:"gate"`
 	Act struct {
 		Drop  bool `json:"drop"`
@@ -45,9 +49,11 @@ type ruleJSON struct {
 			Mean   float64 `json:"mean_s"`
 			Spread float64 `json:"spread_s"`
 		} `json:"delay"`
-		Rcode  *uint16 `json:"rcode"`
-		Limit  string  `json:"limit"`
-		Mangle *string `json:"mangle"`
+		Rcode      *uint16 `json:"rcode"`
+		Limit      string  `json:"limit"`
+		Mangle     *string `json:"mangle"`
+		FlagsClear uint16  `json:"flags_clear"`
+		NoOpt      bool    `json:"no_opt"`
 	} `json:"act"`
 }
 
@@ -59,12 +65,14 @@ type ruleSetJSON struct {
 
 // action is what a rule does to a query it faults; delay is drawn per query.
 type action struct {
-	fault  string
-	drop   bool
-	rcode  int // -1: the answer's own
-	limit  string
-	mangle string
-	delay  time.Duration
+	fault      string
+	drop       bool
+	rcode      int // -1: the answer's own
+	limit      string
+	mangle     string
+	flagsClear uint16 // with rcode: header bits cleared
+	noOpt      bool   // with rcode: no OPT record
+	delay      time.Duration
 }
 
 type rule struct {
@@ -72,10 +80,12 @@ type rule struct {
 	name     []step // nil: any name
 	qtypes   map[uint16]bool
 	proto    string
+	edns     int // 0: any; 1: only with an OPT record; -1: only without
 	act      action
 	tokens   float64
 	refill   time.Time // zero: never refilled
 	lastSeen map[netip.AddrPort]time.Time
+	flows    map[netip.AddrPort]struct{} // flow_pin: client ports first seen before the gate's time
 }
 
 // ruleSet is one server's rules, tried in order. One lock covers the random numbers and the gates.
@@ -90,7 +100,10 @@ type ruleSet struct {
 func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 	rs := &ruleSet{rng: rand.New(rand.NewSource(int64(spec.Seed))), started: time.Now()}
 	for i, r := range spec.Rules {
-		compiled := &rule{spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{}}
+		compiled := &rule{
+			spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{},
+			flows: map[netip.AddrPort]struct{}{},
+		}
 		if r.Match.Steps != nil {
 			compiled.name = make([]step, len(r.Match.Steps))
 			for j, chars := range r.Match.Steps {
@@ -114,8 +127,18 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 		if r.Match.Proto != nil {
 			compiled.proto = *r.Match.Proto
 		}
+		if r.Match.EDNS != nil {
+			switch *r.Match.EDNS {
+			case "present":
+				compiled.edns = 1
+			case "absent":
+				compiled.edns = -1
+			default:
+				return nil, fmt.Errorf("rule %d (%s): edns %q unknown", i+1, r.Fault, *r.Match.EDNS)
+			}
+		}
 		switch r.Gate.Kind {
-		case "always", "ratelimit", "race":
+		case "always", "ratelimit", "race", "flow_pin":
 		default:
 			return nil, fmt.Errorf("rule %d (%s): gate %q unknown", i+1, r.Fault, r.Gate.Kind)
 		}
@@ -131,13 +154,16 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 				return nil, fmt.Errorf("rule %d (%s): delay distribution %q unknown", i+1, r.Fault, r.Act.Delay.Dist)
 			}
 		}
-		compiled.act = action{fault: r.Fault, drop: r.Act.Drop, rcode: -1, limit: r.Act.Limit}
+		compiled.act = action{
+			fault: r.Fault, drop: r.Act.Drop, rcode: -1, limit: r.Act.Limit,
+			flagsClear: r.Act.FlagsClear, noOpt: r.Act.NoOpt,
+		}
 		if r.Act.Rcode != nil {
 			compiled.act.rcode = int(*r.Act.Rcode)
 		}
 		if r.Act.Mangle != nil {
 			switch *r.Act.Mangle {
-			case "garbage", "wrong_id", "wrong_question", "tc_bit":
+			case "garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed":
 				compiled.act.mangle = *r.Act.Mangle
 			default:
 				return nil, fmt.Errorf("rule %d (%s): mangle %q unknown", i+1, r.Fault, *r.Act.Mangle)
@@ -171,7 +197,7 @@ func (rs *ruleSet) faultFor(q *query, proto string, client netip.AddrPort) *acti
 		if !rs.matches(r, q, proto, elapsed, text) {
 			continue
 		}
-		if act := rs.decide(r, proto, client, now); act != nil {
+		if act := rs.decide(r, proto, client, now, elapsed); act != nil {
 			return act
 		}
 	}
@@ -184,6 +210,9 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 		return false
 	}
 	if r.qtypes != nil && !r.qtypes[q.qtype] {
+		return false
+	}
+	if r.edns != 0 && (q.edns >= 0) != (r.edns > 0) {
 		return false
 	}
 	if w := m.Window; w != nil {
@@ -201,7 +230,7 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
 }
 
-func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time) *action {
+func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time, elapsed float64) *action {
 	switch r.spec.Gate.Kind {
 	case "ratelimit":
 		if r.withinRate(now) {
@@ -209,6 +238,10 @@ func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time
 		}
 	case "race":
 		if !r.raced(proto, client, now) {
+			return nil
+		}
+	case "flow_pin":
+		if !r.pinned(proto, client, elapsed) {
 			return nil
 		}
 	}
@@ -249,6 +282,22 @@ func (r *rule) withinRate(now time.Time) bool {
 	return false
 }
 
+// pinned: a UDP packet from a client port first seen before the gate's time, while its entry is stale.
+func (r *rule) pinned(proto string, client netip.AddrPort, elapsed float64) bool {
+	if proto != "udp" {
+		return false // a new TCP connection is a new flow
+	}
+	key := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	if elapsed < r.spec.Gate.Before {
+		if len(r.flows) < flowMemory {
+			r.flows[key] = struct{}{}
+		}
+		return false
+	}
+	_, seen := r.flows[key]
+	return elapsed < r.spec.Gate.Until && seen
+}
+
 // raced: a second UDP packet from one client port within the window (the one that lost the race).
 func (r *rule) raced(proto string, client netip.AddrPort, now time.Time) bool {
 	if proto != "udp" {
@@ -271,7 +320,7 @@ func (z *zone) apply(act *action, q *query, proto string) ([]byte, uint16) {
 		return nil, 0
 	}
 	if act.rcode >= 0 {
-		return z.errorReply(q, uint16(act.rcode)), uint16(act.rcode)
+		return z.errorReplyWith(q, uint16(act.rcode), act.flagsClear, act.noOpt), uint16(act.rcode)
 	}
 	var reply []byte
 	var rcode uint16
@@ -291,6 +340,40 @@ func (z *zone) apply(act *action, q *query, proto string) ([]byte, uint16) {
 	return reply, rcode
 }
 
+// uncompressed is server._uncompressed: every record owner that points at the question (0xC00C) written
+// out in full, as a server without name compression sends it.
+func uncompressed(reply []byte, q *query) []byte {
+	qname := q.question[:len(q.question)-4]
+	pos := 12
+	if binary.BigEndian.Uint16(reply[4:]) > 0 {
+		pos += len(q.question)
+	}
+	records := int(binary.BigEndian.Uint16(reply[6:])) + int(binary.BigEndian.Uint16(reply[8:])) +
+		int(binary.BigEndian.Uint16(reply[10:]))
+	out := append(make([]byte, 0, len(reply)+records*len(qname)), reply[:pos]...)
+	for i := 0; i < records; i++ {
+		if reply[pos] == 0xC0 && reply[pos+1] == 0x0C {
+			out = append(out, qname...)
+			pos += 2
+		} else {
+			start := pos
+			for reply[pos] != 0 && reply[pos] < 0xC0 {
+				pos += 1 + int(reply[pos])
+			}
+			if reply[pos] >= 0xC0 {
+				pos += 2
+			} else {
+				pos++
+			}
+			out = append(out, reply[start:pos]...)
+		}
+		rdlength := int(binary.BigEndian.Uint16(reply[pos+8:]))
+		out = append(out, reply[pos:pos+10+rdlength]...)
+		pos += 10 + rdlength
+	}
+	return append(out, reply[pos:]...)
+}
+
 var garbageRecord = []byte{0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0xFF, 0xFF} // cut inside its TTL
 
 // mangled is server._mangled: a reply a client must reject, or (tc_bit) the whole answer with TC set.
@@ -302,6 +385,8 @@ func mangled(how string, reply []byte, q *query) []byte {
 	case "wrong_id":
 		binary.BigEndian.PutUint16(reply, q.id+0x5555)
 		return reply
+	case "uncompressed":
+		return uncompressed(reply, q)
 	case "wrong_question":
 		// Another name in front of the question: the answer owners point at it (0xC00C).
 		out := append(make([]byte, 0, len(reply)+6), reply[:12]...)

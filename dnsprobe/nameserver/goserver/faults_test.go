@@ -152,7 +152,7 @@ func TestDelayDistributionsHaveTheirMeans(t *testing.T) {
 
 func TestBadCompiledRulesAreRefused(t *testing.T) {
 	for _, text := range []string{
-		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, "gate": {"kind": "flow_pin"}, ` + act("") + `}]}`,
+		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, "gate": {"kind": "pair"}, ` + act("") + `}]}`,
 		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, ` + always + `, ` + act(`, "mangle": "swap"`) + `}]}`,
 	} {
 		var spec ruleSetJSON

@@ -45,6 +45,9 @@ type socket struct {
 	FD    int    `json:"fd"`
 	Proto string `json:"proto"` // "udp" or "tcp" (already listening)
 	Rules *int   `json:"rules"` // index into config.Faults; absent: no fault rules
+	// udp: windows [start_s, end_s] (seconds after "ready") during which the socket is closed, then bound
+	// again on the same address: clients get ICMP port unreachable, as while a node-local cache restarts.
+	Gaps [][2]float64 `json:"gaps"`
 }
 
 func logf(format string, args ...any) {
@@ -101,6 +104,7 @@ func run(configPath string, workers int) error {
 			return fmt.Errorf("%s: fault rules of server %d: %w", configPath, i+1, err)
 		}
 	}
+	var gapped []gappedSocket
 	for _, sock := range cfg.Sockets {
 		var rules *ruleSet
 		if sock.Rules != nil {
@@ -125,6 +129,9 @@ func run(configPath string, workers int) error {
 				s.wg.Add(1)
 				go s.serveUDP(udp, rules)
 			}
+			if len(sock.Gaps) > 0 {
+				gapped = append(gapped, gappedSocket{udp, rules, sock.Gaps})
+			}
 		case "tcp":
 			ln, err := net.FileListener(file)
 			if err != nil {
@@ -145,6 +152,10 @@ func run(configPath string, workers int) error {
 	defer ticker.Stop()
 	for _, rules := range ruleSets {
 		rules.restartClock() // time windows count from the moment every socket serves
+	}
+	started := time.Now()
+	for _, g := range gapped {
+		go s.gaps(g, started, max(1, workers))
 	}
 	fmt.Println("ready")
 	for {
@@ -309,9 +320,48 @@ func (s *server) shutdown() {
 	for conn := range s.conns {
 		conn.Close()
 	}
+	closers := append([]io.Closer(nil), s.closers...) // a socket bound again after a gap is among them
 	s.mu.Unlock()
-	for _, c := range s.closers {
+	for _, c := range closers {
 		c.Close()
 	}
 	s.wg.Wait()
+}
+
+type gappedSocket struct {
+	conn  *net.UDPConn
+	rules *ruleSet
+	gaps  [][2]float64
+}
+
+// gaps closes a UDP socket for each window and binds a new one on the same address after it.
+func (s *server) gaps(g gappedSocket, started time.Time, workers int) {
+	addr := g.conn.LocalAddr().(*net.UDPAddr)
+	conn := g.conn
+	at := func(seconds float64) time.Duration {
+		return time.Until(started.Add(time.Duration(seconds * float64(time.Second))))
+	}
+	for _, gap := range g.gaps {
+		time.Sleep(at(gap[0]))
+		conn.Close() // its readers return
+		time.Sleep(at(gap[1]))
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		next, err := net.ListenUDP("udp", addr)
+		if err != nil {
+			s.mu.Unlock()
+			logf("cannot bind %s again after a gap: %v", addr, err)
+			return
+		}
+		conn = next
+		s.closers = append(s.closers, conn)
+		for i := 0; i < workers; i++ {
+			s.wg.Add(1)
+			go s.serveUDP(conn, g.rules)
+		}
+		s.mu.Unlock()
+	}
 }
