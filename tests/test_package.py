@@ -166,3 +166,12 @@ def test_a_wheel_installed_in_a_fresh_venv_works_from_an_empty_directory(
     (run_dir,) = (empty / "runs").iterdir()
     assert (run_dir / "report.html").exists()
     assert (run_dir / "summary.json").exists()
+
+
+def test_the_readmes_scenario_reference_is_the_models() -> None:
+    """The README's table is generated: regenerate it with `dnsprobe schema scenario --markdown`."""
+    from dnsprobe.scenario_reference import BEGIN, END, markdown_reference
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip("\n")
+    assert table == markdown_reference().strip("\n")
