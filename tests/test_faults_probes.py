@@ -154,7 +154,7 @@ def same(check: Check, count: int = 2) -> list[Check]:
 
 
 def test_first_nameserver_black_holed(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 5: 1.0 s / 1.0 s / 2 ms (musl asks every nameserver at once)
+    # Catalog 5: 1.0 s / 1.0 s / 2 ms (musl asks every nameserver at once)
     seen = run_modes(tmp_path, binaries, {"servers": [{"faults": [{"action": "drop"}]}, {}]})
     one_second_ok = outcome("ok", 2, *ONE_TIMEOUT)
     expect(
@@ -165,7 +165,7 @@ def test_first_nameserver_black_holed(tmp_path: Path, binaries: dict[str, Path])
 
 
 def test_outage_window(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 6 without a search list: Go IsTimeout after 2 s, glibc EAI_AGAIN after 2 s, musl after 1 s.
+    # Catalog 6 without a search list: Go IsTimeout after 2 s, glibc EAI_AGAIN after 2 s, musl after 1 s.
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "outage", "end_s": 3600}]}, count=1)
     expect(
         seen,
@@ -186,7 +186,7 @@ def test_outage_over_lets_lookups_through(tmp_path: Path, binaries: dict[str, Pa
 
 
 def test_aaaa_dropped(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 7: A-only after 2 s / A-only after 3 s / failure after 1 s. glibc's second lookup in one
+    # Catalog 7: A-only after 2 s / A-only after 3 s / failure after 1 s. glibc's second lookup in one
     # process can be quicker (1 s) once it has switched to sending A and AAAA one after the other.
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "drop", "qtype": "AAAA"}]})
     expect(
@@ -201,7 +201,7 @@ def test_aaaa_dropped(tmp_path: Path, binaries: dict[str, Path]) -> None:
 
 
 def test_conntrack_race(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 8: 5 ms / 2 s / 503 ms. Go uses one socket per query, so it never races; glibc loses the
+    # Catalog 8: 5 ms / 2 s / 503 ms. Go uses one socket per query, so it never races; glibc loses the
     # AAAA sent right after the A from the same port and waits for its timeout twice (later lookups of
     # the same process are quick: glibc then sends the two one after the other); musl resends after
     # timeout/attempts = 500 ms.
@@ -219,7 +219,7 @@ def test_conntrack_race(tmp_path: Path, binaries: dict[str, Path]) -> None:
 
 
 def test_conntrack_race_single_request_reopen(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 8: with single-request-reopen glibc answers in milliseconds; musl ignores the option.
+    # Catalog 8: with single-request-reopen glibc answers in milliseconds; musl ignores the option.
     seen = run_modes(
         tmp_path,
         binaries,
@@ -235,7 +235,7 @@ def test_conntrack_race_single_request_reopen(tmp_path: Path, binaries: dict[str
 
 
 def test_servfail(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 9: immediate temporary error / EAI_AGAIN / "Try again" after 1 s
+    # Catalog 9: immediate temporary error / EAI_AGAIN / "Try again" after 1 s
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "servfail"}]})
     expect(
         seen,
@@ -252,7 +252,7 @@ def test_servfail(tmp_path: Path, binaries: dict[str, Path]) -> None:
 
 
 def test_servfail_on_aaaa_only(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 9: Go and glibc return the A answer, musl fails
+    # Catalog 9: Go and glibc return the A answer, musl fails
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "servfail", "qtype": ["AAAA"]}]})
     expect(
         seen,
@@ -266,7 +266,7 @@ def test_servfail_on_aaaa_only(tmp_path: Path, binaries: dict[str, Path]) -> Non
 
 
 def test_refused(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 10: immediate / EAI_AGAIN / musl waits for the timeout
+    # Catalog 10: immediate / EAI_AGAIN / musl waits for the timeout
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "refused"}]})
     expect(
         seen,
@@ -285,7 +285,7 @@ def test_nxdomain(tmp_path: Path, binaries: dict[str, Path]) -> None:
 
 
 def test_truncated(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 11: TCP retry works / works / musl 1.2.3 "no such host"
+    # Catalog 11: TCP retry works / works / musl 1.2.3 "no such host"
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "truncate", "proto": "udp"}]})
     expect(
         seen,
@@ -295,7 +295,7 @@ def test_truncated(tmp_path: Path, binaries: dict[str, Path]) -> None:
 
 
 def test_oversized_udp_answer(tmp_path: Path, binaries: dict[str, Path]) -> None:
-    # DESIGN 12: Go silently returns part (74 of 120 measured here; the table says 75) / 120 / fails
+    # Catalog 12: Go silently returns part (74 of 120 measured here; the sources say 75) / 120 / fails
     seen = run_modes(tmp_path, binaries, {"faults": [{"action": "oversize"}]}, BIG)
     expect(
         seen,
