@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,13 +248,13 @@ def _run(
         if is_disk_full(exc):
             raise DiskFull(getattr(exc, "filename", None) or run_dir, run_dir) from None
         raise
-    estimate = storage.estimate_text(scenario.load, seconds, len(_cells(scenario)))
+    estimate = storage.estimate_text(scenario.load, seconds, len(_cells(scenario, twins)))
     if estimate:
         progress.note("", estimate)
     exporter = None if metrics is None else MetricsExporter(records_path, metrics).start()
     socket_dir = _socket_dir()
     try:
-        for name, base in _cells(scenario):
+        for name, base in _cells(scenario, twins):
             twin = twins.get(name)
             mode = twin.mode if twin else resolve_mode(name)
             entry = mode_entry(mode)
@@ -412,13 +412,19 @@ def _image_facts(image: ImageRoot | None, scenario: Scenario) -> dict[str, Any]:
     return facts
 
 
-def _cells(scenario: Scenario) -> list[tuple[str, str | None]]:
-    """(mode, base image) in run order; the local backend has no base image."""
+def _cells(scenario: Scenario, twins: Mapping[str, TwinPlan] | None = None) -> list[tuple[str, str | None]]:
+    """(mode, base image) in run order; the local backend has no base image. On the docker backend an
+    image root (the scenario's, or the image a twin stands for) is the runtime stage itself."""
     if scenario.backend == "local":
         return [(name, None) for name in scenario.modes]
-    if scenario.pod.rootfs.startswith(("image:", "oci:")):  # the image is the runtime stage
-        return [(name, "image") for name in scenario.modes]
-    return [(name, base) for name in scenario.modes for base in scenario.base_images]
+    cells: list[tuple[str, str | None]] = []
+    for name in scenario.modes:
+        twin = (twins or {}).get(name)
+        if scenario.pod.rootfs.startswith(("image:", "oci:")) or (twin and twin.mode.rootfs):
+            cells.append((name, "image"))
+        else:
+            cells += [(name, base) for base in scenario.base_images]
+    return cells
 
 
 def _run_mode(
@@ -499,7 +505,7 @@ def _run_mode(
             nameserver=scenario.nameserver,
             mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
             cache_dir=cache_dir,
-            rootfs=scenario.pod.rootfs,
+            rootfs=mode.rootfs or scenario.pod.rootfs,  # a twin of an image runs on that image
         )
         entry.update(cell)
         on = "in the image" if "image_rootfs" in cell else "on a stand-in for"
@@ -549,8 +555,8 @@ def _run_mode(
     load_started = time.time()
     try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
         entry["binary"]["go_version"] = pod.info.get("go_version")
-        if getattr(pod, "image", None) is not None:
-            entry["image_rootfs"] = pod.image.to_json()  # the local backend's unpacked image
+        if isinstance(image_root := getattr(pod, "image", None), ImageRoot):
+            entry["image_rootfs"] = image_root.to_json()  # the local backend's unpacked image
         entry["status"] = "ran"
         save()
         argv = locust_argv(

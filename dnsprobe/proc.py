@@ -1,9 +1,13 @@
 """The one place that runs subprocesses.
 
-Every external command goes through `run`, which logs the command line and, on failure, raises with the
-command and the tail of its stderr. Tests can swap the runner (`set_runner`) to record command lines.
-Long-running children (servers) are stopped with `terminate`. Every child dnsprobe starts dies with it
-(`die_with_parent`), so a dnsprobe killed by SIGKILL or SIGHUP leaves no process behind.
+- `run`: a command that must succeed (go build, pip, docker): the command line is logged and a failure
+  raises with the command and the tail of its stderr. Tests can swap the runner (`set_runner`).
+- `run_plain`: a short command whose exit status the caller judges (mount, ip addr, docker rm).
+- `spawn`: a long-running child (a pod, Locust, a nameserver, a watchdog), logged, and dying with this
+  process (`die_with_parent`) unless it must outlive it; stopped with `terminate`.
+
+So a dnsprobe killed by SIGKILL or SIGHUP leaves no process behind. The one child started elsewhere is the
+probe inside a pod: the pod's own init starts it with asyncio, with `die_with_parent` as its preexec.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from dnsprobe.errors import DnsProbeError
 
@@ -99,6 +104,48 @@ def run(
         log.debug("failed (%d): %s\n%s", done.returncode, cmdline, done.stderr)
         raise error(f"{what or argv[0]} failed (exit {done.returncode}): `{cmdline}`: {tail}")
     return done
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    pass_fds: Sequence[int] = (),
+    new_session: bool = False,
+    dies_with_parent: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running child (a pod, Locust, a nameserver, a watchdog): the command line is logged,
+    and the child dies with this process (PR_SET_PDEATHSIG) unless `dies_with_parent` is False (a
+    watchdog that must outlive it). `new_session`: its own process group, to be signalled as one."""
+    cmdline = shlex.join(str(a) for a in argv)
+    log.debug("spawn: %s", cmdline)
+    return subprocess.Popen(
+        [str(a) for a in argv],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        pass_fds=tuple(pass_fds),
+        start_new_session=new_session,
+        preexec_fn=die_with_parent() if dies_with_parent else None,
+    )
+
+
+def run_plain(argv: Sequence[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """A short command whose exit status the caller judges itself (mount, ip, docker rm): logged, never
+    raising for a non-zero exit; a missing program or a timeout is a returncode of 127 or 124."""
+    log.debug("run: %s", shlex.join(argv))
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: {exc.strerror}")
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(list(argv), 124, "", f"did not finish within {timeout:g} s")
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -374,7 +375,7 @@ def test_run_help_shows_like(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--like" in capsys.readouterr().out
 
 
-def _docker_client() -> object:
+def _docker_client() -> Any:
     from dnsprobe.dockerengine import connect
     from dnsprobe.errors import DockerError
 
@@ -384,14 +385,11 @@ def _docker_client() -> object:
         pytest.skip(f"no Docker engine: {exc}")
 
 
-@pytest.mark.docker
-def test_image_target(cache: Path, tmp_path: Path) -> None:
+def _image_of_target(client: Any, cache: Path, tag: str) -> None:
     """An image on the distroless/base stand-in (glibc, nothing pulled) with the glibc target as its
-    entrypoint and GODEBUG in its environment: the twin reads both, runs in the image's own root file
-    system, and chooses cgo."""
+    entrypoint and GODEBUG=netdns=cgo in its environment."""
     from dnsprobe.sandbox.standins import ensure_standins
 
-    client = _docker_client()
     base = ensure_standins(client, ["distroless-base"])["distroless-base"].tag
     binary = build_target("1.27.3", "glibc", cache)
     context = io.BytesIO()
@@ -404,8 +402,17 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
         tar.addfile(info, io.BytesIO(dockerfile))
         tar.add(binary, arcname="app")
     context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)
+
+
+@pytest.mark.docker
+def test_image_target(cache: Path, tmp_path: Path) -> None:
+    """An image on the distroless/base stand-in (glibc, nothing pulled) with the glibc target as its
+    entrypoint and GODEBUG in its environment: the twin reads both, runs in the image's own root file
+    system, and chooses cgo."""
+    client = _docker_client()
     tag = "dnsprobe-test/twin-app:1"
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)  # type: ignore[attr-defined]
+    _image_of_target(client, cache, tag)
     scenario = tmp_path / "twin.toml"
     scenario.write_text(SCENARIO)
     runs = tmp_path / "runs"
@@ -421,8 +428,8 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
             ["run", str(scenario), "--quick", "--out", str(runs), "--cache", str(cache), "--like", tag]
         )
     finally:
-        client.images.remove(tag, force=True)  # type: ignore[attr-defined]
-        client.close()  # type: ignore[attr-defined]
+        client.images.remove(tag, force=True)
+        client.close()
     assert plan.target.inspection.target == f"{tag}:/usr/local/bin/app"
     assert plan.mode.rootfs == f"image:{tag}"
     assert plan.mode.netdns == "cgo" and plan.mode.expected_resolver == "cgo"
@@ -441,6 +448,31 @@ def test_image_target(cache: Path, tmp_path: Path) -> None:
     assert entry["mode"] == f"like:image:{tag}"
     assert (entry["status"], entry["resolver"], entry["rootfs"]) == ("ran", "cgo", f"image:{tag}")
     assert entry["twin_of"] == {"target": f"image:{tag}", "image": tag}
+
+
+@pytest.mark.docker
+def test_image_target_on_the_docker_backend_runs_on_the_image(cache: Path, tmp_path: Path) -> None:
+    """backend = "docker": the twin of an image runs in a container of that very image (its runtime
+    stage), not on the stand-in bases; its GODEBUG makes Go use glibc's getaddrinfo there too."""
+    client = _docker_client()
+    tag = "dnsprobe-test/twin-app-docker:1"
+    _image_of_target(client, cache, tag)
+    scenario = tmp_path / "twin.toml"
+    scenario.write_text('backend = "docker"\n' + SCENARIO)
+    runs = tmp_path / "runs"
+    try:
+        code = main(
+            ["run", str(scenario), "--quick", "--out", str(runs), "--cache", str(cache), "--like", tag]
+        )
+    finally:
+        client.images.remove(tag, force=True)
+        client.close()
+    (run_dir,) = runs.iterdir()
+    entries = json.loads((run_dir / "summary.json").read_text())["modes"]
+    assert [e["mode"] for e in entries] == [f"like:image:{tag}+image"], entries  # one cell: the image
+    (entry,) = entries
+    assert code == 0, entry
+    assert (entry["status"], entry["resolver"]) == ("ran", "cgo")
 
 
 @pytest.mark.docker

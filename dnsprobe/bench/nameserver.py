@@ -186,9 +186,7 @@ def bench_nameserver(
                     argv += ["--querylog", str(log_path)]
                 server_log = (work / f"serve-{name}.log").open("wb")
                 logs.append(server_log)
-                process = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=server_log, stderr=server_log
-                )
+                process = proc.spawn(argv, stdout=server_log, stderr=server_log)
                 servers.append((name, port, process, log_path))
                 if not wait_answering("127.0.0.1", port, 15):
                     raise NameserverError(f"bench: the embedded server did not start: {argv}")

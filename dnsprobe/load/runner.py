@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnsprobe import proc
 from dnsprobe.errors import LoadError
 from dnsprobe.load.live import LiveSnapshot, LiveStats
-from dnsprobe.proc import die_with_parent
 from dnsprobe.scenario import Load
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -150,15 +150,7 @@ def run_load(
     records it wrote stay. Locust dies with this process (PR_SET_PDEATHSIG), its workers with it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
-        locust = subprocess.Popen(
-            list(argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent(),
-        )
+        locust = proc.spawn(argv, stdout=log, stderr=subprocess.STDOUT, env=env, new_session=True)
     started = time.monotonic()
     limit = seconds + 120
     live = LiveStats(records_path, mode, open_loop=open_loop)

@@ -234,8 +234,9 @@ class GoNameserver:
             spec.flush()
             argv.append(spec.name)
             stderr = self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (kept open while the child runs)
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, pass_fds=fds
+            # The Go engine sets PR_SET_PDEATHSIG itself, tied to the thread that starts it.
+            process = proc.spawn(
+                argv, stdout=subprocess.PIPE, stderr=stderr, pass_fds=fds, dies_with_parent=False
             )
             assert process.stdout is not None
             readable, _, _ = select.select([process.stdout], [], [], _READY_TIMEOUT)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import subprocess
 
+from dnsprobe import proc
 from dnsprobe.errors import NameserverError
 
 __all__ = ["add_pod_address", "is_pod_address", "namespace_interfaces"]
@@ -42,8 +42,6 @@ def add_pod_address(address: str) -> None:
         )
     ip = ipaddress.ip_address(address)
     prefix = f"{ip}/{32 if ip.version == 4 else 128}"
-    done = subprocess.run(
-        ["ip", "addr", "add", prefix, "dev", "lo"], capture_output=True, text=True, check=False
-    )
+    done = proc.run_plain(["ip", "addr", "add", prefix, "dev", "lo"])
     if done.returncode != 0 and "File exists" not in done.stderr:
         raise NameserverError(f"cannot add {prefix} to the pod's loopback: {done.stderr.strip()}")

@@ -193,7 +193,9 @@ class RealServer:
     def start(self) -> None:
         argv = self.argv()
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            # Started from an executor thread: no PR_SET_PDEATHSIG (it would fire when that thread
+            # ends); the pod's PID namespace ends it with the pod.
+            self._process = proc.spawn(argv, stdout=log, stderr=log, dies_with_parent=False)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -242,13 +242,7 @@ class DockerPod(PodBase):
             str(spec_path),
         ]
         with self.log_path.open("ab") as log:
-            self._server = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                preexec_fn=proc.die_with_parent(),  # dnsprobe SIGKILLed: the nameserver goes too
-            )
+            self._server = proc.spawn(argv, stdout=log, stderr=log)  # dies with dnsprobe
         deadline = time.monotonic() + 15
         while not ready.exists():
             if self._server.poll() is not None or time.monotonic() > deadline:

@@ -399,9 +399,9 @@ def _place(merged: Path, path: str, *, directory: bool) -> Path:
 
 
 def _mount(args: list[str], what: str) -> None:
-    import subprocess
+    from dnsprobe import proc
 
-    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    done = proc.run_plain(["mount", *args])
     if done.returncode != 0:
         raise SystemExit(f"dnsprobe-pod: cannot mount {what}: {done.stderr.strip()}")
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dnsprobe import proc
 from dnsprobe.proc import die_with_parent
 
 SIOCGIFFLAGS = 0x8913
@@ -52,7 +53,7 @@ def loopback_up() -> None:
 
 
 def bind_mount(source: str, target: str) -> None:
-    done = subprocess.run(["mount", "--bind", source, target], capture_output=True, text=True, check=False)
+    done = proc.run_plain(["mount", "--bind", source, target])
     if done.returncode != 0:
         raise SystemExit(f"dnsprobe-pod: cannot bind-mount {source} over {target}: {done.stderr.strip()}")
 

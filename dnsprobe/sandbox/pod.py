@@ -229,14 +229,8 @@ class Pod(PodBase):
         unshare = [arg for arg in _UNSHARE if arg != "--net"] if self.host_network else _UNSHARE
         argv = [*unshare, sys.executable, "-m", "dnsprobe.sandbox.init", str(spec)]
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                preexec_fn=proc.die_with_parent(),  # dnsprobe SIGKILLed: unshare, then the pod, go too
-            )
+            # dnsprobe SIGKILLed: unshare, then the pod, go too
+            self._process = proc.spawn(argv, stdout=log, stderr=log, new_session=True)
         self._pgid = self._process.pid
 
     def wait(self, timeout: float | None) -> bool:

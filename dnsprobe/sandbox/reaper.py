@@ -15,19 +15,22 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from dnsprobe import proc
+
 DONE = b"done\n"
 
 
 def start(container_id: str) -> subprocess.Popen[bytes]:
     """The watchdog for one container; write `DONE` to its stdin and close it when the container is
     gone (`finish`)."""
-    return subprocess.Popen(
+    return proc.spawn(  # it must outlive dnsprobe: that is its whole point
         [sys.executable, "-m", "dnsprobe.sandbox.reaper", container_id],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        new_session=True,
         cwd="/",
+        dies_with_parent=False,
     )
 
 
@@ -55,7 +58,7 @@ def watch(container_id: str, stdin: IO[bytes]) -> int:
         if Path(candidate).exists():
             docker = candidate
     # Nobody is left to tell if this fails (dnsprobe is gone): run it plainly, status as our exit code.
-    done = subprocess.run([docker, "rm", "-f", container_id], capture_output=True, timeout=60, check=False)
+    done = proc.run_plain([docker, "rm", "-f", container_id], timeout=60)
     return done.returncode
 
 
