@@ -243,7 +243,7 @@ class DockerPod(PodBase):
         ]
         with self.log_path.open("ab") as log:
             self._server = proc.spawn(argv, stdout=log, stderr=log)  # dies with dnsprobe
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # a loaded machine: it imports, compiles the zone, binds
         while not ready.exists():
             if self._server.poll() is not None or time.monotonic() > deadline:
                 self._container.reload()
@@ -251,9 +251,13 @@ class DockerPod(PodBase):
                     text = self._exit_text()  # the probe died first: that is the result
                     self.stop()
                     raise PodStartFailure(self.mode, text)
+                status = self._server.poll()
                 self.stop()
+                said = " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-3:])
+                why = f"exited with status {status}" if status is not None else "not ready within 30 s"
                 raise SandboxError(
-                    f"the nameserver in the {self.mode} container did not start (see {self.log_path})"
+                    f"the nameserver in the {self.mode} container did not start ({why}; "
+                    f"{said or 'no output'}; see {self.log_path})"
                 )
             time.sleep(0.02)
 
