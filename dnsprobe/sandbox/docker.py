@@ -42,7 +42,7 @@ ENTRYPOINT ["/app"]
 
 def build_probe_image(client: Any, *, binary: Path, base_tag: str, mode: str, base: str) -> str:
     """An image of the probe on a base (cached by the binary's and the base's identity); its tag."""
-    from docker.errors import APIError, BuildError, ImageNotFound
+    from docker.errors import ImageNotFound
 
     digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:12]
     base_id = get_image(client, base_tag).id.split(":")[-1][:12]
@@ -52,26 +52,35 @@ def build_probe_image(client: Any, *, binary: Path, base_tag: str, mode: str, ba
         return tag
     except ImageNotFound:
         pass
-    dockerfile = _DOCKERFILE.format(base=base_tag, user=RUNTIME_USER).encode()
+    _build_with_binary(
+        client,
+        _DOCKERFILE.format(base=base_tag, user=RUNTIME_USER),
+        binary,
+        tag,
+        labels={"dnsprobe.mode": mode, "dnsprobe.base": base},
+        what=tag,
+    )
+    return tag
+
+
+def _build_with_binary(
+    client: Any, dockerfile: str, binary: Path, tag: str, *, labels: dict[str, str], what: str
+) -> None:
+    """Build `tag` from `dockerfile` with `binary` as the context's `app` (nothing is pulled)."""
+    from docker.errors import APIError, BuildError
+
+    data = dockerfile.encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
         tar.add(str(binary), arcname="app")
     context.seek(0)
     try:
-        client.images.build(
-            fileobj=context,
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            pull=False,
-            labels={"dnsprobe.mode": mode, "dnsprobe.base": base},
-        )
+        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False, labels=labels)
     except (BuildError, APIError) as exc:
-        raise DockerError(f"building {tag} failed: {exc}") from None
-    return tag
+        raise DockerError(f"building {what} failed: {exc}") from None
 
 
 _IMAGE_DOCKERFILE = """\
@@ -86,7 +95,7 @@ ENTRYPOINT ["/.dnsprobe/probe"]
 def build_probe_on_image(client: Any, *, binary: Path, reference: str, mode: str) -> tuple[str, str]:
     """An image of the probe on top of the user's image `reference` (cached); its tag and the image id.
     A missing image is one line naming both ways to provide it (nothing is pulled)."""
-    from docker.errors import APIError, BuildError, ImageNotFound
+    from docker.errors import APIError, ImageNotFound
 
     from dnsprobe.sandbox.image_rootfs import missing_image_message
 
@@ -104,25 +113,14 @@ def build_probe_on_image(client: Any, *, binary: Path, reference: str, mode: str
         return tag, image_id
     except ImageNotFound:
         pass
-    dockerfile = _IMAGE_DOCKERFILE.format(base=image_id).encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        tar.add(str(binary), arcname="app")
-    context.seek(0)
-    try:
-        client.images.build(
-            fileobj=context,
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            pull=False,
-            labels={"dnsprobe.mode": mode, "dnsprobe.image": reference},
-        )
-    except (BuildError, APIError) as exc:
-        raise DockerError(f"building {tag} on {reference} failed: {exc}") from None
+    _build_with_binary(
+        client,
+        _IMAGE_DOCKERFILE.format(base=image_id),
+        binary,
+        tag,
+        labels={"dnsprobe.mode": mode, "dnsprobe.image": reference},
+        what=f"{tag} on {reference}",
+    )
     return tag, image_id
 
 
