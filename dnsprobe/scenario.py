@@ -50,15 +50,16 @@ class ImageSource:
 
 
 def parse_rootfs(value: str) -> ImageSource | None:
-    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl).
-    Raises ValueError with a sentence for anything else."""
-    if value in ("host", "scratch", "musl"):
+    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl,
+    musl-libc6-compat). Raises ValueError with a sentence for anything else."""
+    if value in ("host", "scratch", "musl", "musl-libc6-compat"):
         return None
     kind, sep, ref = value.partition(":")
     if sep and kind in ("image", "oci") and ref.strip():
         return ImageSource(kind, ref.strip())
     raise ValueError(
-        f"{value!r} is not a root file system; use host, scratch, musl, image:REF (a local Docker image) "
+        f"{value!r} is not a root file system; use host, scratch, musl, musl-libc6-compat, "
+        "image:REF (a local Docker image) "
         "or oci:PATH.tar (a `docker save` or OCI layout tarball)"
     )
 
@@ -107,7 +108,8 @@ class Pod(_Strict):
     rootfs: str = Field(
         default="host",
         description="the probe's root file system: the host's, an empty one like scratch, one with "
-        "musl's loader like alpine, or an image's own: image:REF (local engine) or oci:PATH.tar",
+        "musl's loader like alpine (musl-libc6-compat: plus libc6-compat's glibc names), or an image's "
+        "own: image:REF (local engine) or oci:PATH.tar",
     )
     # A Kubernetes manifest instead of a hand-written pod: the kubelet's resolv.conf, hosts and DNS env.
     manifest: str | None = Field(
@@ -481,6 +483,9 @@ class Behaviour(_Strict):
         description="band for the seconds after the first [[pod.changes]] until the last search-list query",
     )
     status: Literal["ran", "start_failure"] | None = None
+    start_error: str | None = Field(
+        default=None, min_length=1, description="text the start failure's message must contain"
+    )
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 
     @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s")

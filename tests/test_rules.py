@@ -50,3 +50,13 @@ def test_remediation_follows_the_cgo_decision_tree() -> None:
     fix = load("glibc_linked")["fires"]["finding"]["fix"]
     assert "CGO_ENABLED=0" in fix and "distroless/static" in fix
     assert "same libc" in fix and "alpine" in fix and "distroless/base" in fix
+
+
+def test_a_missing_library_is_not_a_missing_loader() -> None:
+    """musl's loader ran and named libresolv.so.2 (catalog 41): glibc_linked must not say the loader is
+    missing, and libresolv_missing must not fire when the kernel found no loader at all."""
+    case = load("libresolv_missing")
+    loader_ran = rules.glibc_linked(case["fires"]["summary"])
+    assert loader_ran is not None and loader_ran.severity == "info"
+    no_loader = rules.glibc_linked(case["quiet"]["summary"])
+    assert no_loader is not None and no_loader.severity == "critical"

@@ -140,7 +140,9 @@ def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
     failed = [
         m
         for m in _modes(summary)
-        if m.get("status") == "start_failure" and "no such file" in str(m.get("reason") or "").lower()
+        if m.get("status") == "start_failure"
+        and "no such file" in str(m.get("reason") or "").lower()
+        and not _library_error(str(m.get("reason") or ""))  # a loader ran: not this rule's case
     ]
     linked = [
         m
@@ -177,6 +179,56 @@ def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
         "This binary is glibc-linked: it will not start on alpine or scratch (`exec /app: no such file or "
         "directory`), only on an image with glibc such as distroless/base or debian-slim.",
         f"{NO_CGO_FIX} {CGO_FIX}",
+    )
+
+
+# musl's loader: `Error loading shared library X: ...`;
+# glibc's: `error while loading shared libraries: X: ...`
+_LIBRARY_ERROR: Final = re.compile(
+    r"error loading shared library (?P<musl>\S+?):|error while loading shared libraries: (?P<glibc>\S+?):",
+    re.IGNORECASE,
+)
+LIBRESOLV: Final = "libresolv.so.2"
+
+
+def _library_error(reason: str) -> str | None:
+    """The library a dynamic loader could not find, from a start failure's message."""
+    found = _LIBRARY_ERROR.search(reason)
+    return (found["musl"] or found["glibc"]) if found else None
+
+
+def libresolv_missing(summary: Mapping[str, Any]) -> Finding | None:
+    """A Go 1.20+ cgo binary needs libresolv.so.2 and the root (Alpine with libc6-compat) lacks it
+    (catalog 41)."""
+    hits = [
+        m
+        for m in _modes(summary)
+        if m.get("status") == "start_failure" and _library_error(str(m.get("reason") or "")) == LIBRESOLV
+    ]
+    if not hits:
+        return None
+    needed = [str(lib) for lib in _map(hits[0].get("binary")).get("needed") or ()]
+    linked = f" (DT_NEEDED: {', '.join(needed)})" if needed else ""
+    started = [
+        m
+        for m in _ran(summary)
+        if _libc(m) == "glibc" and LIBRESOLV not in (_map(m.get("binary")).get("needed") or (LIBRESOLV,))
+    ]
+    contrast = f"; {_names(started)}, glibc-linked without it, started" if started else ""
+    return Finding(
+        "libresolv_missing",
+        "critical",
+        tuple(_name(m) for m in hits),
+        f'{_names(hits)} did not start: "{str(hits[0].get("reason")).strip().splitlines()[0]}"{linked}'
+        f"{contrast}.",
+        "Since Go 1.20 package net's cgo resolver calls res_search and links -lresolv (Linux, any cgo build "
+        "without -tags netgo). On a builder with glibc before 2.34 res_search lives only in libresolv, so "
+        "the binary needs libresolv.so.2. The loader was found (on Alpine, libc6-compat makes glibc's loader "
+        "and libc.so.6 symlinks to musl), but no such library is there, and the loader stops before main.",
+        "If nothing needs cgo, build with CGO_ENABLED=0 (or -tags netgo) and run anywhere. If it needs cgo, "
+        "build and run on the same libc: both stages on alpine (golang:1.x-alpine with build-base), or a "
+        "glibc runtime (distroless/base, debian-slim), not alpine with libc6-compat. `dnsprobe inspect "
+        "BINARY` lists DT_NEEDED and which bases lack a library.",
     )
 
 
@@ -974,6 +1026,7 @@ def port_closed_for_a_while(summary: Mapping[str, Any]) -> Finding | None:
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
+    libresolv_missing,
     musl_refused_wait,
     servfail_storm,
     timeout_fingerprint,
