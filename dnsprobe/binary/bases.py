@@ -221,8 +221,9 @@ def _libc6_compat_note(elf: ElfFacts, base: BaseImage) -> str:
     missing = libc6_compat_missing(elf)
     if not missing:
         return (
-            "; with libc6-compat it starts on musl behind glibc's names (musl's getaddrinfo answers, "
-            "and a glibc-only symbol fails at load: `Error relocating`)"
+            "; with libc6-compat the loader is found and every library it needs is a musl symlink: it "
+            "starts unless it uses a glibc-only symbol (`Error relocating ...: symbol not found`), and "
+            "resolves with musl's getaddrinfo"
         )
     return (
         f"; with libc6-compat it still does not start: `Error loading shared library {missing[0]}: No such "
