@@ -193,10 +193,35 @@ def test_delay_distributions_stay_within_reason() -> None:
     assert len(set(delays)) > 100
 
 
-def _query() -> Any:
+def _query(name: str = "a.api.example.test.", rdtype: str = "A", qid: int | None = None) -> Any:
     from dnsprobe.codec.wire import parse_query
 
-    return parse_query(dns.message.make_query("a.api.example.test.", "A").to_wire())
+    message = dns.message.make_query(name, rdtype)
+    if qid is not None:
+        message.id = qid
+    return parse_query(message.to_wire())
+
+
+def test_pair_gate_pairs_two_queries_for_one_name_from_one_address_within_the_window() -> None:
+    now = [50.0]
+    policy = RulePolicy(rules({"action": "swap_replies", "window_ms": 100}), clock=lambda: now[0])
+    a, aaaa = _query(qid=1), _query("A.API.example.test.", "AAAA", qid=2)
+
+    def pair(query: Any, client: tuple[str, int], proto: str = "udp") -> object:
+        fault = policy.fault_for(query, proto, client)
+        return None if fault is None else fault.swap
+
+    first = pair(a, ("127.0.0.1", 1000))
+    assert first is not None
+    assert pair(a, ("127.0.0.1", 1000)) is None  # a retransmission: answered as it is
+    assert pair(_query("b.api.example.test.", qid=3), ("127.0.0.1", 1001)) is not first  # another name
+    assert pair(a, ("127.0.0.2", 1001)) is not first  # another client address
+    assert pair(aaaa, ("127.0.0.1", 1000), "tcp") is None  # TCP is never paired
+    assert pair(aaaa, ("127.0.0.1", 1001)) is first  # the partner, in another case from another port
+    third = pair(aaaa, ("127.0.0.1", 1002))
+    assert third is not None and third is not first  # the pair is full: a new one starts
+    now[0] += 0.2
+    assert pair(a, ("127.0.0.1", 1003)) is not third  # past the window: no partner
 
 
 @pytest.mark.parametrize("served", [[{"action": "drop", "name": "*.gone.api.example.test"}]], indirect=True)
