@@ -292,3 +292,26 @@ def test_fuzzed_packets_through_the_fault_path(
         sock.sendto(wire[:cut] + noise, faulty_server)  # cut, padded, or random: never a crash
     time.sleep(0.06)  # past the conntrack window of that port's next packet
     assert ask(faulty_server, "fine.api.example.test.").answer  # still answering others
+
+
+def test_swap_pair_sends_each_reply_under_the_others_id_to_the_others_port() -> None:
+    from dnsprobe.nameserver.server import SwapPair
+
+    out: list[tuple[bytes, Any]] = []
+
+    def send(reply: bytes, addr: Any) -> None:
+        out.append((reply, addr))
+
+    one, two = ("127.0.0.1", 1111), ("127.0.0.1", 2222)
+    pair = SwapPair(1.0)
+    assert pair.arrive(b"\x00\x01A", one, send) is True and out == []  # held
+    assert pair.arrive(b"\x00\x02B", two, send) is False
+    pair.release()  # too late: nothing more goes out
+    assert out == [(b"\x00\x01B", one), (b"\x00\x02A", two)]
+
+    out.clear()
+    lone = SwapPair(1.0)
+    lone.arrive(b"\x00\x03C", one, send)
+    lone.release()
+    lone.arrive(b"\x00\x04D", two, send)  # its partner was released: it goes out as it is
+    assert out == [(b"\x00\x03C", one), (b"\x00\x04D", two)]
