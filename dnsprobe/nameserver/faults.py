@@ -40,13 +40,13 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
                                                 ID to the other query's address and port; a first whose
                                                 partner does not come goes out as it is after W
 
-Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that
-does not fault (within the rate; the first packet of a pair) lets the next rule decide. Match fields are
-checked in the order above and the probability is drawn last, only when everything else held, so both
-engines draw random numbers for the same packets. Randomness comes from one generator per server, seeded
-from the run's `fault_seed` (reported in summary.json), so a run with `probability` rules replays: the same
-packets in the same order meet the same fates (each engine has its own generator, so the two engines
-agree in distribution, not packet by packet).
+Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that does
+not fault (within the rate; the first packet from a port, for race; TCP or a retransmission, for pair) lets
+the next rule decide. Match fields are checked in the order above and the probability is drawn last, only
+when everything else held, so both engines draw random numbers for the same packets. Randomness comes from
+one generator per server, seeded from the run's `fault_seed` (reported in summary.json), so a run with
+`probability` rules replays: the same packets in the same order meet the same fates (each engine has its own
+generator, so the two engines agree in distribution, not packet by packet).
 
 Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
 what each engine does stays a primitive, what the rule means stays here. FORMERR or silence for
@@ -260,7 +260,7 @@ class _Rule:
         self._probability = float(match["probability"])
         self._gate = gate["kind"]
         self._rate = float(gate.get("rate") or 0.0)
-        self._race_window = float(gate.get("window_s") or 0.0)
+        self._gate_window = float(gate.get("window_s") or 0.0)
         self._pin_before = float(gate.get("before_s") or 0.0)
         self._pin_until = float(gate.get("until_s") or 0.0)
         self._first_seen: set[Endpoint] = set()
@@ -359,14 +359,14 @@ class _Rule:
         waiting = self._pending.get(key)
         if waiting is not None:
             pair, since, port, qid = waiting
-            if now - since < self._race_window:
+            if now - since < self._gate_window:
                 if (port, qid) == (client[1], query.id):
                     return None
                 del self._pending[key]
                 return pair
         if len(self._pending) >= PAIR_MEMORY:
             self._pending.clear()
-        pair = SwapPair(self._race_window)
+        pair = SwapPair(self._gate_window)
         self._pending[key] = (pair, now, client[1], query.id)
         return pair
 
@@ -375,7 +375,7 @@ class _Rule:
             return False  # a TCP connection is one conntrack entry from its first packet
         key = (client[0], client[1])
         last = self._last_seen.get(key)
-        if last is not None and now - last < self._race_window:
+        if last is not None and now - last < self._gate_window:
             return True  # the one that lost the race; the first stays the reference
         if len(self._last_seen) >= RACE_MEMORY:
             self._last_seen.clear()
