@@ -283,6 +283,7 @@ FaultAction = Literal[
     "lame_nodata",
     "stale_flows",
     "uncompressed",
+    "swap_replies",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"[A-Za-z0-9_*?.\[\]!-]+")
@@ -306,7 +307,12 @@ class FaultRule(_Strict):
     delay_ms: float | None = Field(default=None, gt=0, le=600_000, description="action delay: the mean")
     jitter_ms: float = Field(default=0.0, ge=0, le=600_000, description="action delay: spread")
     distribution: Literal["fixed", "uniform", "normal", "exponential"] = "fixed"
-    window_ms: float = Field(default=50.0, gt=0, le=60_000, description="conntrack_race: second packet")
+    window_ms: float = Field(
+        default=50.0,
+        gt=0,
+        le=60_000,
+        description="conntrack_race: second packet; swap_replies: a first reply waits for its partner",
+    )
     rate: float | None = Field(default=None, gt=0, description="ratelimit: answers per second")
     over: Literal["drop", "refused"] = Field(default="drop", description="ratelimit: beyond the rate")
 

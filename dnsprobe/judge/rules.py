@@ -1023,6 +1023,68 @@ def port_closed_for_a_while(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# Faults in the nameserver's own view that explain a timeout by themselves: an answer late or never sent.
+LATE_OR_LOST: Final = ("drop", "delay", "outage", "ratelimit", "conntrack_race", "stale_flows")
+
+
+def cross_wired_replies(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups that wait out the resolver's timeout though the nameserver answered every query at once:
+    the replies reached the client but did not match its queries, as when a server cross-wires parallel
+    A and AAAA replies (each with the other's ID and port, golang/go#35521), so it ignored them
+    (catalog 40)."""
+    hits = []
+    for m in _ran(summary):
+        wire = _map(m.get("wire"))
+        queries = _num(wire.get("queries")) or 0
+        lookups = _num(m.get("lookups")) or 0
+        rcodes, faults = _rcodes(m), _map(wire.get("faults"))
+        if (
+            not queries
+            or _ok_share(m) >= FAILS_SHARE
+            or _main_failure(m) not in ("timeout", "temporary")
+            or (_num(rcodes.get("NOERROR")) or 0) < WORKS_SHARE * queries
+            or _num(rcodes.get("drop"))
+            or any(_num(faults.get(k)) for k in LATE_OR_LOST)
+        ):
+            continue
+        peaks = [_map(p) for p in m.get("timeout_peaks") or ()]
+        peak = max(peaks, key=lambda p: _num(p.get("share")) or 0, default=None)
+        if peak is None or (_num(peak.get("share")) or 0) < FAILS_SHARE:
+            continue
+        hits.append((m, peak, queries / lookups))
+    if not hits:
+        return None
+    by_id = [m for m in _ran(summary) if _is_musl(m) and _ok_share(m) >= WORKS_SHARE]
+    swapped = sum(
+        int(_num(_map(_map(m.get("wire")).get("faults")).get("swap_replies")) or 0) for m, _, _ in hits
+    )
+    seen = "; ".join(
+        f"{_name(m)}: {_pct(1 - _ok_share(m))} {_main_failure(m)}, {_pct(_num(p.get('share')) or 0)} at "
+        f"{_num(p.get('at_s')) or 0:g} s ({_num(p.get('k')) or 0:g} x the timeout), though the nameserver "
+        f"answered every query with NOERROR at once ({per:.1f} per lookup)"
+        for m, p, per in hits
+    )
+    if by_id:
+        share = _pct(min(_ok_share(m) for m in by_id))
+        seen += f"; {_names(by_id)} resolved {share} (musl matches a reply by its ID alone)"
+    if swapped:
+        seen += f"; the server cross-wired {swapped:,} replies (swap_replies)"
+    return Finding(
+        "cross_wired_replies",
+        "critical",
+        tuple(_name(m) for m, _, _ in hits),
+        seen + ".",
+        "The answers reached the client but did not match its queries, so the resolver ignored them and "
+        "waited for its timeout, then retried into the same. A server or NAT that cross-wires parallel "
+        "replies sends the A answer under the AAAA query's ID to the AAAA query's port and the reverse "
+        "(golang/go#35521): Go's resolver and glibc check the question as well as the ID and drop both; "
+        "musl checks the ID only and takes them. A wrong ID or question in every reply looks the same.",
+        "Capture the traffic (`dnsprobe run --pcap`) and compare each reply's ID, port and question with its "
+        "query; fix the server or the NAT in front of it. For cross-wired A/AAAA pairs, `options "
+        "single-request` makes Go's resolver and glibc send A, then AAAA, so there is no pair to swap.",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -1048,6 +1110,7 @@ RULES: Final[tuple[Rule, ...]] = (
     nameserver_unreachable,
     no_reload_pins,
     port_closed_for_a_while,
+    cross_wired_replies,
 )
 
 
