@@ -60,3 +60,14 @@ def test_a_missing_library_is_not_a_missing_loader() -> None:
     assert loader_ran is not None and loader_ran.severity == "info"
     no_loader = rules.glibc_linked(case["quiet"]["summary"])
     assert no_loader is not None and no_loader.severity == "critical"
+
+
+def test_a_finding_that_explains_the_timeouts_supersedes_the_bare_fingerprint() -> None:
+    """On catalog 40's run the timeout fingerprint holds too, but its advice (look for unanswered
+    queries) is wrong there: every query was answered. diagnose keeps only the better explanation."""
+    summary = load("cross_wired_replies")["fires"]["summary"]
+    assert rules.timeout_fingerprint(summary) is not None
+    found = [f["rule"] for f in rules.diagnose(summary)]
+    assert "cross_wired_replies" in found and "timeout_fingerprint" not in found
+    alone = [f["rule"] for f in rules.diagnose(summary, rules=(rules.timeout_fingerprint,))]
+    assert alone == ["timeout_fingerprint"]

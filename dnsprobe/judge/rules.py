@@ -51,6 +51,9 @@ class Finding:
     seen: str
     why: str
     fix: str
+    # Findings of these rules say less than this one about the same lookups (and may mislead), so a
+    # report that has this one leaves them out.
+    supersedes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1082,6 +1085,7 @@ def cross_wired_replies(summary: Mapping[str, Any]) -> Finding | None:
         "Capture the traffic (`dnsprobe run --pcap`) and compare each reply's ID, port and question with its "
         "query; fix the server or the NAT in front of it. For cross-wired A/AAAA pairs, `options "
         "single-request` makes Go's resolver and glibc send A, then AAAA, so there is no pair to swap.",
+        supersedes=("timeout_fingerprint",),  # its advice, to look for unanswered queries, misleads here
     )
 
 
@@ -1115,7 +1119,10 @@ RULES: Final[tuple[Rule, ...]] = (
 
 
 def diagnose(summary: Mapping[str, Any], rules: Sequence[Rule] = RULES) -> list[dict[str, Any]]:
-    """Every rule's finding, most severe first (rule order within a severity)."""
+    """Every rule's finding but those another finding supersedes, most severe first (rule order within a
+    severity)."""
     found = [f for rule in rules if (f := rule(summary)) is not None]
+    superseded = {name for f in found for name in f.supersedes}
+    found = [f for f in found if f.rule not in superseded]
     found.sort(key=lambda f: SEVERITY_ORDER.index(f.severity))
     return [f.to_json() for f in found]
