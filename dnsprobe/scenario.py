@@ -513,7 +513,9 @@ class Behaviour(_Strict):
 
     modes: list[str] = Field(min_length=1)
     workload: str | None = Field(default=None, description="one workload's figures instead of the mode's")
-    resolver: Literal["go", "cgo"] | None = None
+    resolver: Literal["go", "cgo", "mixed"] | None = Field(
+        default=None, description="go, cgo, or mixed (some lookups each way, as after an nsswitch change)"
+    )
     outcome: str | None = Field(default=None, description="the outcome class most lookups must have")
     min_share: float = Field(default=0.9, gt=0, le=1, description="share of lookups with that outcome")
     p50_ms: list[float] | None = Field(default=None, description="band for the median latency")
@@ -526,7 +528,19 @@ class Behaviour(_Strict):
     status: Literal["ran", "start_failure"] | None = None
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 
-    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s")
+    go_queries_after_change_s: list[float] | None = Field(
+        default=None,
+        description="band for the seconds after the first [[pod.changes]] until the last query of Go's "
+        "own resolver (one with an EDNS0 OPT record)",
+    )
+
+    @field_validator(
+        "p50_ms",
+        "p99_ms",
+        "wire_queries_per_lookup",
+        "search_walk_after_change_s",
+        "go_queries_after_change_s",
+    )
     @classmethod
     def _band(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):
