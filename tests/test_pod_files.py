@@ -5,6 +5,8 @@ queries read from the pod's own nameserver."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -184,3 +186,35 @@ def test_an_nsswitch_change_is_allowed_without_a_resolv_conf() -> None:
     change = parsed.pod.changes[0]
     assert change.touches_nsswitch and not change.touches_resolv_conf
     assert parsed.pod.changed(change).nsswitch_hosts == "files resolve dns"
+
+
+def test_a_missing_resolv_conf_is_missing_in_an_image_root_too(tmp_path: Path, probe_cache: Path) -> None:
+    """An image that ships its own /etc/resolv.conf: `missing` deletes it in the pod's upper layer."""
+    from tests.test_image_rootfs import alpine_layers, layer, oci_layout_tarball
+
+    own = b"search default.svc.cluster.local\nnameserver 127.0.0.1\noptions ndots:5\n"
+    tarball = oci_layout_tarball(tmp_path / "img.tar", [*alpine_layers(), layer([("etc/resolv.conf", own)])])
+    spec = PodSpec(resolv_conf="missing")
+    socket_dir = Path(tempfile.mkdtemp(prefix="dp-pf-"))  # unix socket paths must stay short
+    pod = Pod(
+        mode="go",
+        binary=build_probe(MODES["go"], cache_dir=probe_cache).path,
+        files=render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"]),
+        zone_text=ZONE,
+        workdir=tmp_path / "pod",
+        socket_dir=socket_dir,
+        godebug=MODES["go"].godebug,
+        rootfs=f"oci:{tarball}",
+        cache_dir=probe_cache,
+    )
+    try:
+        with pod:
+            root = Path(f"/proc/{pod.info['pid']}/root")
+            assert (root / "etc/hosts").read_text() == pod.files.hosts
+            assert not os.path.lexists(root / "etc/resolv.conf")
+            short = lookups(pod, "web")
+            querylog = pod.querylog_path
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    assert short == ["not_found"] * 4
+    assert "web.default.svc.cluster.local." not in queried_names(querylog)
