@@ -218,3 +218,20 @@ def test_a_missing_resolv_conf_is_missing_in_an_image_root_too(tmp_path: Path, p
         shutil.rmtree(socket_dir, ignore_errors=True)
     assert short == ["not_found"] * 4
     assert "web.default.svc.cluster.local." not in queried_names(querylog)
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"), [("resolv_conf_missing", "Not in the pod"), ("resolv_conf_unreadable", "EACCES")]
+)
+def test_the_report_says_the_pod_never_read_the_file_shown(rule: str, words: str) -> None:
+    import json
+
+    from dnsprobe.report.markdown import render_markdown
+
+    summary = json.loads((Path(__file__).parent / "data" / "rules" / f"{rule}.json").read_text())["fires"][
+        "summary"
+    ]
+    text = render_markdown(summary, {})
+    assert words in text
+    del summary["pod"]["resolv_conf_state"]
+    assert words not in render_markdown(summary, {})
