@@ -133,8 +133,8 @@ class Pod(_Strict):
     )
     resolv_conf: Literal["present", "missing", "unreadable"] = Field(
         default="present",
-        description="present: the rendered file; missing: no /etc/resolv.conf in the pod; unreadable: "
-        "there, mode 000, and the probe runs without CAP_DAC_OVERRIDE (open fails with EACCES)",
+        description="present: the rendered file; missing: no /etc/resolv.conf in the pod (local backend); "
+        "unreadable: there, mode 000, and the probe runs without CAP_DAC_OVERRIDE (open fails with EACCES)",
     )
     rootfs: str = Field(
         default="host",
@@ -628,10 +628,10 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _resolv_conf_state_on_the_backend(self) -> Scenario:
-        if self.backend == "docker" and self.pod.resolv_conf != "present":
+        if self.backend == "docker" and self.pod.resolv_conf == "missing":
             raise ValueError(
-                f"pod.resolv_conf = {self.pod.resolv_conf!r} needs backend = 'local' (docker always "
-                "writes the container's resolv.conf)"
+                "pod.resolv_conf = 'missing' needs backend = 'local' (docker always writes the "
+                "container's resolv.conf)"
             )
         if self.nameserver.kind == "external" and self.pod.resolv_conf != "present":
             raise ValueError(

@@ -19,6 +19,7 @@ from dnsprobe.modes import MODES
 from dnsprobe.nameserver.querylog import read_querylog
 from dnsprobe.probe_client import ProbeClient
 from dnsprobe.sandbox import Pod, render_pod_files
+from dnsprobe.sandbox.base import PodBase
 from dnsprobe.scenario import Pod as PodSpec
 from dnsprobe.scenario import parse_scenario
 
@@ -43,7 +44,7 @@ def make_pod(tmp_path: Path, probe_cache: Path, spec: PodSpec, mode: str = "go")
     )
 
 
-def lookups(pod: Pod, name: str, count: int = 4) -> list[str]:
+def lookups(pod: PodBase, name: str, count: int = 4) -> list[str]:
     client = ProbeClient(pod.address)
     try:
         results = client.batch(kind="host", name=name, count=count, concurrency=2, timeout_ms=15000)
@@ -164,7 +165,7 @@ def scenario(**over: object) -> dict[str, object]:
             scenario(pod={"resolv_conf": "missing", "changes": [{"at_s": 1, "ndots": 1}]}),
             "edits resolv.conf, which is missing",
         ),
-        (scenario(pod={"resolv_conf": "unreadable"}, backend="docker"), "needs backend = 'local'"),
+        (scenario(pod={"resolv_conf": "missing"}, backend="docker"), "needs backend = 'local'"),
         (
             scenario(pod={"resolv_conf": "missing"}, nameserver={"kind": "external", "address": "127.0.0.1"}),
             "the pod's own loopback",
@@ -235,3 +236,56 @@ def test_the_report_says_the_pod_never_read_the_file_shown(rule: str, words: str
     assert words in text
     del summary["pod"]["resolv_conf_state"]
     assert words not in render_markdown(summary, {})
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_an_unreadable_resolv_conf_in_a_docker_container(tmp_path: Path, probe_cache: Path) -> None:
+    """The docker backend: the same mode-000 file, the container without the two capabilities; Go's
+    resolver in a distroless/static stand-in never reads it."""
+    from dnsprobe.binary import BASES
+    from dnsprobe.dockerengine import connect
+    from dnsprobe.errors import DockerError
+    from dnsprobe.sandbox.docker import DockerPod, build_probe_image
+    from dnsprobe.sandbox.standins import ensure_standins
+
+    try:
+        engine = connect(timeout=30)
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    try:
+        standins = ensure_standins(engine, ["distroless-static"])
+        binary = build_probe(MODES["go"], cache_dir=probe_cache).path
+        tag = build_probe_image(
+            engine,
+            binary=binary,
+            base_tag=standins["distroless-static"].tag,
+            mode="go",
+            base="distroless-static",
+        )
+    finally:
+        engine.close()
+    assert "distroless-static" in BASES
+    socket_dir = Path(tempfile.mkdtemp(prefix="dp-pf-"))
+    results: dict[str, tuple[list[str], set[str]]] = {}
+    try:
+        for state in ("unreadable", "present"):
+            spec = PodSpec(resolv_conf=state)
+            pod = DockerPod(
+                mode=f"go-{state}",
+                image=tag,
+                files=render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"]),
+                zone_text=ZONE,
+                workdir=tmp_path / state,
+                socket_dir=socket_dir,
+                godebug=MODES["go"].godebug,
+            )
+            with pod:
+                outcomes = lookups(pod, "web")
+            results[state] = (outcomes, queried_names(pod.querylog_path))
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    assert results["unreadable"][0] == ["not_found"] * 4
+    assert "web.default.svc.cluster.local." not in results["unreadable"][1]
+    assert results["present"][0] == ["ok"] * 4  # the control: the same container reads a 0644 file
+    assert "web.default.svc.cluster.local." in results["present"][1]
