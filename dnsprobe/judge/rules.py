@@ -1018,6 +1018,10 @@ def _defaults_finding(
         return None
     stayed = _stayed_on_go(ran)
     failed = any(_ok_share(m) < 1 for m in ran)
+    servers = _nameservers(summary)
+    unasked = bool(servers) and all(
+        _map(m.get("wire")) and not _num(_map(m.get("wire")).get("queries")) for m in ran
+    )
     return Finding(
         rule,
         "critical" if failed else "warning",
@@ -1026,7 +1030,8 @@ def _defaults_finding(
         "(127.0.0.1:53, Go also [::1]:53; ndots:1, timeout 5 s, no search list). "
         + "; ".join(_outcome_text(m) for m in ran)
         + "."
-        + (f" Default cgo builds stayed on Go's resolver ({', '.join(stayed)})." if stayed else ""),
+        + (f" Default cgo builds stayed on Go's resolver ({', '.join(stayed)})." if stayed else "")
+        + (f" The servers the file names ({', '.join(servers)}) received no query." if unasked else ""),
         why,
         fix,
     )
