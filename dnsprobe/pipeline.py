@@ -664,12 +664,16 @@ def _schedule_resolv_changes(
             nameservers=_nameserver_addresses(pod),
             allow_non_loopback=scenario.nameserver.allow_non_loopback,
         )
-        # a change names resolv.conf's fields, nsswitch_hosts, or both
-        rewrites = [(pod.rewrite_resolv_conf, files.resolv_conf, "resolv.conf")] * change.touches_resolv_conf
+        # a change names resolv.conf's fields, nsswitch_hosts, or both (none: resolv.conf, as before)
+        rewrites: list[tuple[Callable[[str], None], str, str]] = []
+        if change.touches_resolv_conf or not change.touches_nsswitch:
+            rewrites.append((pod.rewrite_resolv_conf, files.resolv_conf, "resolv.conf"))
         if change.touches_nsswitch:
             rewrites.append((pod.rewrite_nsswitch_conf, files.nsswitch_conf, "nsswitch.conf"))
 
-        def apply(rewrites: list[Any] = rewrites, at: float = change.at_s) -> None:
+        def apply(
+            rewrites: list[tuple[Callable[[str], None], str, str]] = rewrites, at: float = change.at_s
+        ) -> None:
             for rewrite, text, _ in rewrites:
                 rewrite(text)
             applied.append(time.time())

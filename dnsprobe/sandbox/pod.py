@@ -196,7 +196,7 @@ class Pod(PodBase):
             upper, work = self.workdir / "etc-upper", self.workdir / "etc-work"
             for path in (upper, work):
                 shutil.rmtree(path, ignore_errors=True)
-                path.mkdir(parents=True)
+                path.mkdir(parents=True, exist_ok=True)  # overlayfs empties its own work dir
             spec["etc_overlay"] = {"upper": str(upper), "work": str(work)}
 
     @property
