@@ -289,3 +289,33 @@ def test_an_unreadable_resolv_conf_in_a_docker_container(tmp_path: Path, probe_c
     assert "web.default.svc.cluster.local." not in results["unreadable"][1]
     assert results["present"][0] == ["ok"] * 4  # the control: the same container reads a 0644 file
     assert "web.default.svc.cluster.local." in results["present"][1]
+
+
+@pytest.mark.parametrize("state", ["missing", "unreadable"])
+def test_a_scratch_root_gets_the_same_states(state: str, tmp_path: Path, probe_cache: Path) -> None:
+    """`rootfs = "scratch"` copies the pod's files into an empty root: none, or one with mode 000."""
+    spec = PodSpec(resolv_conf=state)  # type: ignore[arg-type]
+    files = render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"])
+    socket_dir = Path(tempfile.mkdtemp(prefix="dp-pf-"))
+    pod = Pod(
+        mode="go",
+        binary=build_probe(MODES["go"], cache_dir=probe_cache).path,
+        files=files,
+        zone_text=ZONE,
+        workdir=tmp_path / "pod",
+        socket_dir=socket_dir,
+        godebug=MODES["go"].godebug,
+        rootfs="scratch",
+    )
+    try:
+        with pod:
+            seen = Path(f"/proc/{pod.info['pid']}/root/etc/resolv.conf")
+            present = os.path.lexists(seen)
+            mode = seen.stat().st_mode & 0o777 if present else None
+            short = lookups(pod, "web")
+            querylog = pod.querylog_path
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    assert (present, mode) == ((False, None) if state == "missing" else (True, 0))
+    assert short == ["not_found"] * 4
+    assert "web.default.svc.cluster.local." not in queried_names(querylog)
