@@ -215,7 +215,7 @@ def _run(
         "interrupted": False,
         "quick": quick,
         "toolchain": toolchain.version,
-        "pod": {**files.as_dict(), "env": dict(scenario.pod.env)},
+        "pod": {**files.as_dict(), "env": dict(scenario.pod.env), **_nsswitch_changes(scenario)},
         **_image_facts(image, scenario),
         "nameserver": {
             "kind": scenario.nameserver.kind,
@@ -533,7 +533,7 @@ def _run_mode(
             rootfs=mode.rootfs or scenario.pod.rootfs,  # a twin of an image runs in that image's root
             nameserver=scenario.nameserver,
             cache_dir=cache_dir,
-            mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",  # image roots keep their own
+            mount_nsswitch=_mounts_nsswitch(scenario),  # image roots keep their own
             pcap=pcap,
         )
     stage.name = "pod start"
@@ -665,23 +665,45 @@ def _schedule_resolv_changes(
     timers = []
     for change in scenario.pod.changes:
         spec = scenario.pod.changed(change)
-        text = render_pod_files(
+        files = render_pod_files(
             spec,
             hostname="probe",
             nameservers=_nameserver_addresses(pod),
             allow_non_loopback=scenario.nameserver.allow_non_loopback,
-        ).resolv_conf
+        )
+        # a change names resolv.conf's fields, nsswitch_hosts, or both (none: resolv.conf, as before)
+        rewrites: list[tuple[Callable[[str], None], str, str]] = []
+        if change.touches_resolv_conf or not change.touches_nsswitch:
+            rewrites.append((pod.rewrite_resolv_conf, files.resolv_conf, "resolv.conf"))
+        if change.touches_nsswitch:
+            rewrites.append((pod.rewrite_nsswitch_conf, files.nsswitch_conf, "nsswitch.conf"))
 
-        def apply(text: str = text, at: float = change.at_s) -> None:
-            pod.rewrite_resolv_conf(text)
+        def apply(
+            rewrites: list[tuple[Callable[[str], None], str, str]] = rewrites, at: float = change.at_s
+        ) -> None:
+            for rewrite, text, _ in rewrites:
+                rewrite(text)
             applied.append(time.time())
-            progress.note(pod.mode, f"resolv.conf changed at {at:g} s")
+            progress.note(pod.mode, f"{' and '.join(r[2] for r in rewrites)} changed at {at:g} s")
 
         timer = threading.Timer(change.at_s, apply)
         timer.daemon = True
         timer.start()
         timers.append(timer)
     return timers
+
+
+def _nsswitch_changes(scenario: Scenario) -> dict[str, Any]:
+    """summary.json's `pod.nsswitch_changes`: each [[pod.changes]] nsswitch_hosts, with its at_s."""
+    changes = [
+        {"at_s": c.at_s, "hosts": c.nsswitch_hosts} for c in scenario.pod.changes if c.touches_nsswitch
+    ]
+    return {"nsswitch_changes": changes} if changes else {}
+
+
+def _mounts_nsswitch(scenario: Scenario) -> bool:
+    """Whether an image root gets the pod's nsswitch.conf: when the scenario sets or changes it."""
+    return scenario.pod.nsswitch_hosts != "files dns" or any(c.touches_nsswitch for c in scenario.pod.changes)
 
 
 def _nameserver_addresses(pod: Pod) -> list[str]:

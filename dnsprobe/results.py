@@ -81,6 +81,7 @@ def summarise_entry(
             resolv_conf=resolv_conf,
             open_loop=scenario.load.shape == "open",
             changes=changes or [],
+            nsswitch_changes=any(c.touches_nsswitch for c in scenario.pod.changes),
         )
     )
     if entry["status"] == "pending" and entry["lookups"]:

@@ -69,7 +69,8 @@ class _Strict(BaseModel):
 
 
 class ResolvChange(_Strict):
-    """`[[pod.changes]]`: rewrite the pod's resolv.conf `at_s` seconds into each mode's load."""
+    """`[[pod.changes]]`: rewrite the pod's resolv.conf (or, with `nsswitch_hosts`, its nsswitch.conf)
+    `at_s` seconds into each mode's load."""
 
     at_s: float = Field(gt=0, le=24 * 3600)
     search: list[str] | None = None
@@ -77,6 +78,25 @@ class ResolvChange(_Strict):
     timeout: int | None = Field(default=None, ge=1, le=30)
     attempts: int | None = Field(default=None, ge=1, le=5)
     options: list[str] | None = None
+    nsswitch_hosts: str | None = Field(
+        default=None, description="the new sources of nsswitch.conf's hosts: line (rewrites nsswitch.conf)"
+    )
+
+    @field_validator("nsswitch_hosts")
+    @classmethod
+    def _nsswitch_sources(cls, value: str | None) -> str | None:
+        problem = None if value is None else etcfiles.check_nsswitch_sources(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def touches_resolv_conf(self) -> bool:
+        return any(getattr(self, key) is not None for key in RESOLV_CHANGE_KEYS)
+
+    @property
+    def touches_nsswitch(self) -> bool:
+        return self.nsswitch_hosts is not None
 
     @field_validator("options")
     @classmethod
@@ -87,6 +107,11 @@ class ResolvChange(_Strict):
     @classmethod
     def _search_domains(cls, value: list[str] | None) -> list[str] | None:
         return _each(etcfiles.check_domain, value)
+
+
+RESOLV_CHANGE_KEYS = ("search", "ndots", "timeout", "attempts", "options")
+# [pod] resolv_conf: what the probe finds at /etc/resolv.conf (dnsprobe.sandbox.pod documents each).
+RESOLV_CONF_STATES = ("present", "missing", "unreadable")
 
 
 class Pod(_Strict):
@@ -104,7 +129,14 @@ class Pod(_Strict):
     port_range: list[int] | None = Field(
         default=None, description="ip_local_port_range in the pod's network namespace, e.g. [40000, 40063]"
     )
-    changes: list[ResolvChange] = Field(default_factory=list, description="resolv.conf edits during the load")
+    changes: list[ResolvChange] = Field(
+        default_factory=list, description="resolv.conf (or nsswitch.conf) edits during the load"
+    )
+    resolv_conf: Literal["present", "missing", "unreadable"] = Field(
+        default="present",
+        description="present: the rendered file; missing: no /etc/resolv.conf in the pod (local backend); "
+        "unreadable: there, mode 000, and the probe runs without CAP_DAC_OVERRIDE (open fails with EACCES)",
+    )
     rootfs: str = Field(
         default="host",
         description="the probe's root file system: the host's, an empty one like scratch, one with "
@@ -143,6 +175,17 @@ class Pod(_Strict):
                 f"{clash[0]} comes from the manifest (its dnsPolicy, dnsConfig, hostAliases); remove "
                 f"{clash[0]} or the manifest"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _changes_fit_resolv_conf(self) -> Pod:
+        if self.resolv_conf != "present":
+            for number, change in enumerate(self.changes, 1):
+                if change.touches_resolv_conf:
+                    raise ValueError(
+                        f"changes[{number}] edits resolv.conf, which is {self.resolv_conf} in this pod "
+                        "(resolv_conf = 'present', or change only nsswitch_hosts)"
+                    )
         return self
 
     @field_validator("port_range")
@@ -478,7 +521,9 @@ class Behaviour(_Strict):
 
     modes: list[str] = Field(min_length=1)
     workload: str | None = Field(default=None, description="one workload's figures instead of the mode's")
-    resolver: Literal["go", "cgo"] | None = None
+    resolver: Literal["go", "cgo", "mixed"] | None = Field(
+        default=None, description="go, cgo, or mixed (some lookups each way, as after an nsswitch change)"
+    )
     outcome: str | None = Field(default=None, description="the outcome class most lookups must have")
     min_share: float = Field(default=0.9, gt=0, le=1, description="share of lookups with that outcome")
     p50_ms: list[float] | None = Field(default=None, description="band for the median latency")
@@ -494,7 +539,19 @@ class Behaviour(_Strict):
     )
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 
-    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s")
+    go_queries_after_change_s: list[float] | None = Field(
+        default=None,
+        description="band for the seconds after the first [[pod.changes]] until the last query of Go's "
+        "own resolver (one with an EDNS0 OPT record)",
+    )
+
+    @field_validator(
+        "p50_ms",
+        "p99_ms",
+        "wire_queries_per_lookup",
+        "search_walk_after_change_s",
+        "go_queries_after_change_s",
+    )
     @classmethod
     def _band(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):
@@ -579,6 +636,21 @@ class Scenario(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("a mode is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _resolv_conf_state_on_the_backend(self) -> Scenario:
+        if self.backend == "docker" and self.pod.resolv_conf == "missing":
+            raise ValueError(
+                "pod.resolv_conf = 'missing' needs backend = 'local' (docker always writes the "
+                "container's resolv.conf)"
+            )
+        if self.nameserver.kind == "external" and self.pod.resolv_conf != "present":
+            raise ValueError(
+                f"pod.resolv_conf = {self.pod.resolv_conf!r} needs a nameserver the pod starts (kind "
+                "'embedded', 'dnsmasq' or 'unbound'): without the file the resolvers ask 127.0.0.1:53, "
+                "which must be the pod's own loopback, not the host's"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gated_modes_run(self) -> Scenario:

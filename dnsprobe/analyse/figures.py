@@ -71,6 +71,18 @@ def search_walk_after(
     return [round(max(0.0, last - moment), 3) for moment in since]
 
 
+def go_queries_after(querylog_lines: Iterable[str], since: Sequence[float]) -> list[float]:
+    """For each moment in `since` (unix times): seconds to the last wire query after it that carried
+    Go's EDNS0 OPT record (Go's own resolver sends one with every query since 1.19; glibc without
+    `options edns0` and musl send none), 0.0 when none came after. After an nsswitch.conf change that
+    sends a default cgo build to libc, this is how long Go's resolver kept answering its lookups."""
+    last = 0.0
+    for fields in read_querylog_fields(querylog_lines):
+        if len(fields) > 7 and fields[7] not in ("-", ""):
+            last = max(last, float(fields[0]))
+    return [round(max(0.0, last - moment), 3) for moment in since]
+
+
 def summarise_mode(
     *,
     records_path: Path,
@@ -82,6 +94,7 @@ def summarise_mode(
     resolv_conf: str = "",
     open_loop: bool = False,
     changes: Sequence[float] = (),
+    nsswitch_changes: bool = False,
 ) -> dict[str, Any]:
     """The figures of one mode (the keys of summary.json's `modes[]` that come from measurement).
 
@@ -91,7 +104,9 @@ def summarise_mode(
     the nameserver's view ("wire": rcodes, query types, source ports).
 
     `changes`: when resolv.conf was rewritten (unix times); each gets "search_walk_after_s" (see
-    `search_walk_after`), and the first one's figure is also the mode's "search_walk_after_change_s".
+    `search_walk_after`), and the first one's figure is also the mode's "search_walk_after_change_s";
+    with `nsswitch_changes`, also "go_queries_after_s" (see `go_queries_after`), the first one's figure
+    the mode's "go_queries_after_change_s".
 
     `open_loop`: latencies (and the charts' series) run from each lookup's intended start, and
     "latency_from_start_ms" adds Go's own latency from the actual start; the timeout fingerprint uses the
@@ -177,4 +192,11 @@ def summarise_mode(
             for at, after in zip(changes, walks, strict=True)
         ]
         summary["search_walk_after_change_s"] = walks[0]
+        if nsswitch_changes:  # [[pod.changes]] nsswitch_hosts: when Go's resolver stopped asking
+            gone = [0.0] * len(changes)
+            if querylog is not None and logstore.querylog_exists(querylog):
+                gone = go_queries_after(logstore.querylog_lines(querylog), changes)
+            for change, after in zip(summary["changes"], gone, strict=True):
+                change["go_queries_after_s"] = after
+            summary["go_queries_after_change_s"] = gone[0]
     return summary

@@ -138,6 +138,14 @@ def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
             " s after the change",
         )
     )
+    results.append(
+        _band(
+            mode.get("go_queries_after_change_s"),
+            behaviour.go_queries_after_change_s,
+            "Go's resolver asked until",
+            " s after the change",
+        )
+    )
     results = [r for r in results if r[1]]
     return all(ok for ok, _ in results), "; ".join(text for _, text in results)
 

@@ -923,7 +923,7 @@ def nameserver_unreachable(summary: Mapping[str, Any]) -> Finding | None:
         for m in _ran(summary)
         if _ok_share(m) < FAILS_SHARE and _map(m.get("wire")) and not _num(_map(m.get("wire")).get("queries"))
     ]
-    if not servers or not hits:
+    if not servers or not hits or _resolv_conf_state(summary) != "present":  # never read: 42, 43
         return None
     loopback = [s for s in servers if s.startswith("127.") or s == "::1"]
     return Finding(
@@ -1089,6 +1089,143 @@ def cross_wired_replies(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# --- the pod's files: resolv.conf missing or unreadable, nsswitch.conf changed (catalog 42-44) -----------
+
+
+def _resolv_conf_state(summary: Mapping[str, Any]) -> str:
+    """`pod.resolv_conf_state` of the summary: "missing", "unreadable", or "present" (no key)."""
+    return str(_map(summary.get("pod")).get("resolv_conf_state") or "present")
+
+
+def _outcome_text(m: Mapping[str, Any]) -> str:
+    """ "go: 49% failed (not_found: workload cluster)", or "go: all ok"."""
+    if _ok_share(m) >= 1:
+        return f"{_name(m)}: all ok"
+    failing = [
+        str(w.get("workload"))
+        for w in m.get("workloads") or []
+        if isinstance(w, Mapping) and _num(w.get("lookups")) and _ok_share(w) < FAILS_SHARE
+    ]
+    where = (
+        f": workload {', '.join(failing)}" if failing and len(failing) < len(m.get("workloads") or []) else ""
+    )
+    return f"{_name(m)}: {_pct(1 - _ok_share(m))} failed ({_main_failure(m)}{where})"
+
+
+def _stayed_on_go(ran: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Default cgo builds (cgo on, neither netgo nor netcgo) whose lookups all went to Go's resolver."""
+    stayed = []
+    for m in ran:
+        binary = _map(m.get("binary"))
+        tags = str(binary.get("tags") or "")
+        if (
+            binary.get("cgo_enabled")
+            and "netgo" not in tags
+            and "netcgo" not in tags
+            and m.get("resolver") == "go"
+        ):
+            stayed.append(_name(m))
+    return stayed
+
+
+def _defaults_finding(
+    summary: Mapping[str, Any], rule: str, state: str, why: str, fix: str
+) -> Finding | None:
+    ran = [m for m in _ran(summary) if _num(m.get("lookups"))]
+    if _resolv_conf_state(summary) != state or not ran:
+        return None
+    stayed = _stayed_on_go(ran)
+    failed = any(_ok_share(m) < 1 for m in ran)
+    servers = _nameservers(summary)
+    unasked = bool(servers) and all(
+        _map(m.get("wire")) and not _num(_map(m.get("wire")).get("queries")) for m in ran
+    )
+    return Finding(
+        rule,
+        "critical" if failed else "warning",
+        tuple(_name(m) for m in ran),
+        f"The pod's /etc/resolv.conf was {state}: every resolver used its built-in defaults "
+        "(127.0.0.1:53, Go also [::1]:53; ndots:1, timeout 5 s, no search list). "
+        + "; ".join(_outcome_text(m) for m in ran)
+        + "."
+        + (f" Default cgo builds stayed on Go's resolver ({', '.join(stayed)})." if stayed else "")
+        + (f" The servers the file names ({', '.join(servers)}) received no query." if unasked else ""),
+        why,
+        fix,
+    )
+
+
+def resolv_conf_missing(summary: Mapping[str, Any]) -> Finding | None:
+    """The pod had no resolv.conf: the resolvers' defaults, whatever the file would have said (42)."""
+    return _defaults_finding(
+        summary,
+        "resolv_conf_missing",
+        "missing",
+        "Without /etc/resolv.conf Go's resolver asks 127.0.0.1:53 and [::1]:53, glibc and musl 127.0.0.1:53, "
+        "with ndots:1, a 5 s timeout and no search list (Go takes one from the hostname's domain, if it "
+        "has one). Short cluster names are asked as they are and fail with NXDOMAIN; in a pod with "
+        "nothing on its own loopback every lookup fails (musl only after its timeout). A missing file "
+        "does not change Go's choice of resolver.",
+        "Give the container its resolv.conf back: nothing (a volume over /etc, an image step, a chroot) "
+        "may hide the file the kubelet or Docker writes; check with `cat /etc/resolv.conf` in the container.",
+    )
+
+
+def resolv_conf_unreadable(summary: Mapping[str, Any]) -> Finding | None:
+    """The pod's resolv.conf could not be read (EACCES): the same defaults as without one (43)."""
+    return _defaults_finding(
+        summary,
+        "resolv_conf_unreadable",
+        "unreadable",
+        "A resolv.conf the service's user cannot read (EACCES) counts as missing for glibc, musl and Go "
+        "alike: the nameservers, search list and options in it are never used, and the lookups go to "
+        "127.0.0.1:53 (Go also [::1]:53), the pod's own loopback. Go prefers cgo only for other read "
+        "errors (EIO, a symlink loop), not for a permission error: a default cgo build stays on Go's "
+        "resolver.",
+        "Make /etc/resolv.conf readable by the service's user (mode 0644, as the kubelet and Docker "
+        "write it); look for an image step or an init container that chmods or replaces it, or a "
+        "runAsUser that cannot read a 0600 file mounted from the host.",
+    )
+
+
+def nsswitch_changed_resolver(summary: Mapping[str, Any]) -> Finding | None:
+    """An nsswitch.conf change during the run moved a mode's lookups from Go's resolver to cgo or back:
+    the trace shows both orders (44)."""
+    changes = [c for c in _map(summary.get("pod")).get("nsswitch_changes") or [] if isinstance(c, Mapping)]
+    if not changes:
+        return None
+    hits = []
+    for m in _ran(summary):
+        counts = {str(k): _num(v) or 0 for k, v in _map(_map(m.get("trace")).get("order_counts")).items()}
+        cgo = counts.pop("cgo", 0)
+        go = sum(counts.values())
+        if cgo and go:
+            hits.append((m, go, cgo))
+    if not hits:
+        return None
+    first = changes[0]
+    seen = []
+    for m, go, cgo in hits:
+        after = _num(m.get("go_queries_after_change_s"))
+        when = (
+            f", Go's resolver asked its last query {after:g} s after the change" if after is not None else ""
+        )
+        seen.append(f"{_name(m)}: {go:g} lookups by Go's resolver and {cgo:g} by cgo{when}")
+    return Finding(
+        "nsswitch_changed_resolver",
+        "warning",
+        tuple(_name(m) for m, _, _ in hits),
+        f"nsswitch.conf's hosts line became `{first.get('hosts')}` {_num(first.get('at_s')) or 0:g} s into "
+        "the load; " + "; ".join(seen) + ".",
+        "Go re-reads nsswitch.conf (like resolv.conf) at most every 5 s; a default cgo build decides per "
+        "lookup, so a hosts source Go does not implement (resolve, mdns, nis, an unusual [STATUS=action]) "
+        "sends its lookups to libc from the next check on, and removing it sends them back. The same "
+        "binary then has another resolver's timeouts, retries and concurrency limit mid-run.",
+        "Do not change nsswitch.conf in running containers; pin the resolver where it matters "
+        "(CGO_ENABLED=0 or -tags netgo for Go's own; -tags netcgo or GODEBUG=netdns=cgo for libc's).",
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
@@ -1115,6 +1252,9 @@ RULES: Final[tuple[Rule, ...]] = (
     no_reload_pins,
     port_closed_for_a_while,
     cross_wired_replies,
+    resolv_conf_missing,
+    resolv_conf_unreadable,
+    nsswitch_changed_resolver,
 )
 
 

@@ -588,3 +588,17 @@ def sequence_of_str(value: object) -> Sequence[str]:
     if isinstance(value, list | tuple):
         return [str(v) for v in value]
     return []
+
+
+def resolv_conf_state_text(pod: Mapping[str, Any]) -> str:
+    """The line under the pod's resolv.conf when the probe never read it (`[pod] resolv_conf`)."""
+    state = str(pod.get("resolv_conf_state") or "present")
+    if state == "missing":
+        return (
+            "Not in the pod (resolv_conf = missing): the probe found no /etc/resolv.conf; the text above "
+            "is unused."
+        )
+    return (
+        f"Unreadable in the pod (resolv_conf = {state}): mode 000 and the probe without CAP_DAC_OVERRIDE, "
+        "so its open() failed with EACCES; the text above was never read."
+    )

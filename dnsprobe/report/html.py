@@ -38,6 +38,7 @@ from dnsprobe.report.common import (
     modes,
     nameserver_text,
     quick_note,
+    resolv_conf_state_text,
     run_banner,
     section,
     sequence_of_str,
@@ -261,6 +262,8 @@ def _pod(summary: Mapping[str, Any]) -> str:
     ):
         text = pod.get(key)
         out.append(f"<h3>{title}</h3>" + (_pre(str(text)) if text else f'<p class="muted">{DASH}</p>'))
+        if key == "resolv_conf" and pod.get("resolv_conf_state"):
+            out.append(f"<p><strong>{_e(resolv_conf_state_text(pod))}</strong></p>")
     image = section(summary, "image_rootfs")
     if image:  # the probe ran in the image's own root: its libc and /etc files
         out.append(f"<h3>Root file system</h3><p>{_e(image_rootfs_text(summary))}</p>")

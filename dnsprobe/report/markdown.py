@@ -34,6 +34,7 @@ from dnsprobe.report.common import (
     modes,
     nameserver_text,
     quick_note,
+    resolv_conf_state_text,
     run_banner,
     section,
     sequence_of_str,
@@ -243,6 +244,8 @@ def render_markdown(
     ):
         if pod.get(key):
             out += [f"{title}:", "", fenced(str(pod[key])), ""]
+        if key == "resolv_conf" and pod.get("resolv_conf_state"):
+            out += [md(resolv_conf_state_text(pod)), ""]
     if section(summary, "image_rootfs"):
         out += [f"Root file system: {md(image_rootfs_text(summary))}", ""]
     env = pod.get("env")

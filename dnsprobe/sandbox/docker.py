@@ -124,6 +124,10 @@ def build_probe_on_image(client: Any, *, binary: Path, reference: str, mode: str
     return tag, image_id
 
 
+# `[pod] resolv_conf = "unreadable"`: what lets a container's root read a mode-000 file anyway.
+_UNREADABLE_CAPS = ["DAC_OVERRIDE", "DAC_READ_SEARCH"]
+
+
 @dataclass
 class DockerPod(PodBase):
     """A pod on the docker backend: the probe's image run with --network none, the pod's resolv.conf and
@@ -165,10 +169,16 @@ class DockerPod(PodBase):
         etc = {"resolv.conf": self.files.resolv_conf, "hosts": self.files.hosts}
         if self.mount_nsswitch:
             etc["nsswitch.conf"] = self.files.nsswitch_conf
+        state = self.files.resolv_conf_state
+        if state == "missing":  # docker mounts a resolv.conf into every container
+            raise DockerError("resolv_conf = 'missing' needs the local backend: docker always writes one")
         volumes = {}
         for name, text in etc.items():
+            (self.workdir / name).unlink(missing_ok=True)  # an unreadable one from the last start
             (self.workdir / name).write_text(text, encoding="utf-8")
             volumes[str(self.workdir / name)] = {"bind": f"/etc/{name}", "mode": "ro"}
+        if state == "unreadable":  # mode 000; the container's user without the capabilities that skip it
+            (self.workdir / "resolv.conf").chmod(0)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._dir.chmod(0o777)  # the probe runs as 65532 and creates its socket here
         volumes[str(self._dir)] = {"bind": "/run/dnsprobe", "mode": "rw"}
@@ -194,6 +204,7 @@ class DockerPod(PodBase):
                 network_mode="none",
                 volumes=volumes,
                 labels={"dnsprobe.mode": self.mode},
+                cap_drop=_UNREADABLE_CAPS if self.files.resolv_conf_state == "unreadable" else None,
             )
         except APIError as exc:
             raise DockerError(f"{self.image}: cannot create a container: {exc.explanation or exc}") from None

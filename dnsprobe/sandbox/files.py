@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class PodFiles:
     # there), and what the kubelet would log, as `RenderedPod.to_json` has it.
     nameservers: tuple[str, ...] = ()
     kubelet: dict[str, Any] | None = field(default=None, compare=False)
+    # [pod] resolv_conf: "present", or "missing" / "unreadable" (the pod never sees `resolv_conf` then;
+    # it is still checked, and kept for the summary as what the pod would have had)
+    resolv_conf_state: str = "present"
 
     def as_dict(self) -> dict[str, Any]:
         files: dict[str, Any] = {
@@ -40,6 +43,8 @@ class PodFiles:
             "hosts": self.hosts,
             "nsswitch": self.nsswitch_conf,
         }
+        if self.resolv_conf_state != "present":
+            files["resolv_conf_state"] = self.resolv_conf_state
         if self.kubelet is not None:
             files["manifest"] = {
                 key: self.kubelet[key]
@@ -54,12 +59,14 @@ def render_pod_files(
     """The pod's files. With `spec.manifest`, `hostname` and `nameservers` are the manifest's.
     SandboxError when the result breaks `check_pod_files`."""
     if spec.manifest is not None:
-        files = _manifest_files(spec)
+        files = replace(_manifest_files(spec), resolv_conf_state=spec.resolv_conf)
         # a manifest needs kind = 'embedded': its nameservers listen on those addresses in the pod
         served = files.nameservers
         check_pod_files(files, nameservers=served, served=served, allow_non_loopback=allow_non_loopback)
         return files
-    files = _scenario_files(spec, hostname=hostname, nameservers=nameservers)
+    files = replace(
+        _scenario_files(spec, hostname=hostname, nameservers=nameservers), resolv_conf_state=spec.resolv_conf
+    )
     check_pod_files(files, nameservers=nameservers, allow_non_loopback=allow_non_loopback)
     return files
 

@@ -382,6 +382,16 @@ def mount_image_root(image: dict[str, Any], merged: Path, program: str, socket_d
     return inside
 
 
+def remove_in_root(merged: Path, path: str) -> None:
+    """Delete `path` of the mounted image root (in the pod's upper layer), its parents' symlinks
+    resolved inside the root; SystemExit when it is still there."""
+    where = Unpacker(merged, Limits(), "the image root").resolve(path)
+    if os.path.lexists(where):
+        remove_path(where)
+    if os.path.lexists(where):
+        raise SystemExit(f"dnsprobe-pod: {path} is still in the image root after deleting it; not starting")
+
+
 def _place(merged: Path, path: str, *, directory: bool) -> Path:
     """A mount point (or file) at `path` of the image root, created in the pod's upper layer. Symlinks
     in its parents resolve inside the root, as they would for the program: an image whose /etc points

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -61,14 +62,39 @@ def bind_mount(source: str, target: str) -> None:
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
 
-def _in_child(nofile: int | None, root: Path | None, cwd: str = "/") -> Callable[[], None]:
+PR_CAPBSET_DROP = 24
+# What lets the pod's root read a file whatever its mode: without them, mode 000 means EACCES.
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _drop_file_read_override() -> Callable[[], None]:
+    """For `[pod] resolv_conf = "unreadable"`: a function, run in the probe's process before exec, that
+    drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its bounding set. The probe still runs as the
+    pod's root, but exec gives root no capability outside the bounding set, so file modes apply to it
+    as to a non-root user (or a container with those capabilities dropped)."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here, not in the forked child
+
+    def drop() -> None:
+        for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+    return drop
+
+
+def _in_child(
+    nofile: int | None, root: Path | None, cwd: str = "/", *, unreadable: bool = False
+) -> Callable[[], None]:
     """Run in the probe's process before exec: it dies with this process, its own file-descriptor limit
-    (the nameserver in this process keeps the default one) and its own root file system (an image's:
-    its WorkingDir)."""
+    (the nameserver in this process keeps the default one), its own root file system (an image's:
+    its WorkingDir) and, with `unreadable`, no capability that reads a mode-000 file."""
     orphan_guard = die_with_parent()
+    drop = _drop_file_read_override() if unreadable else None
 
     def setup() -> None:
         orphan_guard()
+        if drop is not None:
+            drop()
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         if root is not None:
@@ -88,7 +114,7 @@ def make_rootfs(kind: str, root: Path, binary: str, etc: dict[str, str], socket_
     binary's path inside it (/app)."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
     for target, source in etc.items():
-        shutil.copyfile(source, root / target.lstrip("/"))
+        shutil.copy(source, root / target.lstrip("/"))  # with its mode (unreadable: 000)
     shutil.copy2(binary, root / "app")
     if kind in ("musl", "musl-libc6-compat"):
         (root / "lib").mkdir(exist_ok=True)
@@ -104,6 +130,20 @@ def make_rootfs(kind: str, root: Path, binary: str, etc: dict[str, str], socket_
     inside.mkdir(parents=True, exist_ok=True)
     bind_mount(socket_dir, str(inside))
     return "/app"
+
+
+def without_resolv_conf(overlay: dict[str, str]) -> None:
+    """`[pod] resolv_conf = "missing"` on the host's root: /etc becomes an overlay whose lower layer is
+    the host's /etc and whose upper layer is the pod's own, and resolv.conf is deleted there (a
+    whiteout in the upper layer; the host's file is untouched). The host's resolv.conf names the host's
+    resolver: if it were still visible the pod must not start."""
+    options = f"lowerdir=/etc,upperdir={overlay['upper']},workdir={overlay['work']}"
+    done = proc.run_plain(["mount", "-t", "overlay", "overlay", "-o", options, "/etc"])
+    if done.returncode != 0:
+        raise SystemExit(f"dnsprobe-pod: cannot mount an overlay over /etc: {done.stderr.strip()}")
+    Path("/etc/resolv.conf").unlink(missing_ok=True)
+    if os.path.lexists("/etc/resolv.conf"):
+        raise SystemExit("dnsprobe-pod: /etc/resolv.conf is still there after deleting it; not starting")
 
 
 def set_sysctls(sysctls: dict[str, str]) -> None:
@@ -168,7 +208,12 @@ async def run_pod(spec: dict[str, Any]) -> int:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                preexec_fn=_in_child(spec.get("nofile"), Path(root) if root else None, cwd),
+                preexec_fn=_in_child(
+                    spec.get("nofile"),
+                    Path(root) if root else None,
+                    cwd,
+                    unreadable=spec.get("resolv_conf") == "unreadable",
+                ),
             )
         except OSError as exc:
             await server.stop()
@@ -290,6 +335,8 @@ def main(argv: list[str]) -> int:
     if spec["servers"]["kind"] != "external":  # an external server: the host's network namespace
         loopback_up()
         set_sysctls(spec.get("sysctls", {}))
+    if spec.get("etc_overlay"):
+        without_resolv_conf(spec["etc_overlay"])
     for target, source in spec["mounts"].items():
         bind_mount(source, target)
     if spec.get("rootfs") == "image":
@@ -299,6 +346,10 @@ def main(argv: list[str]) -> int:
         probe["argv"][0] = mount_image_root(
             spec["image"], Path(spec["rootfs_dir"]), probe["argv"][0], spec["socket_dir"]
         )
+        if spec.get("resolv_conf") == "missing":
+            from dnsprobe.sandbox.image_rootfs import remove_in_root
+
+            remove_in_root(Path(spec["rootfs_dir"]), "/etc/resolv.conf")
     elif spec.get("rootfs", "host") != "host":
         probe = spec["probe"]
         probe["argv"][0] = make_rootfs(

@@ -123,10 +123,16 @@ class Pod(PodBase):
             "/etc/hosts": ("hosts", self.files.hosts),
             "/etc/nsswitch.conf": ("nsswitch.conf", self.files.nsswitch_conf),
         }
+        state = self.files.resolv_conf_state
         mounts = {}
         for target, (name, text) in etc.items():
+            (self.workdir / name).unlink(missing_ok=True)  # an unreadable one from the last start
             (self.workdir / name).write_text(text, encoding="utf-8")
             mounts[target] = str(self.workdir / name)
+        if state == "unreadable":
+            (self.workdir / "resolv.conf").chmod(0)
+        elif state == "missing":
+            del etc["/etc/resolv.conf"], mounts["/etc/resolv.conf"]
         (self.workdir / "zone.txt").write_text(self.zone_text, encoding="utf-8")
         env = {"PATH": "/usr/bin:/bin", "HOME": "/", **self.env, "GODEBUG": self._godebug()}
         argv = [str(self.binary), "-listen", f"unix:{self.socket_path}", "-mode", self.mode]
@@ -155,6 +161,8 @@ class Pod(PodBase):
             },
         }
         self.status_path.unlink(missing_ok=True)
+        if state != "present":
+            self._resolv_conf_spec(spec, state)
         if self.pcap:
             spec["servers"]["packets"] = str(self.workdir / "dns.raw")
         if self.nofile is not None:
@@ -170,6 +178,27 @@ class Pod(PodBase):
         path = self.workdir / "pod.json"
         path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         return path
+
+    def _resolv_conf_spec(self, spec: dict[str, Any], state: str) -> None:
+        """`[pod] resolv_conf` other than present. missing: no /etc/resolv.conf at all (on the host's
+        root, /etc becomes an overlay of the host's with resolv.conf deleted in the pod's own upper
+        layer; an image's or a stand-in root just lacks it). unreadable: the file is there with mode
+        000 and the probe runs without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so its open() fails
+        with EACCES, as for a non-root service user (the pod's root would otherwise read any mode).
+        Either way the resolvers fall back to 127.0.0.1:53 (Go also [::1]:53): that must be the pod's
+        own loopback, so the pod needs its own network namespace."""
+        if self.host_network:
+            raise SandboxError(
+                f"resolv_conf = {state!r} needs the pod's own network namespace (a nameserver the pod "
+                "starts): without the file the resolvers ask 127.0.0.1:53"
+            )
+        spec["resolv_conf"] = state
+        if state == "missing" and self.rootfs == "host":
+            upper, work = self.workdir / "etc-upper", self.workdir / "etc-work"
+            for path in (upper, work):
+                shutil.rmtree(path, ignore_errors=True)
+                path.mkdir(parents=True, exist_ok=True)  # overlayfs empties its own work dir
+            spec["etc_overlay"] = {"upper": str(upper), "work": str(work)}
 
     @property
     def status_path(self) -> Path:
@@ -214,6 +243,14 @@ class Pod(PodBase):
         file's inode, so a replaced file would never be seen."""
         self._check_files(replace(self.files, resolv_conf=text))
         with (self.workdir / "resolv.conf").open("r+", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.truncate()
+
+    def rewrite_nsswitch_conf(self, text: str) -> None:
+        """Change nsswitch.conf under the running probe, in place like `rewrite_resolv_conf` (an image
+        root sees it only when the pod mounts its own nsswitch.conf: `mount_nsswitch`)."""
+        self._check_files(replace(self.files, nsswitch_conf=text))
+        with (self.workdir / "nsswitch.conf").open("r+", encoding="utf-8") as fh:
             fh.write(text)
             fh.truncate()
 
