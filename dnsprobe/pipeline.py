@@ -575,7 +575,7 @@ def _run_mode(
             records_path=records_path,
             csv_prefix=pod_dir / "locust",
         )
-        changes = _schedule_resolv_changes(pod, scenario, progress, applied)
+        changes = _schedule_resolv_changes(pod, scenario, progress, applied, incidents)
         compactor = _start_compactor(
             pod.querylog_path,
             scenario.load,
@@ -658,10 +658,15 @@ def _start_compactor(
 
 
 def _schedule_resolv_changes(
-    pod: Pod, scenario: Scenario, progress: Progress, applied: list[float]
+    pod: Pod,
+    scenario: Scenario,
+    progress: Progress,
+    applied: list[float],
+    incidents: list[dict[str, Any]],
 ) -> list[threading.Timer]:
     """`[[pod.changes]]`: rewrite the running pod's resolv.conf at each change's time into the load;
-    `applied` gets the moment each change was written."""
+    `applied` gets the moment each change was written, `incidents` a change that could not be (the
+    mode's check that the pod stayed up then fails and says why)."""
     timers = []
     for change in scenario.pod.changes:
         spec = scenario.pod.changed(change)
@@ -681,8 +686,14 @@ def _schedule_resolv_changes(
         def apply(
             rewrites: list[tuple[Callable[[str], None], str, str]] = rewrites, at: float = change.at_s
         ) -> None:
-            for rewrite, text, _ in rewrites:
-                rewrite(text)
+            try:
+                for rewrite, text, _ in rewrites:
+                    rewrite(text)
+            except (DnsProbeError, OSError) as exc:
+                text = f"the [[pod.changes]] at {at:g} s was not applied: {exc}"
+                incidents.append({"at": time.time(), "what": "pod", "text": text})
+                progress.note(pod.mode, text)
+                return
             applied.append(time.time())
             progress.note(pod.mode, f"{' and '.join(r[2] for r in rewrites)} changed at {at:g} s")
 

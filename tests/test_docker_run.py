@@ -60,3 +60,37 @@ def test_cgo_matrix_run(tmp_path: Path, probe_cache: Path, capsys: pytest.Captur
     report = (run_dir / "report.md").read_text()
     assert "exec /app: no such file or directory" in report
     assert "stand-in for alpine:3.20" in report
+
+
+def test_resolv_conf_change_reaches_a_container(
+    tmp_path: Path, probe_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[[pod.changes]]` on the docker backend: the bind-mounted resolv.conf is rewritten in place, so the
+    Go probe in the container stops walking the search list within its 5 s re-read (catalog 15)."""
+    try:
+        connect(timeout=30).close()
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    catalog = (ROOT / "scenarios" / "catalog" / "15-resolv-conf-changed.toml").read_text()
+    zone = catalog[catalog.index("[nameserver]") :]
+    scenario = tmp_path / "changed.toml"
+    scenario.write_text(
+        'name = "docker-resolv-changed"\nmodes = ["go"]\nbackend = "docker"\n'
+        'base_images = ["distroless-static"]\n'
+        "[pod]\nndots = 5\n[[pod.changes]]\nat_s = 2\nndots = 1\n"
+        "[load]\nusers = 2\nduration = 9\nquick_duration = 9\nbatch = 20\nconcurrency = 4\n"
+        '[[load.workloads]]\nlabel = "external"\nquery = "{rand}.api.example.test"\n' + zone
+    )
+    code = main(
+        ["run", str(scenario), "--quick", "--out", str(tmp_path / "runs"), "--cache", str(probe_cache)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (cell,) = summary["modes"]
+    assert cell["status"] == "ran" and not cell.get("incidents"), cell.get("incidents")
+    assert cell["ok"] > 0 and cell["ok"] == cell["lookups"]
+    walked = cell["search_walk_after_change_s"]
+    assert walked is not None and walked <= 5.5, walked  # Go's re-read saw the rewritten file
+    assert cell["wire"]["queries"] / cell["lookups"] < 7.8  # 8 per lookup before the change, 2 after

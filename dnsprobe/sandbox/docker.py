@@ -10,12 +10,13 @@ import contextlib
 import hashlib
 import io
 import json
+import stat
 import subprocess
 import sys
 import tarfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from dnsprobe.errors import DockerError, SandboxError
 from dnsprobe.nameserver.group import group_spec
 from dnsprobe.probe_client import ProbeClient, ProbeUnavailable
 from dnsprobe.sandbox.base import PodBase
-from dnsprobe.sandbox.files import PodFiles
+from dnsprobe.sandbox.files import PodFiles, check_pod_files
 from dnsprobe.sandbox.pod import PodStartFailure
 from dnsprobe.scenario import Nameserver as NameserverSpec
 
@@ -183,6 +184,35 @@ class DockerPod(PodBase):
         self._dir.chmod(0o777)  # the probe runs as 65532 and creates its socket here
         volumes[str(self._dir)] = {"bind": "/run/dnsprobe", "mode": "rw"}
         return volumes
+
+    def rewrite_resolv_conf(self, text: str) -> None:
+        """Change resolv.conf under the running container, in place: the bind mount holds the file's
+        inode, so a renamed file would never be seen (an unreadable one stays unreadable to the probe)."""
+        self._rewrite("resolv.conf", replace(self.files, resolv_conf=text), text)
+
+    def rewrite_nsswitch_conf(self, text: str) -> None:
+        """Change nsswitch.conf under the running container, in place. Only a pod that mounts its own
+        (`mount_nsswitch`, not an image's cell, which keeps the image's file) can."""
+        if not self.mount_nsswitch:
+            raise DockerError(
+                f"{self.mode}: the container keeps its image's own nsswitch.conf, so a [[pod.changes]] "
+                "nsswitch_hosts cannot reach it; use the local backend"
+            )
+        self._rewrite("nsswitch.conf", replace(self.files, nsswitch_conf=text), text)
+
+    def _rewrite(self, name: str, files: PodFiles, text: str) -> None:
+        allow = self.nameserver is not None and self.nameserver.allow_non_loopback
+        check_pod_files(files, served=files.nameservers, allow_non_loopback=allow)
+        path = self.workdir / name
+        mode = stat.S_IMODE(path.stat().st_mode)
+        path.chmod(0o600)
+        try:
+            with path.open("r+", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.truncate()
+        finally:
+            path.chmod(mode)
+        self.files = files
 
     def start(self) -> None:
         if self.nameserver is not None and self.nameserver.kind == "external":
