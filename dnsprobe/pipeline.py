@@ -39,7 +39,6 @@ from dnsprobe.build.probe import (
     default_cache_dir,
     find_toolchain,
     missing_tool,
-    needed_libraries,
 )
 from dnsprobe.build.twin import TwinPlan, plan_twins
 from dnsprobe.codec.names import workload_pattern
@@ -488,7 +487,7 @@ def _run_mode(
         "libc": binary.build.libc,
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
-        "needed": list(needed_libraries(binary.path)),
+        "needed": list(binary.needed),
     }
     if twin is not None:
         entry["twin"] = twin.rows(inspect_binary(binary.path))

@@ -38,6 +38,7 @@ class FakeBinary:
     linkage: str = "static"
     interpreter: str | None = None
     build: Any = None
+    needed: tuple[str, ...] = ()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 
 from dnsprobe import proc
@@ -53,6 +54,7 @@ class ProbeBinary:
     cached: bool
     linkage: str  # "static" | "dynamic"
     interpreter: str | None
+    needed: tuple[str, ...] = ()  # DT_NEEDED, in link order
 
 
 def find_toolchain() -> Toolchain:
@@ -257,7 +259,9 @@ def build_probe(
     """Build (or reuse) the probe binary for a mode."""
     cache_dir = cache_dir or default_cache_dir()
     if mode.like is not None and mode.build.go_line is None:
-        raise BuildError(f"{mode.name}: a twin's build is worked out from its target first (dnsprobe.build.twin)")
+        raise BuildError(
+            f"{mode.name}: a twin's build is worked out from its target first (dnsprobe.build.twin)"
+        )
     toolchain = toolchain or toolchain_for(mode, cache_dir)
     build = mode.build
     reason = missing_tool(build)
@@ -269,8 +273,8 @@ def build_probe(
     cached = out.exists()
     if not cached:
         _go_build(build, toolchain, src, out, cache_dir, what=f"building the {mode.name} probe")
-    linkage, interpreter = elf_linkage(out)
-    return ProbeBinary(out, build, toolchain.version, cached, linkage, interpreter)
+    linkage, interpreter, needed = _program_headers(out)
+    return ProbeBinary(out, build, toolchain.version, cached, linkage, interpreter, needed)
 
 
 def build_go_program(
@@ -358,28 +362,26 @@ def stage_source(build: Build, src: Path, dest: Path) -> Path:
 
 def elf_linkage(path: Path) -> tuple[str, str | None]:
     """("static" | "dynamic", the program interpreter) read from the ELF program headers."""
-    try:
-        with path.open("rb") as fh:
-            elf = ELFFile(fh)
-            for segment in elf.iter_segments():
-                if segment["p_type"] == "PT_INTERP":
-                    return "dynamic", str(segment.get_interp_name())  # type: ignore[attr-defined]
-    except ELFError as exc:
-        raise BuildError(f"{path}: not an ELF binary ({exc})") from None
-    return "static", None
+    linkage, interpreter, _ = _program_headers(path)
+    return linkage, interpreter
 
 
 def needed_libraries(path: Path) -> tuple[str, ...]:
     """The binary's DT_NEEDED sonames in link order (empty for a static binary)."""
+    return _program_headers(path)[2]
+
+
+def _program_headers(path: Path) -> tuple[str, str | None, tuple[str, ...]]:
+    """Linkage, interpreter and DT_NEEDED, from the program headers as the loader reads them (so a
+    binary with its section headers stripped says the same)."""
+    interpreter, needed = None, []
     try:
         with path.open("rb") as fh:
-            dynamic = ELFFile(fh).get_section_by_name(".dynamic")
-            if dynamic is None:
-                return ()
-            return tuple(
-                str(tag.needed)
-                for tag in dynamic.iter_tags()  # type: ignore[attr-defined]
-                if tag.entry.d_tag == "DT_NEEDED"
-            )
+            for segment in ELFFile(fh).iter_segments():
+                if segment["p_type"] == "PT_INTERP":
+                    interpreter = str(segment.get_interp_name())  # type: ignore[attr-defined]
+                elif isinstance(segment, DynamicSegment):
+                    needed += [str(t.needed) for t in segment.iter_tags() if t.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
     except ELFError as exc:
         raise BuildError(f"{path}: not an ELF binary ({exc})") from None
+    return ("dynamic" if interpreter else "static"), interpreter, tuple(needed)
