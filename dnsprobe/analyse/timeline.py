@@ -178,6 +178,33 @@ def build_timeline(cols: Columns, max_bins: int = MAX_BINS) -> dict[str, Any]:
         "p90": _rounded(pct[1]),
         "p99": _rounded(pct[2]),
         "failures": failures,
+        "p99_by_workload": workload_p99(cols, bins, n_bins),
+    }
+
+
+def workload_p99(cols: Columns, bins: IntArray, n_bins: int) -> dict[str, list[float | None]]:
+    """p99 per time bin of each workload's lookups alone: fast names queued behind slow ones show here,
+    where the mode's p99 is the slow names'."""
+    out: dict[str, list[float | None]] = {}
+    for index, label in enumerate(cols.workloads):
+        mask = cols.workload == index
+        if mask.any():
+            pct = grouped_percentiles(bins[mask], cols.latency_ns[mask] / 1e6, n_bins, (99.0,))
+            out[label] = _rounded(pct[0])
+    return out
+
+
+def thread_series(samples: Sequence[tuple[int, int]], t0_ns: int | None) -> dict[str, Any] | None:
+    """The probe's OS thread samples (unix ns, count; load/threads.py) as seconds since the mode's first
+    lookup, with the peak; None without samples."""
+    if not samples:
+        return None
+    origin = t0_ns if t0_ns is not None else samples[0][0]
+    return {
+        "peak": max(n for _, n in samples),
+        "at_s": [round((at - origin) / 1e9, 2) for at, _ in samples],
+        "count": [n for _, n in samples],
+        "source": "/proc/PID/status Threads, once a second",
     }
 
 
