@@ -481,9 +481,14 @@ class Behaviour(_Strict):
         description="band for the seconds after the first [[pod.changes]] until the last search-list query",
     )
     status: Literal["ran", "start_failure"] | None = None
+    peak_threads: list[float] | None = Field(
+        default=None, description="band for the most OS threads the probe had during the load"
+    )
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 
-    @field_validator("p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s")
+    @field_validator(
+        "p50_ms", "p99_ms", "wire_queries_per_lookup", "search_walk_after_change_s", "peak_threads"
+    )
     @classmethod
     def _band(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):
