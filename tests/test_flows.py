@@ -1,5 +1,5 @@
-"""The dropped queries' window and flows, from query-log lines (analyse/flows.py), and what the
-stale_flows rule makes of them beyond its golden case."""
+"""The dropped queries' window and flows, from query-log lines (analyse/flows.py), what the stale_flows
+rule makes of them beyond its golden case, and the timeouts-over-time series that charts the window."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dnsprobe.analyse.flows import drop_window
+from dnsprobe.analyse.timeline import Columns, build_timeline
 from dnsprobe.judge import rules
+from dnsprobe.report.timecharts import failures_over_time_figure
+from dnsprobe.vocabulary import OUTCOMES
 
 HEADER = "time\tproto\tclient\tport\tid\tqname\tqtype\tedns\tfault\trcode\n"
 T0 = 1_000.0
@@ -84,3 +89,24 @@ def test_stale_flows_names_only_the_modes_that_show_it() -> None:
     summary["modes"][0]["wire"]["drop_window"]["dropped_on_old_ports"] = 0.2
     finding = rules.stale_flows(summary)
     assert finding is not None and finding.modes == ("cgo", "musl")
+
+
+def test_timeouts_over_time_count_lookups_that_waited_whether_or_not_they_failed() -> None:
+    """Go's resolver retries a stale flow's query on a new socket and succeeds after one timeout: the
+    failures chart alone would show nothing, the waited-out-a-timeout line shows the window."""
+    start = np.arange(0, 10_000_000_000, 50_000_000, dtype=np.int64)  # 200 lookups over 10 s
+    latency = np.full(start.size, 2_000_000, np.int64)
+    hit = (start >= 5_000_000_000) & (start < 6_000_000_000) & (np.arange(start.size) % 4 == 0)
+    latency[hit] = 1_003_000_000  # one 1 s timeout, then answered
+    outcome = np.zeros(start.size, np.int8)
+    outcome[np.flatnonzero(hit)[:2]] = OUTCOMES.index("timeout")  # two of them failed after all
+    cols = Columns(start, latency, outcome, np.zeros(start.size, np.int16), ("external",))
+    tl = build_timeline(cols, max_bins=10, timeout_s=1.0)
+    assert tl["bin_s"] == 1.0
+    assert tl["waited_timeout"] == [0, 0, 0, 0, 0, 5, 0, 0, 0, 0]
+    assert tl["failures"]["timeout"] == [0, 0, 0, 0, 0, 2, 0, 0, 0, 0]
+    summary = {"modes": [{"mode": "go", "status": "ran", "lookups": int(start.size), "timeline": tl}]}
+    fig = failures_over_time_figure(summary)
+    lines = {ln.get_gid(): ln for ln in fig.axes[0].get_lines()}
+    assert list(np.asarray(lines["go:waited_timeout"].get_ydata())) == [0, 0, 0, 0, 0, 5, 0, 0, 0, 0]
+    assert "waited_timeout" not in build_timeline(cols, max_bins=10)  # without a timeout, no such series

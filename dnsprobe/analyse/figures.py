@@ -174,7 +174,7 @@ def summarise_mode(
         "resolv": resolv,
         "wire": wire.to_json(),
         "timeout_peaks": timeline.timeout_peaks(resolver_ns, float(resolv["timeout_s"])),
-        "timeline": timeline.build_timeline(cols),
+        "timeline": timeline.build_timeline(cols, timeout_s=float(resolv["timeout_s"])),
         "latency_cdf": timeline.latency_cdf(cols.latency_ns),
         "latency_from": "intended_start" if open_loop else "start",
     }

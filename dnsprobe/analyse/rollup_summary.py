@@ -76,7 +76,7 @@ def rollup_figures(
         "latency_ms": latency_summary(total),
         "workloads_from_rollups": per_workload,
         "timeout_peaks": timeout_peaks(rollup.latency.sum(axis=0), n, timeout_s),
-        "timeline": timeline(rollup, main),
+        "timeline": {**timeline(rollup, main), "waited_timeout": waited_timeout(rollup, timeout_s)},
         "latency_cdf": latency_cdf(total),
         "storage": {"figures_from": "rollups", "records_kept": records_count, "bin_s": rollup.bin_s},
     }
@@ -112,6 +112,14 @@ def timeline(rollup: rollups.Rollup, main: np.ndarray[Any, Any]) -> dict[str, An
         "failures": failures,
         "p99_by_workload": workload_p99(rollup, main),
     }
+
+
+def waited_timeout(rollup: rollups.Rollup, timeout_s: float) -> list[int]:
+    """As `timeline.waited_timeout`, from the histograms of the latency from the actual start."""
+    per_bin = np.zeros((rollup.n_bins, rollups.COUNTS_LEN), np.int64)
+    np.add.at(per_bin, rollup.bins, rollup.latency)
+    low = timeout_s * (1 - PEAK_BELOW) * 1e9
+    return [rollups.count_between(row, low, float(rollups.HIGHEST_NS)) for row in per_bin]
 
 
 def workload_p99(rollup: rollups.Rollup, main: np.ndarray[Any, Any]) -> dict[str, list[float | None]]:

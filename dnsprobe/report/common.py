@@ -563,7 +563,8 @@ def chart_titles(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         ),
         "failures_over_time": (
             _failures_over_time_finding(summary),
-            "Failed lookups per second by outcome class, per mode, by start time",
+            "Failed lookups/s by outcome class, per mode, by start time; "
+            "line: lookups/s that waited a timeout",
         ),
         "workload_p99_over_time": (
             _workload_p99_finding(summary),

@@ -315,17 +315,34 @@ def failures_over_time_figure(summary: Mapping[str, Any]) -> Figure:
                 rect.set_gid(f"{mode_name(m)}:{cls}")
             bottom = [a + b for a, b in zip(bottom, rates, strict=True)]
             seen.add(cls)
+        waited = tl.get("waited_timeout") or []
+        if any(waited):  # lookups that sat out a resolver timeout, whether they then succeeded or not
+            ax.plot(
+                xs[: len(waited)],
+                [c / width for c in waited],
+                drawstyle="steps-post",
+                color="#000000",
+                linewidth=1.2,
+                gid=f"{mode_name(m)}:waited_timeout",
+                zorder=3,
+            )
+            seen.add("waited_timeout")
         if not any(bottom):
             _gap(ax, "no failures")
         ax.set_xlim(0, (xs[-1] + width) if xs else 1)
         ax.set_xlabel("s since the mode's first lookup", fontsize=8)
-    axes[0].set_ylabel("failed lookups/s", fontsize=8)
+    axes[0].set_ylabel("lookups/s (bars: failed)", fontsize=8)
     if seen:
-        order = [c for c in OUTCOME_CLASSES if c in seen]
+        order: list[str] = [c for c in OUTCOME_CLASSES if c in seen]
+        from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
 
+        handles: list[Any] = [Patch(color=PALETTE[c]) for c in order]
+        if "waited_timeout" in seen:
+            handles.append(Line2D([], [], color="#000000", linewidth=1.2))
+            order.append("waited ≥ 1 timeout (ok or not)")
         fig.legend(
-            [Patch(color=PALETTE[c]) for c in order],
+            handles,
             order,
             loc="outside lower center",
             ncols=len(order),
