@@ -238,3 +238,46 @@ def test_workload_p99_chart_draws_a_line_per_workload_per_mode() -> None:
     assert chart_titles(summary)["workload_p99_over_time"][0].startswith(
         "Worst p99 of one workload: go `slow`"
     )
+
+
+@pytest.mark.docker
+def test_a_docker_cell_samples_its_probe(tmp_path: Path, probe_cache: Path) -> None:
+    """On the docker backend the probe is the container's first process: the container's host pid."""
+    from dnsprobe.dockerengine import connect
+    from dnsprobe.errors import DockerError
+    from dnsprobe.sandbox.docker import DockerPod, build_probe_image
+    from dnsprobe.sandbox.standins import ensure_standins
+
+    try:
+        engine = connect(timeout=30)
+    except DockerError as exc:
+        pytest.skip(str(exc))
+    try:
+        standins = ensure_standins(engine, ["debian-slim"])
+        binary = build_probe(MODES["go"], cache_dir=probe_cache).path
+        tag = build_probe_image(
+            engine, binary=binary, base_tag=standins["debian-slim"].tag, mode="go", base="debian-slim"
+        )
+    finally:
+        engine.close()
+    socket_dir = tmp_path / "s"
+    socket_dir.mkdir()
+    pod = DockerPod(
+        mode="go",
+        image=tag,
+        files=render_pod_files(PodSpec(), hostname="probe", nameservers=["127.0.0.1"]),
+        zone_text=ZONE,
+        workdir=tmp_path / "go",
+        socket_dir=socket_dir,
+        godebug=MODES["go"].godebug,
+    )
+    pod.start()
+    try:
+        pid = probe_host_pid(pod.info)
+        assert pid is not None and pod.info["pod_pid"] == 1, pod.info
+        assert b"-listen" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        with ThreadSampler(tmp_path / "records.sqlite", run="t", mode="go", pid=pid, interval_s=0.2) as s:
+            time.sleep(0.5)
+        assert s.samples and all(1 <= n < 60 for _, n in s.samples), s.samples
+    finally:
+        pod.stop()
