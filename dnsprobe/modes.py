@@ -28,6 +28,10 @@ class Build:
     pie: bool = False  # -buildmode=pie
     godebug: tuple[str, ...] = ()  # `//go:debug key=value` lines for the probe's main package (twins)
     go_line: str | None = None  # the `go` directive of the probe's go.mod; None: go_probe's own
+    # Keep every -l library the cgo packages ask for (CGO_LDFLAGS=-Wl,--no-as-needed): Debian's gcc links
+    # --as-needed, and on glibc 2.34+ res_search lives in libc.so.6, so net's -lresolv (Go 1.20+) is
+    # dropped. A builder with glibc before 2.34 (or a linker without --as-needed) keeps libresolv.so.2.
+    keep_libs: bool = False
 
     @property
     def libc(self) -> str | None:
@@ -93,6 +97,13 @@ MODES: dict[str, Mode] = {
             "or environment need libc)",
             _DEFAULT_CGO,
             "go",
+        ),
+        Mode(
+            "cgo-libresolv",
+            "as cgo, linked as a glibc < 2.34 builder links Go 1.20+: DT_NEEDED libresolv.so.2 "
+            "(CGO_LDFLAGS=-Wl,--no-as-needed)",
+            Build(cgo=True, tags=("netcgo",), keep_libs=True),
+            "cgo",
         ),
         Mode("godebug-go", "default cgo build run with GODEBUG=netdns=go", _DEFAULT_CGO, "go", netdns="go"),
         Mode(

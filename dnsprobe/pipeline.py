@@ -34,7 +34,13 @@ from typing import Any, Protocol
 from dnsprobe import modes
 from dnsprobe.analyse.wire_rollup import WireCounter
 from dnsprobe.binary.inspection import inspect_binary
-from dnsprobe.build.probe import build_probe, default_cache_dir, find_toolchain, missing_tool
+from dnsprobe.build.probe import (
+    build_probe,
+    default_cache_dir,
+    find_toolchain,
+    missing_tool,
+    needed_libraries,
+)
 from dnsprobe.build.twin import TwinPlan, plan_twins
 from dnsprobe.codec.names import workload_pattern
 from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
@@ -482,6 +488,7 @@ def _run_mode(
         "libc": binary.build.libc,
         "linkage": binary.linkage,
         "interpreter": binary.interpreter,
+        "needed": list(needed_libraries(binary.path)),
     }
     if twin is not None:
         entry["twin"] = twin.rows(inspect_binary(binary.path))

@@ -50,15 +50,16 @@ class ImageSource:
 
 
 def parse_rootfs(value: str) -> ImageSource | None:
-    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl).
-    Raises ValueError with a sentence for anything else."""
-    if value in ("host", "scratch", "musl"):
+    """`image:REF` / `oci:PATH` as an ImageSource; None for the built-in roots (host, scratch, musl,
+    musl-libc6-compat). Raises ValueError with a sentence for anything else."""
+    if value in ("host", "scratch", "musl", "musl-libc6-compat"):
         return None
     kind, sep, ref = value.partition(":")
     if sep and kind in ("image", "oci") and ref.strip():
         return ImageSource(kind, ref.strip())
     raise ValueError(
-        f"{value!r} is not a root file system; use host, scratch, musl, image:REF (a local Docker image) "
+        f"{value!r} is not a root file system; use host, scratch, musl, musl-libc6-compat, "
+        "image:REF (a local Docker image) "
         "or oci:PATH.tar (a `docker save` or OCI layout tarball)"
     )
 
@@ -107,7 +108,8 @@ class Pod(_Strict):
     rootfs: str = Field(
         default="host",
         description="the probe's root file system: the host's, an empty one like scratch, one with "
-        "musl's loader like alpine, or an image's own: image:REF (local engine) or oci:PATH.tar",
+        "musl's loader like alpine (musl-libc6-compat: plus libc6-compat's glibc names), or an image's "
+        "own: image:REF (local engine) or oci:PATH.tar",
     )
     # A Kubernetes manifest instead of a hand-written pod: the kubelet's resolv.conf, hosts and DNS env.
     manifest: str | None = Field(
@@ -281,6 +283,7 @@ FaultAction = Literal[
     "lame_nodata",
     "stale_flows",
     "uncompressed",
+    "swap_replies",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _GLOB = re.compile(r"[A-Za-z0-9_*?.\[\]!-]+")
@@ -304,7 +307,12 @@ class FaultRule(_Strict):
     delay_ms: float | None = Field(default=None, gt=0, le=600_000, description="action delay: the mean")
     jitter_ms: float = Field(default=0.0, ge=0, le=600_000, description="action delay: spread")
     distribution: Literal["fixed", "uniform", "normal", "exponential"] = "fixed"
-    window_ms: float = Field(default=50.0, gt=0, le=60_000, description="conntrack_race: second packet")
+    window_ms: float = Field(
+        default=50.0,
+        gt=0,
+        le=60_000,
+        description="conntrack_race: second packet; swap_replies: a first reply waits for its partner",
+    )
     rate: float | None = Field(default=None, gt=0, description="ratelimit: answers per second")
     over: Literal["drop", "refused"] = Field(default="drop", description="ratelimit: beyond the rate")
 
@@ -483,6 +491,9 @@ class Behaviour(_Strict):
     status: Literal["ran", "start_failure"] | None = None
     peak_threads: list[float] | None = Field(
         default=None, description="band for the most OS threads the probe had during the load"
+    )
+    start_error: str | None = Field(
+        default=None, min_length=1, description="text the start failure's message must contain"
     )
     why: str = Field(default="", description="the documented behaviour, in a sentence")
 

@@ -23,6 +23,17 @@ def test_catalog_covers_every_known_failure_mode() -> None:
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 30
 
 
+def test_readme_catalog_table_lists_every_scenario() -> None:
+    """The README's catalog table has one row per scenario, in order, numbered as the scenario says."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## The failure-mode catalog", 1)[1].split("\n\n| # |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| ") and "`" in line]
+    listed = [(int(number), cell.strip().strip("`")) for number, cell in rows]
+    expected = [(load_scenario(p).failure_mode.number, p.stem) for p in CATALOG]  # type: ignore[union-attr]
+    assert listed == expected
+    assert f"The whole catalog ({len(CATALOG)} scenarios)" in readme
+
+
 @pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
 def test_scenario_reproduces_its_failure_mode(path: Path, tmp_path: Path) -> None:
     scenario = load_scenario(path)

@@ -193,10 +193,35 @@ def test_delay_distributions_stay_within_reason() -> None:
     assert len(set(delays)) > 100
 
 
-def _query() -> Any:
+def _query(name: str = "a.api.example.test.", rdtype: str = "A", qid: int | None = None) -> Any:
     from dnsprobe.codec.wire import parse_query
 
-    return parse_query(dns.message.make_query("a.api.example.test.", "A").to_wire())
+    message = dns.message.make_query(name, rdtype)
+    if qid is not None:
+        message.id = qid
+    return parse_query(message.to_wire())
+
+
+def test_pair_gate_pairs_two_queries_for_one_name_from_one_address_within_the_window() -> None:
+    now = [50.0]
+    policy = RulePolicy(rules({"action": "swap_replies", "window_ms": 100}), clock=lambda: now[0])
+    a, aaaa = _query(qid=1), _query("A.API.example.test.", "AAAA", qid=2)
+
+    def pair(query: Any, client: tuple[str, int], proto: str = "udp") -> object:
+        fault = policy.fault_for(query, proto, client)
+        return None if fault is None else fault.swap
+
+    first = pair(a, ("127.0.0.1", 1000))
+    assert first is not None
+    assert pair(a, ("127.0.0.1", 1000)) is None  # a retransmission: answered as it is
+    assert pair(_query("b.api.example.test.", qid=3), ("127.0.0.1", 1001)) is not first  # another name
+    assert pair(a, ("127.0.0.2", 1001)) is not first  # another client address
+    assert pair(aaaa, ("127.0.0.1", 1000), "tcp") is None  # TCP is never paired
+    assert pair(aaaa, ("127.0.0.1", 1001)) is first  # the partner, in another case from another port
+    third = pair(aaaa, ("127.0.0.1", 1002))
+    assert third is not None and third is not first  # the pair is full: a new one starts
+    now[0] += 0.2
+    assert pair(a, ("127.0.0.1", 1003)) is not third  # past the window: no partner
 
 
 @pytest.mark.parametrize("served", [[{"action": "drop", "name": "*.gone.api.example.test"}]], indirect=True)
@@ -267,3 +292,26 @@ def test_fuzzed_packets_through_the_fault_path(
         sock.sendto(wire[:cut] + noise, faulty_server)  # cut, padded, or random: never a crash
     time.sleep(0.06)  # past the conntrack window of that port's next packet
     assert ask(faulty_server, "fine.api.example.test.").answer  # still answering others
+
+
+def test_swap_pair_sends_each_reply_under_the_others_id_to_the_others_port() -> None:
+    from dnsprobe.nameserver.server import SwapPair
+
+    out: list[tuple[bytes, Any]] = []
+
+    def send(reply: bytes, addr: Any) -> None:
+        out.append((reply, addr))
+
+    one, two = ("127.0.0.1", 1111), ("127.0.0.1", 2222)
+    pair = SwapPair(1.0)
+    assert pair.arrive(b"\x00\x01A", one, send) is True and out == []  # held
+    assert pair.arrive(b"\x00\x02B", two, send) is False
+    pair.release()  # too late: nothing more goes out
+    assert out == [(b"\x00\x01B", one), (b"\x00\x02A", two)]
+
+    out.clear()
+    lone = SwapPair(1.0)
+    lone.arrive(b"\x00\x03C", one, send)
+    lone.release()
+    lone.arrive(b"\x00\x04D", two, send)  # its partner was released: it goes out as it is
+    assert out == [(b"\x00\x03C", one), (b"\x00\x04D", two)]

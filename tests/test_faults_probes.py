@@ -10,7 +10,10 @@ Where this differs from the catalog's table the test says so (and the figure mea
 - garbage (header and question right, first record cut): Go fails "cannot unmarshal DNS message" (class
   other) at once, glibc and musl say "no such host" at once;
 - wrong_question: musl 1.2.3 accepts an answer for another name (it matches replies by ID only); Go and
-  glibc ignore it and time out.
+  glibc ignore it and time out;
+- swap_replies (catalog 40): golang/go#35521 says glibc retried the queries one after the other and
+  succeeded; here its retransmissions (one socket, both queries again) are cross-wired again and it
+  fails with EAI_AGAIN after 2 s, like Go's timeout. musl takes the swapped answers: ok at once.
 """
 
 from __future__ import annotations
@@ -232,6 +235,41 @@ def test_conntrack_race_single_request_reopen(tmp_path: Path, binaries: dict[str
         "conntrack_race",
         spared=("go", "cgo"),
     )
+
+
+@pytest.mark.parametrize("engine", ["go", "python"])
+def test_swap_replies(tmp_path: Path, binaries: dict[str, Path], engine: str) -> None:
+    # Catalog 40 (golang/go#35521): each reply of a client's A/AAAA pair goes out under the other query's
+    # ID to the other's port. Go checks the question, ignores both and times out twice (4 queries);
+    # glibc checks it too and, its retransmissions cross-wired again, fails with EAI_AGAIN after 2 s
+    # (the source saw it retry one query after the other); musl matches by ID only and takes the other
+    # answer, whose records it reads by type: both addresses at once (2 queries).
+    faults = [{"action": "swap_replies", "window_ms": 100}]
+    seen = run_modes(tmp_path, binaries, {"engine": engine, "faults": faults})
+    expect(
+        seen,
+        {
+            "go": same(outcome("timeout", 0, *TWO_TIMEOUTS)),
+            "cgo": same(outcome("temporary", 0, *TWO_TIMEOUTS)),
+            "musl": same(IMMEDIATE_OK),
+        },
+        "swap_replies",
+    )
+    sent = {mode: seen[mode].faults.count("swap_replies") for mode in MODE_NAMES}
+    assert sent == {"go": 8, "cgo": 8, "musl": 4}, sent  # every query was answered (and cross-wired)
+
+
+def test_swap_replies_single_request(tmp_path: Path, binaries: dict[str, Path]) -> None:
+    # Catalog 40, the remedy: with `options single-request` Go and glibc send A, then AAAA; no query has
+    # a partner, so each is answered as it is after the 100 ms window: ok after about 200 ms.
+    seen = run_modes(
+        tmp_path,
+        binaries,
+        {"faults": [{"action": "swap_replies", "window_ms": 100}]},
+        options=["single-request"],
+    )
+    late_ok = outcome("ok", 2, 0.18, 0.9)
+    expect(seen, {"go": same(late_ok), "cgo": same(late_ok), "musl": same(IMMEDIATE_OK)}, "swap_replies")
 
 
 def test_servfail(tmp_path: Path, binaries: dict[str, Path]) -> None:

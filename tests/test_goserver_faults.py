@@ -364,6 +364,53 @@ def test_conntrack_race_drops_the_second_packet_from_one_port_on_both(zone: Zone
     assert [line[6:] for line in lines if line[6] != "-"] == [["conntrack_race", "drop"]]
 
 
+def question_of(reply: bytes) -> tuple[str, int]:
+    message = dns.message.from_wire(reply)
+    return message.question[0].name.to_text().lower(), message.question[0].rdtype
+
+
+def test_swap_replies_cross_wires_a_pair_on_both(zone: Zone, tmp_path: Path) -> None:
+    """Each reply of a pair goes to the other query's port under the other query's ID: each socket gets
+    its own ID with the other question (golang/go#35521); a lone query is answered as it is after W."""
+    faults = rules({"action": "swap_replies", "window_ms": 400, "name": "*.svc.cluster.local"})
+    api = "api.default.svc.cluster.local."
+    with Pair(zone, tmp_path, faults) as pair:
+        for endpoint in pair.endpoints:
+            # Go's way: A and AAAA from two sockets
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as two,
+            ):
+                one.settimeout(WAIT)
+                two.settimeout(WAIT)
+                one.sendto(query(WEB, 1, qid=11), endpoint)
+                time.sleep(0.05)  # the first is held, not lost
+                two.sendto(query(WEB.upper(), 28, qid=22), endpoint)
+                to_one, to_two = one.recv(65535), two.recv(65535)
+            assert to_one[:2] == (11).to_bytes(2, "big") and question_of(to_one) == (WEB, 28)
+            assert to_two[:2] == (22).to_bytes(2, "big") and question_of(to_two) == (WEB, 1)
+            assert dns.message.from_wire(to_one).answer[0].rdtype == 28  # the AAAA records, whole
+            # glibc's and musl's way: both from one socket
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(WAIT)
+                sock.sendto(query(api, 1, qid=33), endpoint)
+                sock.sendto(query(api, 28, qid=44), endpoint)
+                got = [sock.recv(65535) for _ in range(2)]
+            by_id = {int.from_bytes(reply[:2], "big"): question_of(reply) for reply in got}
+            assert by_id == {33: (api, 28), 44: (api, 1)}
+            # a lone query waits out the window, then gets its own answer
+            lone = exchange(query("solo.default.svc.cluster.local.", 1, qid=55), endpoint, wait=2.0)
+            assert lone.timing == "delayed" and lone.seconds >= 0.35 and lone.reply is not None
+            assert lone.reply[:2] == (55).to_bytes(2, "big")
+            assert question_of(lone.reply) == ("solo.default.svc.cluster.local.", 1)
+            assert exchange(query(WEB, 1, qid=66), endpoint, wait=2.0).timing == "delayed"  # no partner
+            # TCP is never paired
+            (over_tcp,) = tcp_exchange([query(WEB, 28, qid=77)], endpoint)
+            assert over_tcp[:2] == (77).to_bytes(2, "big") and question_of(over_tcp) == (WEB, 28)
+        lines = pair.logs_say_the_same()
+    assert [line[6] for line in lines if line[6] != "-"] == ["swap_replies"] * 6
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_packets_through_every_fault_get_the_same_reply(data: st.DataObject, fuzz: Pair) -> None:

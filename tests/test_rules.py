@@ -50,3 +50,24 @@ def test_remediation_follows_the_cgo_decision_tree() -> None:
     fix = load("glibc_linked")["fires"]["finding"]["fix"]
     assert "CGO_ENABLED=0" in fix and "distroless/static" in fix
     assert "same libc" in fix and "alpine" in fix and "distroless/base" in fix
+
+
+def test_a_missing_library_is_not_a_missing_loader() -> None:
+    """musl's loader ran and named libresolv.so.2 (catalog 41): glibc_linked must not say the loader is
+    missing, and libresolv_missing must not fire when the kernel found no loader at all."""
+    case = load("libresolv_missing")
+    loader_ran = rules.glibc_linked(case["fires"]["summary"])
+    assert loader_ran is not None and loader_ran.severity == "info"
+    no_loader = rules.glibc_linked(case["quiet"]["summary"])
+    assert no_loader is not None and no_loader.severity == "critical"
+
+
+def test_a_finding_that_explains_the_timeouts_supersedes_the_bare_fingerprint() -> None:
+    """On catalog 40's run the timeout fingerprint holds too, but its advice (look for unanswered
+    queries) is wrong there: every query was answered. diagnose keeps only the better explanation."""
+    summary = load("cross_wired_replies")["fires"]["summary"]
+    assert rules.timeout_fingerprint(summary) is not None
+    found = [f["rule"] for f in rules.diagnose(summary)]
+    assert "cross_wired_replies" in found and "timeout_fingerprint" not in found
+    alone = [f["rule"] for f in rules.diagnose(summary, rules=(rules.timeout_fingerprint,))]
+    assert alone == ["timeout_fingerprint"]

@@ -30,6 +30,18 @@ MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 _MUSL_BUILTIN = ("libc.so", "libc.musl-{arch}.so.1", "libpthread.so", "libm.so", "libdl.so", "librt.so")
 _MUSL_ARCH = {"x86-64": "x86_64", "arm64": "aarch64"}
 _GLIBC_BASES = "gcr.io/distroless/base-debian12:nonroot or debian:12-slim"
+# Alpine's libc6-compat (`apk add libc6-compat`, the subpackage `compat()` of alpinelinux/aports
+# main/musl/APKBUILD): glibc's loader name, /lib64 -> lib, and these glibc sonames, every one a symlink to
+# musl (/lib/libc.musl-x86_64.so.1). No libresolv.so.2 among them, nor libdl.so.2 in that revision.
+LIBC6_COMPAT_LOADER = "/lib/ld-linux-x86-64.so.2"
+LIBC6_COMPAT_LIBS = (
+    "libc.so.6",
+    "libcrypt.so.1",
+    "libm.so.6",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libutil.so.1",
+)
 _STATIC_PIE = "-ldflags '-linkmode external -extldflags -static-pie' (needs cgo and a C compiler)"
 
 Status = Literal["runs", "caveat", "will_not_start"]
@@ -169,7 +181,7 @@ def judge(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -> Verdict:
         if elf.interpreter not in contents.loaders:
             return fail(
                 f"the loader {elf.interpreter} is missing from the {platform} image (`exec /app: no such "
-                "file or directory`, though the file is there)",
+                f"file or directory`, though the file is there){_libc6_compat_note(elf, base)}",
                 _loader_fix(elf),
             )
         missing = [lib for lib in elf.needed if not base.has_library(elf.machine, lib)]
@@ -194,6 +206,29 @@ def judge(elf: ElfFacts, info: GoBuildInfo | None, base: BaseImage) -> Verdict:
     if caveat:
         return Verdict(base.name, "caveat", caveat, notes, None, platform)
     return Verdict(base.name, "runs", _resolver_used(elf, info), notes, None, platform)
+
+
+def libc6_compat_missing(elf: ElfFacts) -> list[str]:
+    """The glibc libraries this binary needs that Alpine's libc6-compat does not provide."""
+    return [lib for lib in elf.needed if lib not in LIBC6_COMPAT_LIBS]
+
+
+def _libc6_compat_note(elf: ElfFacts, base: BaseImage) -> str:
+    """On a musl base, what `apk add libc6-compat` would change for a glibc binary: it gets the loader,
+    and then fails on the first library the package does not fake (Go 1.20+ cgo: libresolv.so.2)."""
+    if base.libc_name != "musl" or elf.libc != "glibc" or elf.machine != "x86-64":
+        return ""
+    missing = libc6_compat_missing(elf)
+    if not missing:
+        return (
+            "; with libc6-compat the loader is found and every library it needs is a musl symlink: it "
+            "starts unless it uses a glibc-only symbol (`Error relocating ...: symbol not found`), and "
+            "resolves with musl's getaddrinfo"
+        )
+    return (
+        f"; with libc6-compat it still does not start: `Error loading shared library {missing[0]}: No such "
+        f"file or directory` (libc6-compat fakes {', '.join(LIBC6_COMPAT_LIBS)} only)"
+    )
 
 
 def _library_fix(base: BaseImage, lib: str) -> str:

@@ -237,6 +237,8 @@ def build_key(build: Build, toolchain: Toolchain, src_digest: str) -> str:
     text = f"{src_digest}|{toolchain.version}|{build.cgo}|{','.join(build.tags)}|{build.cc}|{build.static}"
     if build.pie or build.godebug or build.go_line:  # keeps the keys of the ordinary modes as they were
         text += f"|pie={build.pie}|{';'.join(build.godebug)}|go={build.go_line}"
+    if build.keep_libs:
+        text += "|keep_libs"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -290,6 +292,10 @@ def _go_build(build: Build, toolchain: Toolchain, src: Path, out: Path, cache_di
     env["CGO_ENABLED"] = "1" if build.cgo else "0"
     if build.cc:
         env["CC"] = build.cc
+    if build.keep_libs:
+        # cgo's own default (-O2 -g) plus a linker that keeps libraries nothing seems to need: cmd/cgo
+        # reads _cgo_.o's DT_NEEDED, so internal linking keeps libresolv.so.2 too.
+        env["CGO_LDFLAGS"] = "-O2 -g -Wl,--no-as-needed"
     argv = [str(toolchain.go), "build", "-trimpath", "-buildvcs=false"]
     if build.pie:
         argv += ["-buildmode=pie"]
@@ -361,3 +367,19 @@ def elf_linkage(path: Path) -> tuple[str, str | None]:
     except ELFError as exc:
         raise BuildError(f"{path}: not an ELF binary ({exc})") from None
     return "static", None
+
+
+def needed_libraries(path: Path) -> tuple[str, ...]:
+    """The binary's DT_NEEDED sonames in link order (empty for a static binary)."""
+    try:
+        with path.open("rb") as fh:
+            dynamic = ELFFile(fh).get_section_by_name(".dynamic")
+            if dynamic is None:
+                return ()
+            return tuple(
+                str(tag.needed)
+                for tag in dynamic.iter_tags()  # type: ignore[attr-defined]
+                if tag.entry.d_tag == "DT_NEEDED"
+            )
+    except ELFError as exc:
+        raise BuildError(f"{path}: not an ELF binary ({exc})") from None

@@ -96,6 +96,8 @@ def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
         seen = mode["reason"] if mode["status"] == "start_failure" else "it started"
         return False, f"expected {behaviour.status.replace('_', ' ')}, but {seen}"
     if mode["status"] == "start_failure":
+        if behaviour.start_error and behaviour.start_error not in (mode["reason"] or ""):
+            return False, f"did not start, but not with {behaviour.start_error!r}: {mode['reason']}"
         return True, f"did not start: {mode['reason']}"
     figures = mode
     if behaviour.workload is not None:

@@ -51,6 +51,9 @@ class Finding:
     seen: str
     why: str
     fix: str
+    # Findings of these rules say less than this one about the same lookups (and may mislead), so a
+    # report that has this one leaves them out.
+    supersedes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +143,9 @@ def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
     failed = [
         m
         for m in _modes(summary)
-        if m.get("status") == "start_failure" and "no such file" in str(m.get("reason") or "").lower()
+        if m.get("status") == "start_failure"
+        and "no such file" in str(m.get("reason") or "").lower()
+        and not _library_error(str(m.get("reason") or ""))  # a loader ran: not this rule's case
     ]
     linked = [
         m
@@ -177,6 +182,56 @@ def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
         "This binary is glibc-linked: it will not start on alpine or scratch (`exec /app: no such file or "
         "directory`), only on an image with glibc such as distroless/base or debian-slim.",
         f"{NO_CGO_FIX} {CGO_FIX}",
+    )
+
+
+# musl's loader: `Error loading shared library X: ...`;
+# glibc's: `error while loading shared libraries: X: ...`
+_LIBRARY_ERROR: Final = re.compile(
+    r"error loading shared library (?P<musl>\S+?):|error while loading shared libraries: (?P<glibc>\S+?):",
+    re.IGNORECASE,
+)
+LIBRESOLV: Final = "libresolv.so.2"
+
+
+def _library_error(reason: str) -> str | None:
+    """The library a dynamic loader could not find, from a start failure's message."""
+    found = _LIBRARY_ERROR.search(reason)
+    return (found["musl"] or found["glibc"]) if found else None
+
+
+def libresolv_missing(summary: Mapping[str, Any]) -> Finding | None:
+    """A Go 1.20+ cgo binary needs libresolv.so.2 and the root (Alpine with libc6-compat) lacks it
+    (catalog 41)."""
+    hits = [
+        m
+        for m in _modes(summary)
+        if m.get("status") == "start_failure" and _library_error(str(m.get("reason") or "")) == LIBRESOLV
+    ]
+    if not hits:
+        return None
+    needed = [str(lib) for lib in _map(hits[0].get("binary")).get("needed") or ()]
+    linked = f" (DT_NEEDED: {', '.join(needed)})" if needed else ""
+    started = [
+        m
+        for m in _ran(summary)
+        if _libc(m) == "glibc" and LIBRESOLV not in (_map(m.get("binary")).get("needed") or (LIBRESOLV,))
+    ]
+    contrast = f"; {_names(started)}, glibc-linked without it, started" if started else ""
+    return Finding(
+        "libresolv_missing",
+        "critical",
+        tuple(_name(m) for m in hits),
+        f'{_names(hits)} did not start: "{str(hits[0].get("reason")).strip().splitlines()[0]}"{linked}'
+        f"{contrast}.",
+        "Since Go 1.20 package net's cgo resolver calls res_search and links -lresolv (Linux, any cgo build "
+        "without -tags netgo). On a builder with glibc before 2.34 res_search lives only in libresolv, so "
+        "the binary needs libresolv.so.2. The loader was found (on Alpine, libc6-compat makes glibc's loader "
+        "and libc.so.6 symlinks to musl), but no such library is there, and the loader stops before main.",
+        "If nothing needs cgo, build with CGO_ENABLED=0 (or -tags netgo) and run anywhere. If it needs cgo, "
+        "build and run on the same libc: both stages on alpine (golang:1.x-alpine with build-base), or a "
+        "glibc runtime (distroless/base, debian-slim), not alpine with libc6-compat. `dnsprobe inspect "
+        "BINARY` lists DT_NEEDED and which bases lack a library.",
     )
 
 
@@ -1088,9 +1143,73 @@ def answer_cut_at_512(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# Faults in the nameserver's own view that explain a timeout by themselves: an answer late or never sent.
+LATE_OR_LOST: Final = ("drop", "delay", "outage", "ratelimit", "conntrack_race", "stale_flows")
+
+
+def cross_wired_replies(summary: Mapping[str, Any]) -> Finding | None:
+    """Lookups that wait out the resolver's timeout though the nameserver answered every query at once:
+    the replies reached the client but did not match its queries, as when a server cross-wires parallel
+    A and AAAA replies (each with the other's ID and port, golang/go#35521), so it ignored them
+    (catalog 40)."""
+    hits = []
+    for m in _ran(summary):
+        wire = _map(m.get("wire"))
+        queries = _num(wire.get("queries")) or 0
+        lookups = _num(m.get("lookups")) or 0
+        rcodes, faults = _rcodes(m), _map(wire.get("faults"))
+        if (
+            not queries
+            or _ok_share(m) >= FAILS_SHARE
+            or _main_failure(m) not in ("timeout", "temporary")
+            or (_num(rcodes.get("NOERROR")) or 0) < WORKS_SHARE * queries
+            or _num(rcodes.get("drop"))
+            or any(_num(faults.get(k)) for k in LATE_OR_LOST)
+        ):
+            continue
+        peaks = [_map(p) for p in m.get("timeout_peaks") or ()]
+        peak = max(peaks, key=lambda p: _num(p.get("share")) or 0, default=None)
+        if peak is None or (_num(peak.get("share")) or 0) < FAILS_SHARE:
+            continue
+        hits.append((m, peak, queries / lookups))
+    if not hits:
+        return None
+    by_id = [m for m in _ran(summary) if _is_musl(m) and _ok_share(m) >= WORKS_SHARE]
+    swapped = sum(
+        int(_num(_map(_map(m.get("wire")).get("faults")).get("swap_replies")) or 0) for m, _, _ in hits
+    )
+    seen = "; ".join(
+        f"{_name(m)}: {_pct(1 - _ok_share(m))} {_main_failure(m)}, {_pct(_num(p.get('share')) or 0)} at "
+        f"{_num(p.get('at_s')) or 0:g} s ({_num(p.get('k')) or 0:g} x the timeout), though the nameserver "
+        f"answered every query with NOERROR at once ({per:.1f} per lookup)"
+        for m, p, per in hits
+    )
+    if by_id:
+        share = _pct(min(_ok_share(m) for m in by_id))
+        seen += f"; {_names(by_id)} resolved {share} (musl matches a reply by its ID alone)"
+    if swapped:
+        seen += f"; the server cross-wired {swapped:,} replies (swap_replies)"
+    return Finding(
+        "cross_wired_replies",
+        "critical",
+        tuple(_name(m) for m, _, _ in hits),
+        seen + ".",
+        "The answers reached the client but did not match its queries, so the resolver ignored them and "
+        "waited for its timeout, then retried into the same. A server or NAT that cross-wires parallel "
+        "replies sends the A answer under the AAAA query's ID to the AAAA query's port and the reverse "
+        "(golang/go#35521): Go's resolver and glibc check the question as well as the ID and drop both; "
+        "musl checks the ID only and takes them. A wrong ID or question in every reply looks the same.",
+        "Capture the traffic (`dnsprobe run --pcap`) and compare each reply's ID, port and question with its "
+        "query; fix the server or the NAT in front of it. For cross-wired A/AAAA pairs, `options "
+        "single-request` makes Go's resolver and glibc send A, then AAAA, so there is no pair to swap.",
+        supersedes=("timeout_fingerprint",),  # its advice, to look for unanswered queries, misleads here
+    )
+
+
 Rule = Callable[[Mapping[str, Any]], Finding | None]
 RULES: Final[tuple[Rule, ...]] = (
     glibc_linked,
+    libresolv_missing,
     musl_refused_wait,
     servfail_storm,
     timeout_fingerprint,
@@ -1112,13 +1231,17 @@ RULES: Final[tuple[Rule, ...]] = (
     nameserver_unreachable,
     no_reload_pins,
     port_closed_for_a_while,
+    cross_wired_replies,
     stale_flows,
     answer_cut_at_512,
 )
 
 
 def diagnose(summary: Mapping[str, Any], rules: Sequence[Rule] = RULES) -> list[dict[str, Any]]:
-    """Every rule's finding, most severe first (rule order within a severity)."""
+    """Every rule's finding but those another finding supersedes, most severe first (rule order within a
+    severity)."""
     found = [f for rule in rules if (f := rule(summary)) is not None]
+    superseded = {name for f in found for name in f.supersedes}
+    found = [f for f in found if f.rule not in superseded]
     found.sort(key=lambda f: SEVERITY_ORDER.index(f.severity))
     return [f.to_json() for f in found]

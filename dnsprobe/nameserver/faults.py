@@ -21,6 +21,11 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
                                                 first seen before T, from T until U (stale conntrack or
                                                 IPVS entries after a backend rollout); time windows in
                                                 seconds since the server started, as the match's window
+           | {"kind": "pair", "window_s": W},   UDP only: pairs a query with the next one from the same
+                                                client address for the same (lower-case) name within W,
+                                                from another port or with another ID (A and AAAA of one
+                                                lookup; a retransmission does not pair); both of the pair
+                                                are faulted, a first whose partner never comes too
      "act": {"drop": bool,
              "delay": {"dist": "fixed" | "uniform" | "normal" | "exponential", "mean_s", "spread_s"} | null,
              "rcode": int | null,               reply with this rcode, the question and no records
@@ -28,15 +33,20 @@ both evaluate, so neither engine interprets a glob, a query type or a delay dist
                                                 question only), or none (a whole UDP answer without TC)
              "mangle": "garbage" | "wrong_id" | "wrong_question" | "tc_bit" | "uncompressed" | null,
              "flags_clear": MASK,               with rcode: header bits cleared (0x0480: AA and RA)
-             "no_opt": bool}}                   with rcode: no OPT record in the reply
+             "no_opt": bool,                    with rcode: no OPT record in the reply
+             "swap": bool}}                     with gate pair: the normal replies, cross-wired
+                                                (server.SwapPair): the first is held up to W; when its
+                                                partner's is ready, each goes out with the other query's
+                                                ID to the other query's address and port; a first whose
+                                                partner does not come goes out as it is after W
 
-Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that
-does not fault (within the rate; the first packet of a pair) lets the next rule decide. Match fields are
-checked in the order above and the probability is drawn last, only when everything else held, so both
-engines draw random numbers for the same packets. Randomness comes from one generator per server, seeded
-from the run's `fault_seed` (reported in summary.json), so a run with `probability` rules replays: the same
-packets in the same order meet the same fates (each engine has its own generator, so the two engines
-agree in distribution, not packet by packet).
+Rules are tried in order; the first whose match holds and whose gate lets it fault decides. A gate that does
+not fault (within the rate; the first packet from a port, for race; TCP or a retransmission, for pair) lets
+the next rule decide. Match fields are checked in the order above and the probability is drawn last, only
+when everything else held, so both engines draw random numbers for the same packets. Randomness comes from
+one generator per server, seeded from the run's `fault_seed` (reported in summary.json), so a run with
+`probability` rules replays: the same packets in the same order meet the same fates (each engine has its own
+generator, so the two engines agree in distribution, not packet by packet).
 
 Adding a fault means one new `act` field, match field or gate kind here and its few lines in faults.go;
 what each engine does stays a primitive, what the rule means stays here. FORMERR or silence for
@@ -47,8 +57,9 @@ A socket gap (ICMP port unreachable for a while) is not a
 per-packet rule: `[[nameserver.servers]] gaps` windows, in which each engine closes its UDP socket and
 binds it again after. CNAME-only answers need no fault (a CNAME into a zone the server does not serve
 answers so); uncompressed answers are `act.mangle = "uncompressed"` (owners written out in full at reply
-time). Still to come: swapped parallel replies, a gate `pair` (hold a client's first reply up to W s for
-its second) with `act.swap` (each reply goes out with the other's ID and port).
+time). Cross-wired parallel replies (action `swap_replies`, golang/go#35521) are gate `pair` with
+`act.swap`: the gate decides which two queries are partners, each engine's server holds and swaps the
+bytes (server.SwapPair, goserver's swapPair).
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ from typing import Any
 import dns.rdatatype
 
 from dnsprobe.codec.wire import Query, qname_text
-from dnsprobe.nameserver.server import Endpoint, Fault
+from dnsprobe.nameserver.server import Endpoint, Fault, SwapPair
 from dnsprobe.scenario import FaultRule
 
 __all__ = [
@@ -80,6 +91,7 @@ __all__ = [
 LAME_FLAGS = 0x0480  # AA and RA: a lame NODATA reply has neither
 FLOW_MEMORY = 1 << 20  # client ports a flow_pin gate remembers from before T (later ones are not pinned)
 RACE_MEMORY = 65536  # client ports remembered by a race gate before its table is cleared
+PAIR_MEMORY = 65536  # (client address, name) pairs a pair gate remembers before its table is cleared
 _NAME_CHARS = [chr(c) for c in range(0x21, 0x7F)]  # a query name's text: printable ASCII, \DDD escapes
 _ANY = "".join(_NAME_CHARS)  # what `?` matches
 
@@ -187,6 +199,7 @@ def _compile(rule: FaultRule) -> CompiledRule:
         "mangle": None,
         "flags_clear": 0,
         "no_opt": False,
+        "swap": False,
     }
     action = rule.action
     if action in ("drop", "outage"):
@@ -224,6 +237,9 @@ def _compile(rule: FaultRule) -> CompiledRule:
     elif action == "conntrack_race":
         gate = {"kind": "race", "window_s": rule.window_ms / 1000}
         act["drop"] = True
+    elif action == "swap_replies":
+        gate = {"kind": "pair", "window_s": rule.window_ms / 1000}
+        act["swap"] = True
     else:  # pragma: no cover - the scenario model lists every action
         raise AssertionError(f"fault action {action!r} has no compiled form")
     return {"fault": action, "match": match, "gate": gate, "act": act}
@@ -244,7 +260,7 @@ class _Rule:
         self._probability = float(match["probability"])
         self._gate = gate["kind"]
         self._rate = float(gate.get("rate") or 0.0)
-        self._race_window = float(gate.get("window_s") or 0.0)
+        self._gate_window = float(gate.get("window_s") or 0.0)
         self._pin_before = float(gate.get("before_s") or 0.0)
         self._pin_until = float(gate.get("until_s") or 0.0)
         self._first_seen: set[Endpoint] = set()
@@ -263,6 +279,9 @@ class _Rule:
         self._tokens = self._rate
         self._refilled: float | None = None
         self._last_seen: dict[Endpoint, float] = {}
+        # pair: (client address, name) -> the first query's pair, when it came, its port and ID
+        self._pending: dict[tuple[str, bytes], tuple[SwapPair, float, int, int]] = {}
+        self._swap = bool(act.get("swap"))
 
     def matches(self, query: Query, proto: str, elapsed: float) -> bool:
         if self._proto is not None and proto != self._proto:
@@ -280,9 +299,14 @@ class _Rule:
             return False
         return self._probability >= 1.0 or self._rng.random() < self._probability
 
-    def decide(self, proto: str, client: Endpoint, now: float, elapsed: float) -> Fault | None:
+    def decide(self, query: Query, proto: str, client: Endpoint, now: float, elapsed: float) -> Fault | None:
         """The fault for a matching query, or None to let the next rule (or the normal answer) decide."""
         gate = self._gate
+        if gate == "pair":
+            pair = self._paired(query, proto, client, now)
+            if pair is None:
+                return None
+            return Fault(self.fault.name, swap=pair) if self._swap else self.fault
         if gate == "ratelimit" and self._within_rate(now):
             return None
         if gate == "race" and not self._raced(proto, client, now):
@@ -326,12 +350,32 @@ class _Rule:
             return False
         return elapsed < self._pin_until and key in self._first_seen
 
+    def _paired(self, query: Query, proto: str, client: Endpoint, now: float) -> SwapPair | None:
+        """The pair this query belongs to: its partner's, or a new one it starts; None for TCP and for a
+        retransmission of the waiting query (same port and ID), which is answered as it is."""
+        if proto != "udp":
+            return None
+        key = (client[0], query.key)
+        waiting = self._pending.get(key)
+        if waiting is not None:
+            pair, since, port, qid = waiting
+            if now - since < self._gate_window:
+                if (port, qid) == (client[1], query.id):
+                    return None
+                del self._pending[key]
+                return pair
+        if len(self._pending) >= PAIR_MEMORY:
+            self._pending.clear()
+        pair = SwapPair(self._gate_window)
+        self._pending[key] = (pair, now, client[1], query.id)
+        return pair
+
     def _raced(self, proto: str, client: Endpoint, now: float) -> bool:
         if proto != "udp":
             return False  # a TCP connection is one conntrack entry from its first packet
         key = (client[0], client[1])
         last = self._last_seen.get(key)
-        if last is not None and now - last < self._race_window:
+        if last is not None and now - last < self._gate_window:
             return True  # the one that lost the race; the first stays the reference
         if len(self._last_seen) >= RACE_MEMORY:
             self._last_seen.clear()
@@ -363,7 +407,7 @@ class RulePolicy:
         elapsed = now - self._started
         for rule in self._rules:
             if rule.matches(query, proto, elapsed):
-                fault = rule.decide(proto, client, now, elapsed)
+                fault = rule.decide(query, proto, client, now, elapsed)
                 if fault is not None:
                     return fault
         return None

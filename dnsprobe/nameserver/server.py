@@ -47,6 +47,7 @@ __all__ = [
     "Nameserver",
     "NameserverThread",
     "Policy",
+    "SwapPair",
     "bind_sockets",
     "check_addresses",
     "serve_forever",
@@ -81,6 +82,7 @@ class Fault:
     mangle: str | None = None  # garbage | wrong_id | wrong_question: a malformed or mismatched answer
     flags_clear: int = 0  # with rcode: header bits cleared in the reply (0x0080: RA)
     no_opt: bool = False  # with rcode: no OPT record in the reply, even to an EDNS0 query
+    swap: SwapPair | None = None  # UDP: the normal reply, sent cross-wired with its partner's (SwapPair)
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name) or self.name == "-":
@@ -90,6 +92,58 @@ class Fault:
 
 
 MANGLES = ("garbage", "wrong_id", "wrong_question", "tc_bit", "uncompressed")
+
+Sender = Callable[[bytes, Any], None]  # sends one UDP reply to a client address
+
+
+class SwapPair:
+    """Two UDP replies sent cross-wired (fault action `swap_replies`), as golang/go#35521 captured a
+    broken server doing to Go's parallel A and AAAA queries.
+
+    Whichever of the two replies is ready first is held up to `window_s`. When the other is ready, each
+    reply (its own header flags, question and records) goes out with the *other* query's ID to the
+    *other* query's client address and port: the client socket that asked for A gets the AAAA answer
+    under its own ID, and the reverse. (Two queries from one socket, as glibc and musl send them, both
+    get an answer under their own ID for the other question.) A client that checks the question
+    against its query ignores the reply; one that matches replies by ID only takes it. When the partner
+    does not come within `window_s`, `release` sends the held reply as it is, just late."""
+
+    __slots__ = ("_held", "_state", "window_s")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._state = _PAIR_EMPTY
+        self._held: tuple[bytes, Any, Sender] | None = None
+
+    def arrive(self, reply: bytes, addr: Any, send: Sender) -> bool:
+        """One of the two replies is ready. True: it is held (call `release` after `window_s`); False:
+        it went out, swapped with the held one, or as it is when the held one was already released."""
+        if self._state == _PAIR_EMPTY:
+            self._held = (reply, addr, send)
+            self._state = _PAIR_HELD
+            return True
+        held = self._held
+        self._held = None
+        if self._state == _PAIR_HELD and held is not None:
+            self._state = _PAIR_DONE
+            first, first_addr, first_send = held
+            first_send(first[:2] + reply[2:], first_addr)  # this answer, under the first query's ID
+            send(reply[:2] + first[2:], addr)  # the first answer, under this query's ID
+            return False
+        send(reply, addr)
+        return False
+
+    def release(self) -> None:
+        """The window is over: a reply still held goes out as it is."""
+        held = self._held
+        if self._state == _PAIR_HELD and held is not None:
+            self._state = _PAIR_DONE
+            self._held = None
+            reply, addr, send = held
+            send(reply, addr)
+
+
+_PAIR_EMPTY, _PAIR_HELD, _PAIR_DONE = 0, 1, 2
 
 
 class Policy(Protocol):
@@ -199,15 +253,18 @@ class Nameserver:
 
     # -- the request path --------------------------------------------------------------------------------
 
-    def _handle(self, data: bytes, client: Endpoint, proto: str) -> tuple[bytes | None, float]:
-        """The reply to one packet (None: send nothing) and the delay before sending it."""
+    def _handle(
+        self, data: bytes, client: Endpoint, proto: str
+    ) -> tuple[bytes | None, float, SwapPair | None]:
+        """The reply to one packet (None: send nothing), the delay before sending it and the pair it is
+        to be swapped in (None: send it as it is)."""
         querylog = self._log
         try:
             query = parse_query(data)
         except BadQuery as bad:
             if querylog is not None:
                 querylog.record(proto, client, bad.qid, None, None, None, None, bad.outcome)
-            return bad.reply, 0.0
+            return bad.reply, 0.0, None
         fault = None if self._policy is None else self._policy.fault_for(query, proto, client)
         delay = 0.0
         if fault is None:
@@ -223,7 +280,7 @@ class Nameserver:
             querylog.record(
                 proto, client, query.id, query.qname, query.qtype, query.edns, fault_name, outcome
             )
-        return reply, delay
+        return reply, delay, None if fault is None else fault.swap
 
     def _apply(self, fault: Fault, query: Query, proto: str) -> tuple[bytes | None, int]:
         responder = self._responder
@@ -366,10 +423,13 @@ class _UdpListener:
             if self._nameserver.packets is not None:
                 self._nameserver.packets.add("udp", True, addr, self._local, data)
             try:
-                reply, delay = handle(data, addr, "udp")  # an IPv6 addr has 4 items; [0] and [1] are used
+                reply, delay, swap = handle(data, addr, "udp")  # IPv6: 4 items; [0] and [1] are used
                 if reply is None:
                     continue
-                if delay:
+                if swap is not None:
+                    if swap.arrive(reply, addr, send):
+                        self._nameserver._later(swap.window_s, swap.release)
+                elif delay:
                     self._nameserver._later(delay, functools.partial(send, reply, addr))
                 else:
                     send(reply, addr)
@@ -455,7 +515,7 @@ class _TcpProtocol(asyncio.Protocol):
                 self._last_activity = asyncio.get_running_loop().time()  # the next message's deadline
                 if self._nameserver.packets is not None:
                     self._nameserver.packets.add("tcp", True, self._client, self._local, message)
-                reply, delay = self._nameserver._handle(message, self._client, "tcp")
+                reply, delay, _ = self._nameserver._handle(message, self._client, "tcp")  # UDP-only swaps
                 if reply is None:
                     continue
                 framed = len(reply).to_bytes(2, "big") + reply

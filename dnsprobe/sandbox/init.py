@@ -83,14 +83,23 @@ def _in_child(nofile: int | None, root: Path | None, cwd: str = "/") -> Callable
 
 def make_rootfs(kind: str, root: Path, binary: str, etc: dict[str, str], socket_dir: str) -> str:
     """A minimal root file system like a base image's: `scratch` (the binary and the pod's /etc files
-    only) or `musl` (plus musl's loader, as on Alpine). Returns the binary's path inside it (/app)."""
+    only), `musl` (plus musl's loader, as on Alpine) or `musl-libc6-compat` (plus what Alpine's
+    libc6-compat package adds: glibc's loader and library names as symlinks to musl). Returns the
+    binary's path inside it (/app)."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
     for target, source in etc.items():
         shutil.copyfile(source, root / target.lstrip("/"))
     shutil.copy2(binary, root / "app")
-    if kind == "musl":
+    if kind in ("musl", "musl-libc6-compat"):
         (root / "lib").mkdir(exist_ok=True)
         shutil.copy2(MUSL_LOADER, root / "lib" / Path(MUSL_LOADER).name)
+    if kind == "musl-libc6-compat":
+        from dnsprobe.binary.bases import LIBC6_COMPAT_LIBS, LIBC6_COMPAT_LOADER
+
+        (root / "lib" / "libc.musl-x86_64.so.1").symlink_to(Path(MUSL_LOADER).name)
+        for name in (Path(LIBC6_COMPAT_LOADER).name, *LIBC6_COMPAT_LIBS):
+            (root / "lib" / name).symlink_to("/lib/libc.musl-x86_64.so.1")
+        (root / "lib64").symlink_to("lib")
     inside = root / socket_dir.lstrip("/")
     inside.mkdir(parents=True, exist_ok=True)
     bind_mount(socket_dir, str(inside))

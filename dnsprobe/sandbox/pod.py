@@ -76,7 +76,8 @@ class Pod(PodBase):
     env: Mapping[str, str] = field(default_factory=dict)
     nofile: int | None = None  # RLIMIT_NOFILE of the probe
     port_range: Sequence[int] | None = None  # ip_local_port_range inside the pod's network namespace
-    rootfs: str = "host"  # host | scratch | musl | image:REF | oci:PATH.tar: the probe's file system
+    # host | scratch | musl | musl-libc6-compat | image:REF | oci:PATH.tar: the probe's file system
+    rootfs: str = "host"
     nameserver: NameserverSpec | None = None  # the scenario's [nameserver]; None: one embedded, no faults
     cache_dir: Path | None = None  # where built programs are kept (the nameserver's Go engine)
     pcap: bool = False  # the embedded nameserver logs every packet to dns.raw (nameserver/pcap.py)

@@ -256,6 +256,8 @@ def _libc_findings(
         else " (cgo is on by default here; only a program none of whose packages use cgo, not even net "
         "or os/user, would still link statically)"
     )
+    if need == "glibc" and have == "musl" and _installs_libc6_compat(runtime):
+        return [_libc6_compat_finding(builder, runtime, line)]
     if need == "glibc" and have in ("musl", "scratch", "static"):
         return [
             Finding(
@@ -283,6 +285,43 @@ def _libc_findings(
             )
         ]
     return []
+
+
+def _installs_libc6_compat(stage: Stage) -> bool:
+    return any(re.search(r"\bapk\b.*\badd\b.*\blibc6-compat\b", text) for _, text in stage.runs)
+
+
+def _libc6_compat_finding(builder: Stage, runtime: Stage, line: int) -> Finding:
+    """A glibc cgo binary on Alpine with libc6-compat: the loader is there now (a musl symlink), but the
+    package fakes only libc.so.6, libcrypt, libm, libpthread, librt and libutil. Go 1.20+ links -lresolv
+    for its cgo resolver; on glibc before 2.34 (Debian 11 and older) the binary keeps libresolv.so.2."""
+    debian = debian_release(builder.image, builder.release)
+    go_old = builder.release is not None and builder.release < (1, 20)
+    fix = (
+        f"run it on {_GLIBC_RUNTIMES}; or build with CGO_ENABLED=0 if no package needs cgo (dnsprobe "
+        "cgo-deps); or build on golang:1.x-alpine with build-base; `dnsprobe inspect` on the binary lists "
+        "its DT_NEEDED"
+    )
+    if debian is not None and _DEBIAN_GLIBC[debian] < (2, 34) and not go_old:
+        return Finding(
+            "error",
+            runtime.line,
+            "libresolv-on-libc6-compat",
+            f"cgo binary built on {builder.image} (glibc {'.'.join(map(str, _DEBIAN_GLIBC[debian]))}, line "
+            f"{line}) runs on {runtime.image} with libc6-compat: Go 1.20+ links libresolv.so.2 there, which "
+            "libc6-compat does not provide, so it fails with `Error loading shared library libresolv.so.2`",
+            fix,
+        )
+    return Finding(
+        "warning",
+        runtime.line,
+        "glibc-binary-on-libc6-compat",
+        f"cgo binary built on {builder.image} (glibc, line {line}) runs on {runtime.image} with "
+        "libc6-compat: it starts only if every library and symbol it needs is one musl fakes (a Go 1.20+ "
+        "build on glibc before 2.34 needs libresolv.so.2 and does not start), and then resolves names "
+        "with musl's getaddrinfo, not glibc's",
+        fix,
+    )
 
 
 # glibc per Debian release (Debian's libc6 in each: buster 2.28, bullseye 2.31, bookworm 2.36, trixie 2.41).

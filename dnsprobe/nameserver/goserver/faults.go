@@ -12,13 +12,15 @@ import (
 
 // Fault rules, as dnsprobe/nameserver/faults.py compiles them (its docstring describes the JSON). Python
 // decides what each rule means; this file only matches (name expression, query types, protocol, time
-// window, probability), runs the stateful gates (rate limit, conntrack race) and acts (drop, delay,
-// rcode, size limit, mangle), the way the Python engine's RulePolicy and Nameserver._apply do.
+// window, probability), runs the stateful gates (rate limit, conntrack race, flow pin, pair) and acts
+// (drop, delay, rcode, size limit, mangle, swap), the way the Python engine's RulePolicy and
+// Nameserver._apply do.
 
 const (
 	udpMax     = 65507   // the largest payload of one IPv4 UDP datagram (an oversized answer goes whole)
 	raceMemory = 65536   // client ports a race gate remembers before it clears its table
 	flowMemory = 1 << 20 // client ports a flow_pin gate remembers from before its time (later: not pinned)
+	pairMemory = 65536   // (client address, name) keys a pair gate remembers before it clears its table
 )
 
 type ruleJSON struct {
@@ -54,6 +56,7 @@ type ruleJSON struct {
 		Mangle     *string `json:"mangle"`
 		FlagsClear uint16  `json:"flags_clear"`
 		NoOpt      bool    `json:"no_opt"`
+		Swap       bool    `json:"swap"` // with gate pair: the replies cross-wired (swapPair)
 	} `json:"act"`
 }
 
@@ -73,6 +76,7 @@ type action struct {
 	flagsClear uint16 // with rcode: header bits cleared
 	noOpt      bool   // with rcode: no OPT record
 	delay      time.Duration
+	swap       *swapPair // the pair this query's normal reply is swapped in (gate pair, act.swap)
 }
 
 type rule struct {
@@ -86,6 +90,19 @@ type rule struct {
 	refill   time.Time // zero: never refilled
 	lastSeen map[netip.AddrPort]time.Time
 	flows    map[netip.AddrPort]struct{} // flow_pin: client ports first seen before the gate's time
+	pending  map[pairKey]pendingPair     // pair: the query waiting for its partner, per address and name
+}
+
+type pairKey struct {
+	addr netip.Addr
+	name string // lower case, wire form
+}
+
+type pendingPair struct {
+	pair  *swapPair
+	since time.Time
+	port  uint16
+	id    uint16
 }
 
 // ruleSet is one server's rules, tried in order. One lock covers the random numbers and the gates.
@@ -102,7 +119,7 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 	for i, r := range spec.Rules {
 		compiled := &rule{
 			spec: r, tokens: r.Gate.Rate, lastSeen: map[netip.AddrPort]time.Time{},
-			flows: map[netip.AddrPort]struct{}{},
+			flows: map[netip.AddrPort]struct{}{}, pending: map[pairKey]pendingPair{},
 		}
 		if r.Match.Steps != nil {
 			compiled.name = make([]step, len(r.Match.Steps))
@@ -138,7 +155,7 @@ func newRuleSet(spec ruleSetJSON) (*ruleSet, error) {
 			}
 		}
 		switch r.Gate.Kind {
-		case "always", "ratelimit", "race", "flow_pin":
+		case "always", "ratelimit", "race", "flow_pin", "pair":
 		default:
 			return nil, fmt.Errorf("rule %d (%s): gate %q unknown", i+1, r.Fault, r.Gate.Kind)
 		}
@@ -197,7 +214,7 @@ func (rs *ruleSet) faultFor(q *query, proto string, client netip.AddrPort) *acti
 		if !rs.matches(r, q, proto, elapsed, text) {
 			continue
 		}
-		if act := rs.decide(r, proto, client, now, elapsed); act != nil {
+		if act := rs.decide(r, q, proto, client, now, elapsed); act != nil {
 			return act
 		}
 	}
@@ -230,8 +247,18 @@ func (rs *ruleSet) matches(r *rule, q *query, proto string, elapsed float64, tex
 	return m.Probability >= 1.0 || rs.rng.Float64() < m.Probability
 }
 
-func (rs *ruleSet) decide(r *rule, proto string, client netip.AddrPort, now time.Time, elapsed float64) *action {
+func (rs *ruleSet) decide(r *rule, q *query, proto string, client netip.AddrPort, now time.Time, elapsed float64) *action {
 	switch r.spec.Gate.Kind {
+	case "pair":
+		pair := r.paired(q, proto, client, now)
+		if pair == nil {
+			return nil
+		}
+		act := r.act
+		if r.spec.Act.Swap {
+			act.swap = pair
+		}
+		return &act
 	case "ratelimit":
 		if r.withinRate(now) {
 			return nil
@@ -296,6 +323,89 @@ func (r *rule) pinned(proto string, client netip.AddrPort, elapsed float64) bool
 	}
 	_, seen := r.flows[key]
 	return elapsed < r.spec.Gate.Until && seen
+}
+
+// paired is the pair gate: the pair a UDP query belongs to, its partner's (same client address and
+// lower-case name within the window, another port or ID) or a new one it starts; nil for TCP and for a
+// retransmission of the waiting query.
+func (r *rule) paired(q *query, proto string, client netip.AddrPort, now time.Time) *swapPair {
+	if proto != "udp" {
+		return nil
+	}
+	var lower [maxNameLen]byte
+	key := pairKey{client.Addr().Unmap(), string(lowerName(lower[:0], q.qname))}
+	window := time.Duration(r.spec.Gate.WindowS * float64(time.Second))
+	if waiting, ok := r.pending[key]; ok && now.Sub(waiting.since) < window {
+		if waiting.port == client.Port() && waiting.id == q.id {
+			return nil
+		}
+		delete(r.pending, key)
+		return waiting.pair
+	}
+	if len(r.pending) >= pairMemory {
+		clear(r.pending)
+	}
+	pair := &swapPair{window: window}
+	r.pending[key] = pendingPair{pair, now, client.Port(), q.id}
+	return pair
+}
+
+// swapPair is server.SwapPair: two UDP replies sent cross-wired. Whichever is ready first is held up
+// to the window; when the other is ready, each reply goes out with the other query's ID to the other
+// query's client address and port. A held reply whose partner does not come goes out as it is (release).
+type swapPair struct {
+	window time.Duration
+	mu     sync.Mutex
+	state  int // pairEmpty, pairHeld, pairDone
+	reply  []byte
+	to     netip.AddrPort
+	send   func([]byte, netip.AddrPort)
+}
+
+const (
+	pairEmpty = iota
+	pairHeld
+	pairDone
+)
+
+// arrive hands over one of the two replies: true when it is held (call release after the window).
+func (p *swapPair) arrive(reply []byte, to netip.AddrPort, send func([]byte, netip.AddrPort)) bool {
+	p.mu.Lock()
+	switch p.state {
+	case pairEmpty:
+		p.reply, p.to, p.send, p.state = reply, to, send, pairHeld
+		p.mu.Unlock()
+		return true
+	case pairHeld:
+		first, firstTo, firstSend := p.reply, p.to, p.send
+		p.reply, p.send, p.state = nil, nil, pairDone
+		p.mu.Unlock()
+		firstSend(withID(reply, first), firstTo) // this answer, under the first query's ID
+		send(withID(first, reply), to)           // the first answer, under this query's ID
+		return false
+	}
+	p.mu.Unlock()
+	send(reply, to)
+	return false
+}
+
+// release sends a reply still held when the window is over, as it is.
+func (p *swapPair) release() {
+	p.mu.Lock()
+	if p.state != pairHeld {
+		p.mu.Unlock()
+		return
+	}
+	reply, to, send := p.reply, p.to, p.send
+	p.reply, p.send, p.state = nil, nil, pairDone
+	p.mu.Unlock()
+	send(reply, to)
+}
+
+// withID is body with the first two bytes (the ID) of idFrom.
+func withID(body, idFrom []byte) []byte {
+	out := append(make([]byte, 0, len(body)), idFrom[:2]...)
+	return append(out, body[2:]...)
 }
 
 // raced: a second UDP packet from one client port within the window (the one that lost the race).

@@ -114,6 +114,75 @@ func TestRaceFaultsTheSecondPacketFromOnePort(t *testing.T) {
 	}
 }
 
+func TestPairGatePairsTwoQueriesForOneNameFromOneAddress(t *testing.T) {
+	rs := ruleSetFrom(t, `{"seed": 1, "rules": [
+		{"fault": "swap_replies", "match": {"name": null, "qtypes": null, "proto": null, "window": null,
+		 "probability": 1}, "gate": {"kind": "pair", "window_s": 10}, `+act(`, "swap": true`)+`}]}`)
+	a, aaaa := testQuery(t, 1, "x", "test"), testQuery(t, 28, "X", "Test")
+	other := netip.MustParseAddrPort("127.0.0.1:4001")
+	first := rs.faultFor(a, "udp", client)
+	if first == nil || first.swap == nil {
+		t.Fatal("the first query got no pair")
+	}
+	if again := rs.faultFor(a, "udp", client); again != nil {
+		t.Error("a retransmission (same port and ID) was paired")
+	}
+	second := rs.faultFor(aaaa, "udp", other)
+	if second == nil || second.swap != first.swap {
+		t.Fatal("the second query (another port, the name in another case) did not join the first's pair")
+	}
+	third := rs.faultFor(a, "udp", other)
+	if third == nil || third.swap == first.swap {
+		t.Error("a third query joined a full pair")
+	}
+	if rs.faultFor(testQuery(t, 1, "y", "test"), "udp", netip.MustParseAddrPort("127.0.0.2:4001")).swap == third.swap {
+		t.Error("another address and name joined the pair")
+	}
+	if rs.faultFor(a, "tcp", client) != nil {
+		t.Error("a TCP query was paired")
+	}
+	rs.rules[0].spec.Gate.WindowS = 0 // every waiting query is now too old: a new pair each time
+	if p, q := rs.faultFor(aaaa, "udp", client), rs.faultFor(aaaa, "udp", other); p.swap == q.swap {
+		t.Error("queries further apart than the window were paired")
+	}
+}
+
+type sent struct {
+	reply []byte
+	to    netip.AddrPort
+}
+
+func TestSwapPairSendsEachReplyUnderTheOthersIDToTheOthersPort(t *testing.T) {
+	var out []sent
+	send := func(reply []byte, to netip.AddrPort) { out = append(out, sent{reply, to}) }
+	one, two := netip.MustParseAddrPort("127.0.0.1:1111"), netip.MustParseAddrPort("127.0.0.1:2222")
+	p := &swapPair{window: time.Second}
+	if !p.arrive([]byte{0, 1, 'A'}, one, send) {
+		t.Fatal("the first reply was not held")
+	}
+	if len(out) != 0 {
+		t.Fatal("the held reply went out")
+	}
+	if p.arrive([]byte{0, 2, 'B'}, two, send) {
+		t.Fatal("the second reply was held")
+	}
+	p.release() // too late: nothing more goes out
+	want := []sent{{[]byte{0, 1, 'B'}, one}, {[]byte{0, 2, 'A'}, two}}
+	if len(out) != 2 || string(out[0].reply) != string(want[0].reply) || out[0].to != one ||
+		string(out[1].reply) != string(want[1].reply) || out[1].to != two {
+		t.Errorf("sent %v, want %v", out, want)
+	}
+
+	out = nil
+	lone := &swapPair{window: time.Second}
+	lone.arrive([]byte{0, 3, 'C'}, one, send)
+	lone.release()
+	lone.arrive([]byte{0, 4, 'D'}, two, send) // its partner was released: it goes out as it is
+	if len(out) != 2 || string(out[0].reply) != "\x00\x03C" || string(out[1].reply) != "\x00\x04D" {
+		t.Errorf("a released pair sent %v", out)
+	}
+}
+
 func equal(a, b []bool) bool {
 	for i := range a {
 		if a[i] != b[i] {
@@ -152,7 +221,7 @@ func TestDelayDistributionsHaveTheirMeans(t *testing.T) {
 
 func TestBadCompiledRulesAreRefused(t *testing.T) {
 	for _, text := range []string{
-		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, "gate": {"kind": "pair"}, ` + act("") + `}]}`,
+		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, "gate": {"kind": "bogus"}, ` + act("") + `}]}`,
 		`{"seed": 1, "rules": [{"fault": "x", "match": {"probability": 1}, ` + always + `, ` + act(`, "mangle": "swap"`) + `}]}`,
 	} {
 		var spec ruleSetJSON

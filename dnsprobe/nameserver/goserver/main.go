@@ -181,13 +181,13 @@ type server struct {
 	closing bool
 }
 
-// handle answers one packet as the Python engine's Nameserver._handle does: the reply (nil: none) and
-// the delay before it goes out.
-func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules *ruleSet) ([]byte, time.Duration) {
+// handle answers one packet as the Python engine's Nameserver._handle does: the reply (nil: none), the
+// delay before it goes out and the pair it is swapped in (nil: it goes out as it is).
+func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules *ruleSet) ([]byte, time.Duration, *swapPair) {
 	q, bad := parseQuery(data, s.zone)
 	if bad != nil {
 		s.log.record(proto, client, bad.id, nil, "", bad.outcome)
-		return bad.reply, 0
+		return bad.reply, 0, nil
 	}
 	var act *action
 	if rules != nil {
@@ -200,7 +200,7 @@ func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules 
 		}
 		reply, rcode := s.zone.respond(q, limit)
 		s.log.record(proto, client, int(q.id), q, "", s.zone.rcodeText(rcode))
-		return reply, 0
+		return reply, 0, nil
 	}
 	reply, rcode := s.zone.apply(act, q, proto)
 	outcome := "drop"
@@ -208,13 +208,17 @@ func (s *server) handle(data []byte, client netip.AddrPort, proto string, rules 
 		outcome = s.zone.rcodeText(rcode)
 	}
 	s.log.record(proto, client, int(q.id), q, act.fault, outcome)
-	return reply, act.delay
+	return reply, act.delay, act.swap
 }
 
 func (s *server) serveUDP(conn *net.UDPConn, rules *ruleSet) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	send := func(reply []byte, to netip.AddrPort) { // for swapped replies, whose address is another's
+		s.pkts.add("udp", false, to, local, reply)
+		conn.WriteToUDPAddrPort(reply, to)
+	}
 	for {
 		n, client, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -224,8 +228,14 @@ func (s *server) serveUDP(conn *net.UDPConn, rules *ruleSet) {
 			continue // an ICMP error queued on the socket: nothing to answer
 		}
 		s.pkts.add("udp", true, client, local, buf[:n])
-		reply, delay := s.handle(buf[:n], client, "udp", rules)
+		reply, delay, swap := s.handle(buf[:n], client, "udp", rules)
 		if reply == nil {
+			continue
+		}
+		if swap != nil {
+			if swap.arrive(reply, client, send) {
+				time.AfterFunc(swap.window, swap.release)
+			}
 			continue
 		}
 		sendUDP := func() {
@@ -294,7 +304,7 @@ func (s *server) serveConn(conn net.Conn, rules *ruleSet) {
 			return
 		}
 		s.pkts.add("tcp", true, client, local, message)
-		reply, delay := s.handle(message, client, "tcp", rules)
+		reply, delay, _ := s.handle(message, client, "tcp", rules) // pairs are UDP only
 		if reply == nil {
 			continue
 		}
