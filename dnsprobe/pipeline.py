@@ -44,7 +44,7 @@ from dnsprobe.build.twin import TwinPlan, plan_twins
 from dnsprobe.codec.names import workload_pattern
 from dnsprobe.errors import BuildError, DiskFull, DnsProbeError, LoadError, is_disk_full
 from dnsprobe.interrupts import Interrupts
-from dnsprobe.load import records, storage
+from dnsprobe.load import records, storage, threads
 from dnsprobe.load.live import LiveSnapshot
 from dnsprobe.load.metrics import MetricsExporter, parse_address
 from dnsprobe.load.runner import LoadRun, auto_processes, locust_argv, run_load
@@ -557,6 +557,7 @@ def _run_mode(
     applied: list[float] = []  # when each resolv.conf change was written (unix time)
     changes: list[threading.Timer] = []
     compactor: LogCompactor | None = None
+    sampler: threads.ThreadSampler | None = None
     incidents: list[dict[str, Any]] = []
     load_started = time.time()
     try:  # from here on the pod runs: whatever happens, it is stopped and the mode summarised
@@ -586,6 +587,8 @@ def _run_mode(
         load_started = time.time()
         stage.name = "load"
         progress.stage(mode.name, "load")
+        if (probe_pid := threads.probe_host_pid(pod.info)) is not None:
+            sampler = threads.ThreadSampler(records_path, run=run_id, mode=mode.name, pid=probe_pid).start()
         try:
             load = stages.run_load(
                 argv,
@@ -605,6 +608,8 @@ def _run_mode(
             stage.name = "analysis"
             for timer in changes:
                 timer.cancel()
+            if sampler is not None:
+                sampler.stop()  # its last sample before the pod stops
             incidents += pod.events()  # before stop(): what stopping does is no incident
             ended_early = pod.exited()
             pod.stop()

@@ -106,6 +106,7 @@ def mode_entry(mode: Mode) -> dict[str, Any]:
         "workloads": [],
         "trace": {},
         "binary": {},
+        "threads": None,  # the probe's OS threads over the load, once sampled (load/threads.py)
     }
 
 

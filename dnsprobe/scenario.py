@@ -534,6 +534,9 @@ class Behaviour(_Strict):
         description="band for the seconds after the first [[pod.changes]] until the last search-list query",
     )
     status: Literal["ran", "start_failure"] | None = None
+    peak_threads: list[float] | None = Field(
+        default=None, description="band for the most OS threads the probe had during the load"
+    )
     start_error: str | None = Field(
         default=None, min_length=1, description="text the start failure's message must contain"
     )
@@ -551,6 +554,7 @@ class Behaviour(_Strict):
         "wire_queries_per_lookup",
         "search_walk_after_change_s",
         "go_queries_after_change_s",
+        "peak_threads",
     )
     @classmethod
     def _band(cls, value: list[float] | None) -> list[float] | None:

@@ -55,6 +55,16 @@ class WorkloadResult(_Open):
     wire_queries_per_lookup: float | None = None
 
 
+class Threads(_Open):
+    """The probe's OS threads during the load, sampled once a second from the host's /proc/PID/status
+    (dnsprobe/load/threads.py); seconds count from the mode's first lookup, as the timeline's."""
+
+    peak: int = Field(ge=0, description="the most OS threads any sample saw")
+    at_s: list[float] = Field(default_factory=list)
+    count: list[int] = Field(default_factory=list)
+    source: str = ""
+
+
 class ModeResult(_Open):
     """One mode's figures (one cell, `mode+base`, on the docker backend)."""
 
@@ -74,6 +84,7 @@ class ModeResult(_Open):
     workloads: list[WorkloadResult] = Field(default_factory=list)
     trace: dict[str, Any] = Field(default_factory=dict, description="what Go's resolver trace showed")
     binary: dict[str, Any] = Field(default_factory=dict, description="the probe binary's facts")
+    threads: Threads | None = Field(default=None, description="the probe's OS threads over the load")
 
     @model_validator(mode="after")
     def _accounting(self) -> ModeResult:

@@ -89,6 +89,13 @@ def test_rollups_give_the_figures_of_all_records(tmp_path: Path, keep: str) -> N
         rolled["timeline"]["failures"]["timeout"]
         and sum(rolled["timeline"]["failures"]["timeout"]) == (exact["failures"]["timeout"])
     )
+    # the lookups that waited out the (default 5 s) timeout, per bin: here exactly the timeouts
+    assert sum(rolled["timeline"]["waited_timeout"]) == sum(exact["timeline"]["waited_timeout"])
+    assert sum(exact["timeline"]["waited_timeout"]) == exact["failures"]["timeout"]
+    for label in ("a", "b"):  # each workload's p99 per bin, from the histograms
+        mine = [v for v in rolled["timeline"]["p99_by_workload"][label] if v is not None]
+        assert len(mine) == len(rolled["timeline"]["start_s"])
+        assert max(mine) == pytest.approx(max(exact["timeline"]["p99_by_workload"][label]), rel=0.05)
     assert [p["k"] for p in rolled["timeout_peaks"]] == [p["k"] for p in exact["timeout_peaks"]] == [1]
     assert rolled["timeout_peaks"][0]["lookups"] == pytest.approx(
         exact["timeout_peaks"][0]["lookups"], rel=0.01

@@ -7,6 +7,7 @@ match the workload's template followed by an optional search suffix.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from dnsprobe.analyse import rollup_summary, timeline, wire_rollup
+from dnsprobe.analyse import flows, rollup_summary, timeline, wire_rollup
 from dnsprobe.analyse.trace import parse_trace
 from dnsprobe.codec.names import search_walk_pattern, workload_pattern
+from dnsprobe.load import threads
 from dnsprobe.nameserver import logstore
 from dnsprobe.nameserver.querylog import read_querylog, read_querylog_fields
 from dnsprobe.scenario import Workload
@@ -81,6 +83,26 @@ def go_queries_after(querylog_lines: Iterable[str], since: Sequence[float]) -> l
         if len(fields) > 7 and fields[7] not in ("-", ""):
             last = max(last, float(fields[0]))
     return [round(max(0.0, last - moment), 3) for moment in since]
+
+
+def answer_counts(records_path: Path, mode: str) -> dict[str, dict[str, float]]:
+    """Per workload: the fewest, most and mean addresses a successful lookup returned (from the records
+    kept). A resolver that returns fewer addresses than the others for the same names read only part of
+    the answer (musl keeps what fits in 512 bytes)."""
+    if not records_path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{records_path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = db.execute(
+            "SELECT workload, MIN(answers), MAX(answers), AVG(answers) FROM lookups "
+            "WHERE mode = ? AND outcome = 'ok' GROUP BY workload",
+            (mode,),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no lookups table
+        return {}
+    finally:
+        db.close()
+    return {w: {"min": int(lo), "max": int(hi), "mean": round(float(avg), 2)} for w, lo, hi, avg in rows}
 
 
 def summarise_mode(
@@ -167,7 +189,7 @@ def summarise_mode(
         "resolv": resolv,
         "wire": wire.to_json(),
         "timeout_peaks": timeline.timeout_peaks(resolver_ns, float(resolv["timeout_s"])),
-        "timeline": timeline.build_timeline(cols),
+        "timeline": timeline.build_timeline(cols, timeout_s=float(resolv["timeout_s"])),
         "latency_cdf": timeline.latency_cdf(cols.latency_ns),
         "latency_from": "intended_start" if open_loop else "start",
     }
@@ -183,6 +205,16 @@ def summarise_mode(
     )
     if figures is not None:
         rollup_summary.apply_figures(summary, figures)
+    t0_ns = summary["timeline"].get("t0_ns")
+    if wire.rcodes.get("drop") and querylog is not None and logstore.querylog_exists(querylog):
+        summary["wire"]["drop_window"] = flows.drop_window(logstore.querylog_lines(querylog), t0_ns)
+    answers = answer_counts(records_path, mode)
+    for entry in summary["workloads"]:
+        if entry["workload"] in answers:
+            entry["answers"] = answers[entry["workload"]]
+    thread_samples = threads.read_samples(records_path, mode)
+    if (series := timeline.thread_series(thread_samples, t0_ns)) is not None:
+        summary["threads"] = series
     if changes:
         walks = [0.0] * len(changes)
         if querylog is not None and logstore.querylog_exists(querylog):

@@ -76,7 +76,7 @@ def rollup_figures(
         "latency_ms": latency_summary(total),
         "workloads_from_rollups": per_workload,
         "timeout_peaks": timeout_peaks(rollup.latency.sum(axis=0), n, timeout_s),
-        "timeline": timeline(rollup, main),
+        "timeline": {**timeline(rollup, main), "waited_timeout": waited_timeout(rollup, timeout_s)},
         "latency_cdf": latency_cdf(total),
         "storage": {"figures_from": "rollups", "records_kept": records_count, "bin_s": rollup.bin_s},
     }
@@ -110,7 +110,28 @@ def timeline(rollup: rollups.Rollup, main: np.ndarray[Any, Any]) -> dict[str, An
         "lookups_per_s": [round(float(v), 1) for v in lookups / covered],
         **{key: [None if v is None else round(v, 3) for v in values] for key, values in pct.items()},
         "failures": failures,
+        "p99_by_workload": workload_p99(rollup, main),
     }
+
+
+def waited_timeout(rollup: rollups.Rollup, timeout_s: float) -> list[int]:
+    """As `timeline.waited_timeout`, from the histograms of the latency from the actual start."""
+    per_bin = np.zeros((rollup.n_bins, rollups.COUNTS_LEN), np.int64)
+    np.add.at(per_bin, rollup.bins, rollup.latency)
+    low = timeout_s * (1 - PEAK_BELOW) * 1e9
+    return [rollups.count_between(row, low, float(rollups.HIGHEST_NS)) for row in per_bin]
+
+
+def workload_p99(rollup: rollups.Rollup, main: np.ndarray[Any, Any]) -> dict[str, list[float | None]]:
+    """As `timeline.workload_p99`, from the histograms."""
+    out: dict[str, list[float | None]] = {}
+    for label in sorted(set(rollup.workload)):
+        mask = rollup.select(workload=label)
+        per_bin = np.zeros((rollup.n_bins, rollups.COUNTS_LEN), np.int64)
+        np.add.at(per_bin, rollup.bins[mask], main[mask])
+        values = [rollups.percentile_ms(row, 99.0) for row in per_bin]
+        out[label] = [None if v is None else round(v, 3) for v in values]
+    return out
 
 
 def latency_cdf(counts: np.ndarray[Any, Any], points: int = CDF_POINTS) -> dict[str, list[float]]:

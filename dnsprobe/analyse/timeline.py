@@ -141,8 +141,12 @@ def _rounded(values: FloatArray, digits: int = 3) -> list[float | None]:
     return [None if np.isnan(v) else round(float(v), digits) for v in values]
 
 
-def build_timeline(cols: Columns, max_bins: int = MAX_BINS) -> dict[str, Any]:
-    """Per time bin (by start time, from the mode's first lookup): lookups/s, p50/p90/p99, failures."""
+def build_timeline(
+    cols: Columns, max_bins: int = MAX_BINS, *, timeout_s: float | None = None
+) -> dict[str, Any]:
+    """Per time bin (by start time, from the mode's first lookup): lookups/s, p50/p90/p99, failures; with
+    `timeout_s`, also the lookups that waited out at least one resolver timeout ("waited_timeout", whether
+    they then succeeded or not: a resolver that retries on a new socket hides its timeouts otherwise)."""
     if len(cols) == 0:
         return {
             "t0_ns": None,
@@ -178,6 +182,42 @@ def build_timeline(cols: Columns, max_bins: int = MAX_BINS) -> dict[str, Any]:
         "p90": _rounded(pct[1]),
         "p99": _rounded(pct[2]),
         "failures": failures,
+        "p99_by_workload": workload_p99(cols, bins, n_bins),
+        **({} if timeout_s is None else {"waited_timeout": waited_timeout(cols, bins, n_bins, timeout_s)}),
+    }
+
+
+def waited_timeout(cols: Columns, bins: IntArray, n_bins: int, timeout_s: float) -> list[int]:
+    """Per bin: lookups whose resolver latency (from the actual start) reached one timeout."""
+    resolver_ns = cols.latency_ns if cols.service_ns is None else cols.service_ns
+    waited = resolver_ns >= timeout_s * (1 - PEAK_BELOW) * 1e9
+    counts: list[int] = np.bincount(bins[waited], minlength=n_bins).tolist()
+    return counts
+
+
+def workload_p99(cols: Columns, bins: IntArray, n_bins: int) -> dict[str, list[float | None]]:
+    """p99 per time bin of each workload's lookups alone: fast names queued behind slow ones show here,
+    where the mode's p99 is the slow names'."""
+    out: dict[str, list[float | None]] = {}
+    for index, label in enumerate(cols.workloads):
+        mask = cols.workload == index
+        if mask.any():
+            pct = grouped_percentiles(bins[mask], cols.latency_ns[mask] / 1e6, n_bins, (99.0,))
+            out[label] = _rounded(pct[0])
+    return out
+
+
+def thread_series(samples: Sequence[tuple[int, int]], t0_ns: int | None) -> dict[str, Any] | None:
+    """The probe's OS thread samples (unix ns, count; load/threads.py) as seconds since the mode's first
+    lookup, with the peak; None without samples."""
+    if not samples:
+        return None
+    origin = t0_ns if t0_ns is not None else samples[0][0]
+    return {
+        "peak": max(n for _, n in samples),
+        "at_s": [round((at - origin) / 1e9, 2) for at, _ in samples],
+        "count": [n for _, n in samples],
+        "source": "/proc/PID/status Threads, once a second",
     }
 
 

@@ -146,6 +146,8 @@ def judge(behaviour: Behaviour, mode: dict[str, Any]) -> tuple[bool, str]:
             " s after the change",
         )
     )
+    peak = (mode.get("threads") or {}).get("peak")
+    results.append(_band(peak, behaviour.peak_threads, "peak OS threads"))
     results = [r for r in results if r[1]]
     return all(ok for ok, _ in results), "; ".join(text for _, text in results)
 

@@ -1026,6 +1026,123 @@ def port_closed_for_a_while(summary: Mapping[str, Any]) -> Finding | None:
     )
 
 
+# --- stale flows after a rollout (catalog 37), answers cut at 512 bytes (catalog 39) ---------------------
+
+# Unanswered queries within this share of the run are a moment, not a lossy path; this share of them on
+# client ports seen before the window, with this share of the window's answers on new ports, are stale flows.
+STALE_WINDOW_SHARE: Final = 0.5
+STALE_OLD_PORTS: Final = 0.9
+STALE_NEW_ANSWERED: Final = 0.9
+STALE_MIN_DROPS: Final = 3
+STALE_MIN_ANSWERED: Final = 10
+
+
+def stale_flows(summary: Mapping[str, Any]) -> Finding | None:
+    """The nameserver left queries unanswered for a few seconds, only those on client ports it had seen
+    before that moment, and answered new ports meanwhile: stale conntrack/IPVS entries after a DNS backend
+    rollout (catalog 37). The evidence is the query log's `wire.drop_window` (analyse/flows.py)."""
+    hits = []
+    for m in _ran(summary):
+        window = _map(_map(m.get("wire")).get("drop_window"))
+        drops = _num(window.get("drops")) or 0
+        share = _num(window.get("window_share_of_run"))
+        old = _num(window.get("dropped_on_old_ports")) or 0
+        new = _num(window.get("answered_on_new_ports")) or 0
+        answered = _num(window.get("answered_in_window")) or 0
+        if (
+            drops >= STALE_MIN_DROPS
+            and share is not None
+            and share <= STALE_WINDOW_SHARE
+            and old >= STALE_OLD_PORTS
+            and answered >= STALE_MIN_ANSWERED
+            and new >= STALE_NEW_ANSWERED
+        ):
+            hits.append((m, window))
+    if not hits:
+        return None
+
+    def said(m: Mapping[str, Any], window: Mapping[str, Any]) -> str:
+        start, end = (float(x) for x in window.get("window_s") or (0.0, 0.0))
+        failed = 1 - _ok_share(m)
+        waited = sum(_num(_map(p).get("lookups")) or 0 for p in m.get("timeout_peaks") or ())
+        outcome = f"{_pct(failed)} of lookups failed" if failed else "no lookup failed"
+        lookups = _num(m.get("lookups")) or 1
+        return (
+            f"{_name(m)}: {int(_num(window.get('drops')) or 0):,} queries unanswered between {start:g} and "
+            f"{end:g} s, {_pct(_num(window.get('dropped_on_old_ports')) or 0)} of them on client ports seen "
+            f"before {start:g} s, while {_pct(_num(window.get('answered_on_new_ports')) or 0)} of the "
+            f"{int(_num(window.get('answered_in_window')) or 0):,} queries answered meanwhile came from new "
+            f"ports; {outcome}, {_pct(waited / lookups)} waited out a timeout"
+        )
+
+    return Finding(
+        "stale_flows",
+        "warning",
+        tuple(_name(m) for m, _ in hits),
+        "; ".join(said(m, w) for m, w in hits) + ".",
+        "For a few seconds the path to the DNS server lost only packets of flows that existed before: "
+        "conntrack or IPVS entries still pointing at a backend that a rollout deleted, while new flows got "
+        "new entries to a live one. A lookup is hit when its socket is such a flow (in flight at the "
+        "moment, or a new socket on a reused source port). Go's resolver opens a new socket for every "
+        "query and retry, so it recovers after one timeout; glibc and musl keep one socket for all of a "
+        "lookup's queries and retries, so a hit lookup fails.",
+        "Clear the DNS service's conntrack entries when its backends change (`conntrack -D -p udp --dport "
+        "53`; kube-proxy does it for UDP services since 1.28), put NodeLocal DNSCache or TCP between the "
+        "pods and the cluster DNS, and keep `options timeout:1 attempts:2` so a stale flow costs one "
+        "short timeout.",
+    )
+
+
+def _answers(workload: Mapping[str, Any]) -> tuple[float, float] | None:
+    answers = _map(workload.get("answers"))
+    low, high = _num(answers.get("min")), _num(answers.get("max"))
+    return None if low is None or high is None else (low, high)
+
+
+def answer_cut_at_512(summary: Mapping[str, Any]) -> Finding | None:
+    """A mode returned fewer addresses than another for the same names, at once, over UDP, with no TCP
+    retry: it read only the first 512 bytes of an answer too large for them, such as an uncompressed one
+    (catalog 39; musl keeps what fits and says nothing)."""
+    ran = _ran(summary)
+    hits = []
+    for m in ran:
+        protos = _map(_map(m.get("wire")).get("protos"))
+        p50 = _num(_map(m.get("latency_ms")).get("p50"))
+        if _num(protos.get("tcp")) or p50 is None or p50 >= 1000 * _timeout_s(m):
+            continue
+        for label, w in _workloads(m).items():
+            mine = _answers(w)
+            if mine is None or _ok_share(w) < WORKS_SHARE:
+                continue
+            others = [
+                (o, _answers(_workloads(o)[label])) for o in ran if o is not m and label in _workloads(o)
+            ]
+            fuller = [(o, got) for o, got in others if got is not None and got[0] > mine[1]]
+            if fuller:
+                hits.append((m, label, mine[1], fuller))
+    if not hits:
+        return None
+    seen = "; ".join(
+        f"{_name(m)}: `{label}` at most {most:g} addresses per lookup where "
+        + ", ".join(f"{_name(o)} got {got[0]:g}" for o, got in fuller)
+        for m, label, most, fuller in hits
+    )
+    return Finding(
+        "answer_cut_at_512",
+        "warning",
+        tuple(dict.fromkeys(_name(h[0]) for h in hits)),
+        seen + "; every lookup answered at once over UDP, no query retried over TCP.",
+        "The answer is larger than the 512 bytes a query without EDNS0 may get (a server that does not "
+        "compress names makes a dozen addresses that large) and the server sent it anyway, without the TC "
+        "bit. A resolver that reads only 512 bytes keeps the records that fit and returns them as a "
+        "success: musl does; Go (which advertises 1,232 bytes) and glibc read the whole datagram. Nothing "
+        "fails, the service just sees fewer addresses.",
+        "Make the server compress names (or put a compressing cache such as CoreDNS or NodeLocal DNSCache in "
+        "front), and have it set TC on answers over 512 bytes so clients retry over TCP; keep record sets "
+        "small.",
+    )
+
+
 # Faults in the nameserver's own view that explain a timeout by themselves: an answer late or never sent.
 LATE_OR_LOST: Final = ("drop", "delay", "outage", "ratelimit", "conntrack_race", "stale_flows")
 
@@ -1255,6 +1372,8 @@ RULES: Final[tuple[Rule, ...]] = (
     resolv_conf_missing,
     resolv_conf_unreadable,
     nsswitch_changed_resolver,
+    stale_flows,
+    answer_cut_at_512,
 )
 
 

@@ -344,6 +344,8 @@ BUILDERS: Final[Mapping[str, FigureBuilder]] = {
     "latency": latency_figure,
     "latency_cdf": timecharts.latency_cdf_figure,
     "latency_over_time": timecharts.latency_over_time_figure,
+    "workload_p99_over_time": timecharts.workload_p99_over_time_figure,
+    "threads": timecharts.threads_figure,
     "outcomes": outcomes_figure,
     "failures_over_time": timecharts.failures_over_time_figure,
     "throughput": timecharts.throughput_figure,

@@ -54,6 +54,8 @@ CHART_NAMES: Final = (
     "latency",
     "latency_cdf",
     "latency_over_time",
+    "workload_p99_over_time",
+    "threads",
     "outcomes",
     "failures_over_time",
     "throughput",
@@ -518,6 +520,33 @@ def _ports_finding(summary: Mapping[str, Any]) -> str:
     return f"Most queries per source port: {name}, {per:.1f} (over {fmt_int(ports)} ports)"
 
 
+def peak_threads(mode: Mapping[str, Any]) -> int | None:
+    """The most OS threads the probe had during the mode's load (None: not sampled)."""
+    peak = number(section(mode, "threads").get("peak"))
+    return None if peak is None else int(peak)
+
+
+def _threads_finding(summary: Mapping[str, Any]) -> str:
+    peaks = sorted(
+        ((p, mode_name(m)) for m in modes(summary) if (p := peak_threads(m)) is not None), reverse=True
+    )
+    if not peaks:
+        return "No thread samples in this summary"
+    return "Peak OS threads: " + ", ".join(f"{name} {fmt_int(p)}" for p, name in peaks)
+
+
+def _workload_p99_finding(summary: Mapping[str, Any]) -> str:
+    best: tuple[float, str, str] | None = None
+    for m in modes(summary):
+        for label, values in section(section(m, "timeline"), "p99_by_workload").items():
+            for v in values or ():
+                if (n := number(v)) is not None and (best is None or n > best[0]):
+                    best = (n, mode_name(m), str(label))
+    if best is None:
+        return "No per-workload latency over time in this summary"
+    return f"Worst p99 of one workload: {best[1]} `{best[2]}` {fmt_ms(best[0])} ms"
+
+
 def chart_titles(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Per chart: (the finding, in words; what is plotted, with units)."""
     peak = _series_finding(summary, "p99")
@@ -534,7 +563,17 @@ def chart_titles(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         ),
         "failures_over_time": (
             _failures_over_time_finding(summary),
-            "Failed lookups per second by outcome class, per mode, by start time",
+            "Failed lookups/s by outcome class, per mode, by start time; "
+            "line: lookups/s that waited a timeout",
+        ),
+        "workload_p99_over_time": (
+            _workload_p99_finding(summary),
+            "p99 of each workload's lookups started in each time bin, per mode (ms, log)",
+        ),
+        "threads": (
+            _threads_finding(summary),
+            "The probe's OS threads (/proc/PID/status, once a second), per mode, by time since its first "
+            "lookup",
         ),
         "throughput": (_throughput_finding(summary), "Lookups started per second, per mode"),
         "source_ports": (

@@ -37,6 +37,7 @@ from dnsprobe.report.common import (
     mode_status,
     modes,
     nameserver_text,
+    peak_threads,
     quick_note,
     resolv_conf_state_text,
     run_banner,
@@ -206,6 +207,11 @@ def _mode_section(mode: Mapping[str, Any]) -> str:
                         " · ".join(f"{k} {fmt_ms(lat.get(k))}" for k in ("p50", "p90", "p99", "max")),
                     ),
                     ("wire queries", fmt_int(mode.get("wire_queries"))),
+                    *(
+                        [("peak OS threads", fmt_int(peak))]
+                        if (peak := peak_threads(mode)) is not None
+                        else []
+                    ),
                 ]
             )
         )

@@ -33,6 +33,7 @@ from dnsprobe.report.common import (
     mode_status,
     modes,
     nameserver_text,
+    peak_threads,
     quick_note,
     resolv_conf_state_text,
     run_banner,
@@ -116,6 +117,8 @@ def _mode(mode: Mapping[str, Any]) -> list[str]:
             + " · ".join(f"{k} {fmt_ms(lat.get(k))}" for k in ("p50", "p90", "p99", "max")),
             f"- **Wire queries:** {fmt_int(mode.get('wire_queries'))}",
         ]
+        if (peak := peak_threads(mode)) is not None:
+            out.append(f"- **Peak OS threads:** {fmt_int(peak)}")
     binary = mode.get("binary")
     if isinstance(binary, Mapping) and binary:
         out.append("- **Binary:** " + "; ".join(f"{md(k)} {md(fmt_value(v))}" for k, v in binary.items()))

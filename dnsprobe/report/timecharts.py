@@ -148,6 +148,87 @@ def latency_over_time_figure(summary: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def workload_p99_over_time_figure(summary: Mapping[str, Any]) -> Figure:
+    """Per mode: p99 of each workload's lookups per time bin (log ms), one line per workload: fast names
+    queued behind slow ones show here, where the mode's p99 is the slow names'."""
+    ms = modes(summary)
+    fig, axes = _panels("workload_p99_over_time", summary, ms)
+    labels: list[str] = []
+    for ax, m in zip(axes, ms, strict=False):
+        tl = series(m)
+        per_workload = section(tl, "p99_by_workload")
+        if not per_workload:
+            _gap(ax, _why_empty(m) if not tl else "no per-workload series in this summary")
+            continue
+        xs = tl["start_s"]
+        for label, values in per_workload.items():
+            if label not in labels:
+                labels.append(label)
+            ys = [math.nan if v is None else v for v in values or ()]
+            ax.plot(
+                xs[: len(ys)],
+                ys,
+                color=mode_colour(labels.index(label)),
+                linewidth=1.4,
+                marker=".",
+                label=_mpl(label),
+                gid=f"{mode_name(m)}:{label}",
+            )
+        ax.axhline(
+            resolver_timeout_s(m) * 1000,
+            color=TIMEOUT_COLOUR,
+            linestyle=":",
+            linewidth=1,
+            gid=f"{mode_name(m)}:timeout",
+        )
+        ax.set_xlabel("s since the mode's first lookup", fontsize=8)
+    _ms_axis(axes[0])
+    axes[0].set_ylabel("p99 (ms, log)", fontsize=8)
+    if labels:
+        from matplotlib.lines import Line2D
+
+        fig.legend(
+            [Line2D([], [], color=mode_colour(i), marker=".") for i in range(len(labels))],
+            [_mpl(label) for label in labels],
+            loc="outside lower center",
+            ncols=min(len(labels), 5),
+            frameon=False,
+            fontsize=9,
+        )
+    return fig
+
+
+def threads_figure(summary: Mapping[str, Any]) -> Figure:
+    """The probe's OS threads over the load, one line per mode (modes ran one after another, each from
+    its own first lookup): hundreds in cgo modes with slow lookups in flight, a handful with Go's."""
+    ms = modes(summary)
+    fig, ax = _single("threads", summary, 4.2)
+    drawn = 0
+    for i, m in enumerate(ms):
+        samples = section(m, "threads")
+        xs, ys = samples.get("at_s") or [], samples.get("count") or []
+        if not xs:
+            continue
+        ax.plot(
+            xs,
+            ys,
+            drawstyle="steps-post",
+            color=mode_colour(i),
+            linewidth=1.8,
+            label=_mpl(f"{mode_name(m)} (peak {max(ys):,})"),
+            gid=mode_name(m),
+        )
+        drawn += 1
+    if not drawn:
+        _gap(ax, "no thread samples in this summary")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("s since the mode's first lookup")
+    ax.set_ylabel("probe OS threads")
+    if drawn:
+        fig.legend(loc="outside lower center", ncols=min(drawn, 5), frameon=False, fontsize=9)
+    return fig
+
+
 def latency_cdf_figure(summary: Mapping[str, Any]) -> Figure:
     """Share of lookups done within x ms, one line per mode, log x; dashed lines at k x timeout."""
     ms = modes(summary)
@@ -234,17 +315,34 @@ def failures_over_time_figure(summary: Mapping[str, Any]) -> Figure:
                 rect.set_gid(f"{mode_name(m)}:{cls}")
             bottom = [a + b for a, b in zip(bottom, rates, strict=True)]
             seen.add(cls)
+        waited = tl.get("waited_timeout") or []
+        if any(waited):  # lookups that sat out a resolver timeout, whether they then succeeded or not
+            ax.plot(
+                xs[: len(waited)],
+                [c / width for c in waited],
+                drawstyle="steps-post",
+                color="#000000",
+                linewidth=1.2,
+                gid=f"{mode_name(m)}:waited_timeout",
+                zorder=3,
+            )
+            seen.add("waited_timeout")
         if not any(bottom):
             _gap(ax, "no failures")
         ax.set_xlim(0, (xs[-1] + width) if xs else 1)
         ax.set_xlabel("s since the mode's first lookup", fontsize=8)
-    axes[0].set_ylabel("failed lookups/s", fontsize=8)
+    axes[0].set_ylabel("lookups/s (bars: failed)", fontsize=8)
     if seen:
-        order = [c for c in OUTCOME_CLASSES if c in seen]
+        order: list[str] = [c for c in OUTCOME_CLASSES if c in seen]
+        from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
 
+        handles: list[Any] = [Patch(color=PALETTE[c]) for c in order]
+        if "waited_timeout" in seen:
+            handles.append(Line2D([], [], color="#000000", linewidth=1.2))
+            order.append("waited ≥ 1 timeout (ok or not)")
         fig.legend(
-            [Patch(color=PALETTE[c]) for c in order],
+            handles,
             order,
             loc="outside lower center",
             ncols=len(order),

@@ -254,6 +254,8 @@ class DockerPod(PodBase):
             raise PodStartFailure(self.mode, text)
         self._start_nameserver(pid)
         self._wait_ready()
+        if self.info.get("pid") == 1:  # the probe is the container's first process: pid is its host pid
+            self.info.update(pid=int(pid), pod_pid=1)
 
     def _start_nameserver(self, pid: int) -> None:
         ready = self.workdir / "nameserver.ready"
