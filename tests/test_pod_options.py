@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from dnsprobe.build.probe import build_probe
 from dnsprobe.modes import MODES
 from dnsprobe.nameserver.querylog import read_querylog
@@ -29,6 +31,7 @@ def make_pod(tmp_path: Path, probe_cache: Path, spec: PodSpec, mode: str = "go")
         godebug=MODES[mode].godebug,
         nofile=spec.nofile,
         port_range=spec.port_range,
+        rootfs=spec.rootfs,
     )
 
 
@@ -54,9 +57,12 @@ def test_source_ports_stay_in_the_pod_port_range(tmp_path: Path, probe_cache: Pa
     assert ports and all(40000 <= port <= 40063 for port in ports), sorted(ports)
 
 
-def test_resolv_conf_rewritten_under_a_running_probe(tmp_path: Path, probe_cache: Path) -> None:
-    spec = PodSpec(changes=[{"at_s": 1, "options": ["no-aaaa"]}])  # type: ignore[list-item]
-    with make_pod(tmp_path, probe_cache, spec) as pod:
+@pytest.mark.parametrize("rootfs", ["host", "scratch", "musl"])
+def test_resolv_conf_rewritten_under_a_running_probe(tmp_path: Path, probe_cache: Path, rootfs: str) -> None:
+    """In place, as the probe sees it: through the host's /etc and through a scratch or Alpine-like root
+    (whose /etc files are the pod's, mounted, so the rewrite reaches them too)."""
+    spec = PodSpec(changes=[{"at_s": 1, "options": ["no-aaaa"]}], rootfs=rootfs)  # type: ignore[list-item]
+    with make_pod(tmp_path, probe_cache, spec, mode="go" if rootfs != "musl" else "musl") as pod:
         seen = Path(f"/proc/{pod.info['pid']}/root/etc/resolv.conf")
         before = seen.read_text()
         new = render_pod_files(spec.changed(spec.changes[0]), hostname="probe", nameservers=["127.0.0.1"])

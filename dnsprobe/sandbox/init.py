@@ -108,13 +108,14 @@ def _in_child(
 
 
 def make_rootfs(kind: str, root: Path, binary: str, etc: dict[str, str], socket_dir: str) -> str:
-    """A minimal root file system like a base image's: `scratch` (the binary and the pod's /etc files
-    only), `musl` (plus musl's loader, as on Alpine) or `musl-libc6-compat` (plus what Alpine's
+    """A minimal root file system like a base image's: `scratch` (the binary and the pod's /etc files,
+    bind-mounted, only), `musl` (plus musl's loader, as on Alpine) or `musl-libc6-compat` (plus what Alpine's
     libc6-compat package adds: glibc's loader and library names as symlinks to musl). Returns the
     binary's path inside it (/app)."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
-    for target, source in etc.items():
-        shutil.copy(source, root / target.lstrip("/"))  # with its mode (unreadable: 000)
+    for target, source in etc.items():  # mounted, not copied: a [[pod.changes]] rewrite must reach it
+        (root / target.lstrip("/")).touch()
+        bind_mount(source, str(root / target.lstrip("/")))  # the pod's file, its mode (unreadable: 000)
     shutil.copy2(binary, root / "app")
     if kind in ("musl", "musl-libc6-compat"):
         (root / "lib").mkdir(exist_ok=True)
