@@ -281,3 +281,14 @@ def test_a_docker_cell_samples_its_probe(tmp_path: Path, probe_cache: Path) -> N
         assert s.samples and all(1 <= n < 60 for _, n in s.samples), s.samples
     finally:
         pod.stop()
+
+
+def test_a_records_file_that_cannot_be_written_leaves_the_samples_in_memory(tmp_path: Path) -> None:
+    """A full disk or a broken records path must not kill the sampler with a traceback: it keeps
+    sampling into memory and says why it stopped writing (the run's own writer reports the disk)."""
+    (tmp_path / "not-a-dir").write_text("")
+    sampler = ThreadSampler(tmp_path / "not-a-dir" / "records.sqlite", run="r", mode="go", pid=os.getpid())
+    with sampler:
+        time.sleep(0.05)
+    assert sampler.error and len(sampler.samples) >= 2
+    assert all(n >= 1 for _, n in sampler.samples)

@@ -15,6 +15,7 @@ Table `threads` in `records.sqlite`, one row per sample, next to the rollups:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -76,27 +77,41 @@ class ThreadSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.samples: list[tuple[int, int]] = []
+        self.error: str | None = None  # why the samples are no longer written, if they are not
 
-    def sample(self, db: sqlite3.Connection) -> int | None:
+    def sample(self, db: sqlite3.Connection | None) -> int | None:
+        """One sample, kept and (with `db`) written; None once the probe is gone. A database that
+        refuses the write (a full disk) is given up: `error` says why, the samples stay in memory, and
+        the run's own writer reports the disk."""
         count = read_threads(self.pid, self._proc)
         if count is None:
             return None
         at = self._clock()
         self.samples.append((at, count))
-        db.execute("INSERT INTO threads VALUES (?, ?, ?, ?)", (self.run, self.mode, at, count))
+        if db is not None and self.error is None:
+            try:
+                db.execute("INSERT INTO threads VALUES (?, ?, ?, ?)", (self.run, self.mode, at, count))
+            except sqlite3.Error as exc:
+                self.error = str(exc)
         return count
 
     def _loop(self) -> None:
-        db = records.connect(self.records_path)
+        db: sqlite3.Connection | None = None
         try:
+            db = records.connect(self.records_path)
             db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            self.error, db = str(exc), None
+        try:
             self.sample(db)
             while not self._stop.wait(self.interval_s):
                 if self.sample(db) is None:
                     return  # the probe is gone
             self.sample(db)
         finally:
-            db.close()
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
 
     def start(self) -> ThreadSampler:
         self._thread = threading.Thread(target=self._loop, name=f"threads-{self.mode}", daemon=True)
