@@ -207,7 +207,7 @@ def summarise_mode(
         rollup_summary.apply_figures(summary, figures)
     t0_ns = summary["timeline"].get("t0_ns")
     if wire.rcodes.get("drop") and querylog is not None and logstore.querylog_exists(querylog):
-        summary["wire"]["drop_window"] = flows.drop_window(logstore.querylog_lines(querylog), t0_ns)
+        summary["wire"]["drop_window"] = flows.drop_window(lambda: logstore.querylog_lines(querylog), t0_ns)
     answers = answer_counts(records_path, mode)
     for entry in summary["workloads"]:
         if entry["workload"] in answers:

@@ -11,33 +11,45 @@ a window as long as the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dnsprobe.nameserver.querylog import read_querylog_fields
 
 
-def drop_window(lines: Iterable[str], t0_ns: int | None) -> dict[str, Any] | None:
+def drop_window(read: Callable[[], Iterable[str]], t0_ns: int | None) -> dict[str, Any] | None:
     """The dropped queries' window and flows (seconds since `t0_ns`, the mode's first lookup); None when
-    the server dropped nothing."""
-    rows = [(float(f[0]), f[3], f[9] == "drop") for f in read_querylog_fields(lines)]
-    drops = [t for t, _, dropped in rows if dropped]
+    the server dropped nothing. `read` gives the query log's lines afresh each call: it is read twice,
+    so memory stays one entry per client port, however long the run (a soak's log has millions)."""
+    first_seen: dict[str, float] = {}  # client port -> its first query's time
+    drops_on: dict[str, int] = {}  # client port -> queries dropped on it
+    drops, start, end = 0, math.inf, -math.inf
+    earliest, latest = math.inf, -math.inf
+    for f in read_querylog_fields(read()):
+        t, port = float(f[0]), f[3]
+        first_seen.setdefault(port, t)
+        earliest, latest = min(earliest, t), max(latest, t)
+        if f[9] == "drop":
+            drops += 1
+            drops_on[port] = drops_on.get(port, 0) + 1
+            start, end = min(start, t), max(end, t)
     if not drops:
         return None
-    start, end = min(drops), max(drops)
-    first_seen: dict[str, float] = {}
-    for t, port, _ in rows:
-        first_seen.setdefault(port, t)
-    dropped_old = sum(1 for t, port, dropped in rows if dropped and first_seen[port] < start)
-    in_window = [(t, port) for t, port, dropped in rows if not dropped and start <= t <= end]
-    answered_new = sum(1 for _, port in in_window if first_seen[port] >= start)
-    origin = t0_ns / 1e9 if t0_ns is not None else min(t for t, _, _ in rows)
-    span = max(t for t, _, _ in rows) - min(t for t, _, _ in rows)
+    dropped_old = sum(n for port, n in drops_on.items() if first_seen[port] < start)
+    in_window = answered_new = 0
+    for f in read_querylog_fields(read()):  # the second pass: the answered queries inside the window
+        t, port = float(f[0]), f[3]
+        if f[9] != "drop" and start <= t <= end and port in first_seen:
+            in_window += 1
+            answered_new += first_seen[port] >= start
+    origin = t0_ns / 1e9 if t0_ns is not None else earliest
+    span = latest - earliest
     return {
-        "drops": len(drops),
+        "drops": drops,
         "window_s": [round(start - origin, 2), round(end - origin, 2)],
         "window_share_of_run": round((end - start) / span, 3) if span > 0 else 1.0,
-        "dropped_on_old_ports": round(dropped_old / len(drops), 3),
-        "answered_in_window": len(in_window),
-        "answered_on_new_ports": round(answered_new / len(in_window), 3) if in_window else None,
+        "dropped_on_old_ports": round(dropped_old / drops, 3),
+        "answered_in_window": in_window,
+        "answered_on_new_ports": round(answered_new / in_window, 3) if in_window else None,
     }
