@@ -179,8 +179,10 @@ def glibc_linked(summary: Mapping[str, Any]) -> Finding | None:
         "info",
         tuple(_name(m) for m in linked),
         f"{_names(linked)} {'is' if len(linked) == 1 else 'are'} glibc-linked (loader {loader}).",
-        "This binary is glibc-linked: it will not start on alpine or scratch (`exec /app: no such file or "
-        "directory`), only on an image with glibc such as distroless/base or debian-slim.",
+        "This binary is glibc-linked: it will not start on plain alpine or scratch (`exec /app: no such "
+        "file or directory`), only on an image with glibc such as distroless/base or debian-slim. Alpine "
+        "with libc6-compat gives it glibc's loader name but musl behind it: it starts only if it needs no "
+        "library or symbol musl lacks (libresolv.so.2 is the usual one).",
         f"{NO_CGO_FIX} {CGO_FIX}",
     )
 
