@@ -385,17 +385,15 @@ def _docker_client() -> Any:
         pytest.skip(f"no Docker engine: {exc}")
 
 
-def _image_of_target(client: Any, cache: Path, tag: str) -> None:
+def _image_of_target(client: Any, cache: Path, tag: str, env: str = "GODEBUG=netdns=cgo,netedns0=0") -> None:
     """An image on the distroless/base stand-in (glibc, nothing pulled) with the glibc target as its
-    entrypoint and GODEBUG=netdns=cgo in its environment."""
+    entrypoint and `env` (GODEBUG=netdns=cgo) in its environment."""
     from dnsprobe.sandbox.standins import ensure_standins
 
     base = ensure_standins(client, ["distroless-base"])["distroless-base"].tag
     binary = build_target("1.27.3", "glibc", cache)
     context = io.BytesIO()
-    dockerfile = (
-        f'FROM {base}\nCOPY app /usr/local/bin/app\nENV GODEBUG=netdns=cgo,netedns0=0\nENTRYPOINT ["app"]\n'
-    ).encode()
+    dockerfile = (f'FROM {base}\nCOPY app /usr/local/bin/app\nENV {env}\nENTRYPOINT ["app"]\n').encode()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
@@ -549,3 +547,32 @@ def test_a_pod_that_hands_lookups_to_libc(cache: Path, tmp_path: Path) -> None:
     (entry,) = json.loads((run_dir / "summary.json").read_text())["modes"]
     assert (entry["expected_resolver"], entry["resolver"]) == ("cgo", "cgo")
     assert entry["ok"] > 0
+
+
+@pytest.mark.docker
+def test_an_images_res_options_reaches_its_twin(cache: Path, tmp_path: Path) -> None:
+    """`ENV RES_OPTIONS=ndots:2` in the image: a default cgo build then asks getaddrinfo (Go's conf rules),
+    so the twin expects cgo, runs with it (the image's root applies its Env), the twin table shows it,
+    and the run's trace says cgo."""
+    client = _docker_client()
+    tag = "dnsprobe-test/twin-app-res-options:1"
+    _image_of_target(client, cache, tag, env="RES_OPTIONS=ndots:2")
+    scenario = tmp_path / "twin.toml"
+    scenario.write_text(SCENARIO)
+    runs = tmp_path / "runs"
+    try:
+        plan = plan_twin(resolve_mode(f"like:image:{tag}"), base_dir=tmp_path, cache_dir=cache)
+        code = main(
+            ["run", str(scenario), "--quick", "--out", str(runs), "--cache", str(cache), "--like", tag]
+        )
+    finally:
+        client.images.remove(tag, force=True)
+        client.close()
+    assert plan.target.image_env == (("RES_OPTIONS", "ndots:2"),)
+    assert plan.mode.netdns is None and plan.mode.expected_resolver == "cgo"
+    row = {r["fact"]: r for r in plan.rows()}["RES_OPTIONS (image env)"]
+    assert (row["target"], row["twin"], row["matched"]) == ("ndots:2", "ndots:2", True)
+    assert code == 0
+    (run_dir,) = runs.iterdir()
+    (entry,) = json.loads((run_dir / "summary.json").read_text())["modes"]
+    assert (entry["status"], entry["resolver"]) == ("ran", "cgo")

@@ -16,8 +16,10 @@ fact that decides how Go resolves names:
   A `netdns` resolver choice is also kept in the run's GODEBUG (`netdns=cgo+2`), since the trace level the
   harness adds in the environment would otherwise replace the compiled-in value.
 
-An image's twin also takes the image's own `GODEBUG` environment variable, and asks for the image's root
-file system (`Mode.rootfs = "image:REF"`), for the pod backends that can provide one.
+An image's twin also takes the image's own `GODEBUG` environment variable, counts its LOCALDOMAIN,
+RES_OPTIONS and HOSTALIASES in the resolver it expects (each moves a default cgo build to getaddrinfo;
+the pod's own environment still wins; the image's root applies its whole Env to the twin on both
+backends), shows them in the twin table, and asks for the image's root file system (`Mode.rootfs = "image:REF"`), for the pod backends that can provide one.
 
 After the build the twin is inspected like the target, and `twin_checks` turns the comparison into a check:
 every fact the twin was built to match must read the same from both binaries.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsprobe import godebug
-from dnsprobe.goresolver import GO_RESOLV_OPTIONS
+from dnsprobe.goresolver import CGO_ENV, GO_RESOLV_OPTIONS
 from dnsprobe.binary.inspection import Inspection, inspect_binary
 from dnsprobe.build.probe import ReleaseChoice, Toolchain, parse_go_release, release_toolchain
 from dnsprobe.errors import InspectError, ScenarioError
@@ -52,6 +54,9 @@ class Target:
     inspection: Inspection
     image: str | None = None
     image_godebug: str = ""  # the image's own GODEBUG environment variable
+    # the image's own LOCALDOMAIN, RES_OPTIONS and HOSTALIASES (set ones only): each can move a default cgo
+    # build to getaddrinfo, and each changes what the resolver does
+    image_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,14 @@ class TwinPlan:
     def rows(self, twin: Inspection | None = None) -> list[dict[str, Any]]:
         """The twin table: each fact of the target beside the twin's (as planned, or as read by the twin's
         own inspect after the build)."""
-        target = facts(self.target.inspection, self.net_settings, self.target.image_godebug)
+        target = facts(
+            self.target.inspection, self.net_settings, self.target.image_godebug, self.target.image_env
+        )
         built = facts(twin, self.net_settings) if twin else self._intended()
         if self.target.image_godebug:
             built["GODEBUG (image env)"] = self.mode.godebug  # what the twin's pod runs with
+        for key, value in self.target.image_env:  # the twin runs in the image's root, with its Env
+            built[f"{key} (image env)"] = value
         rows = []
         for fact, value in target.items():
             theirs = built.get(fact, "(none)")
@@ -110,7 +119,12 @@ def _same_run_settings(wanted: str, running: str) -> bool:
     return True
 
 
-def facts(report: Inspection, net_settings: tuple[str, ...], env_godebug: str = "") -> dict[str, str]:
+def facts(
+    report: Inspection,
+    net_settings: tuple[str, ...],
+    env_godebug: str = "",
+    env: tuple[tuple[str, str], ...] = (),
+) -> dict[str, str]:
     """The facts a twin must share with its target, as text, read from `inspect`'s output."""
     go, elf = report.go, report.elf
     settings = godebug_settings(go.default_godebug)
@@ -129,6 +143,8 @@ def facts(report: Inspection, net_settings: tuple[str, ...], env_godebug: str = 
     out["DefaultGODEBUG"] = go.default_godebug or "(none)"
     if env_godebug:
         out["GODEBUG (image env)"] = env_godebug
+    for key, value in env:
+        out[f"{key} (image env)"] = value
     out["resolver"] = report.resolver
     return out
 
@@ -182,7 +198,10 @@ def read_target(spelled: str, base_dir: Path) -> Target:
             client.close()
         env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
         report = replace(report, image=reference)
-        return Target(spelled, report, image=reference, image_godebug=env.get("GODEBUG", ""))
+        resolver_env = tuple((key, env[key]) for key in CGO_ENV if key in env)
+        return Target(
+            spelled, report, image=reference, image_godebug=env.get("GODEBUG", ""), image_env=resolver_env
+        )
     path = Path(spelled).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -251,8 +270,11 @@ def plan_twin(
             netdns = netdns_choice(source["netdns"])
             break
     extra = ",".join(f"{k}={v}" for k, v in env_settings.items() if k != "netdns" and k not in pod_settings)
+    # The image's LOCALDOMAIN, RES_OPTIONS and HOSTALIASES reach the program in its container (and the
+    # twin in the image's root, which applies the image's Env), under the pod's own environment.
+    run_env = {**dict(target.image_env), **(pod_env or {})}
     expected = expected_resolver(
-        report, netdns, env=pod_env or {}, nsswitch_hosts=nsswitch_hosts, resolv_options=resolv_options
+        report, netdns, env=run_env, nsswitch_hosts=nsswitch_hosts, resolv_options=resolv_options
     )
     twin = replace(
         mode,
