@@ -61,6 +61,7 @@ from dnsprobe.results import (
     write_run_files,
 )
 from dnsprobe.sandbox import Pod, PodStartFailure, check_namespaces, render_pod_files
+from dnsprobe.sandbox.changes import schedule_changes
 from dnsprobe.sandbox.image_rootfs import ImageRoot, check_rootfs, read_image_file
 from dnsprobe.scenario import Load, Scenario
 from dnsprobe.summary import write_summary
@@ -509,7 +510,7 @@ def _run_mode(
             godebug=mode.godebug,
             env=scenario.pod.env,
             nameserver=scenario.nameserver,
-            mount_nsswitch=scenario.pod.nsswitch_hosts != "files dns",
+            mount_nsswitch=_mounts_nsswitch(scenario),
             cache_dir=cache_dir,
             rootfs=mode.rootfs or scenario.pod.rootfs,  # a twin of an image runs on that image
         )
@@ -668,44 +669,25 @@ def _schedule_resolv_changes(
     applied: list[float],
     incidents: list[dict[str, Any]],
 ) -> list[threading.Timer]:
-    """`[[pod.changes]]`: rewrite the running pod's resolv.conf at each change's time into the load;
-    `applied` gets the moment each change was written, `incidents` a change that could not be (the
-    mode's check that the pod stayed up then fails and says why)."""
-    timers = []
-    for change in scenario.pod.changes:
-        spec = scenario.pod.changed(change)
-        files = render_pod_files(
-            spec,
-            hostname="probe",
-            nameservers=_nameserver_addresses(pod),
-            allow_non_loopback=scenario.nameserver.allow_non_loopback,
-        )
-        # a change names resolv.conf's fields, nsswitch_hosts, or both (none: resolv.conf, as before)
-        rewrites: list[tuple[Callable[[str], None], str, str]] = []
-        if change.touches_resolv_conf or not change.touches_nsswitch:
-            rewrites.append((pod.rewrite_resolv_conf, files.resolv_conf, "resolv.conf"))
-        if change.touches_nsswitch:
-            rewrites.append((pod.rewrite_nsswitch_conf, files.nsswitch_conf, "nsswitch.conf"))
+    """`[[pod.changes]]`: rewrite the running pod's files at each change's time into the load; `applied`
+    gets the moment each change was written, `incidents` a change that could not be (the mode's check
+    that the pod stayed up then fails and says why)."""
 
-        def apply(
-            rewrites: list[tuple[Callable[[str], None], str, str]] = rewrites, at: float = change.at_s
-        ) -> None:
-            try:
-                for rewrite, text, _ in rewrites:
-                    rewrite(text)
-            except (DnsProbeError, OSError) as exc:
-                text = f"the [[pod.changes]] at {at:g} s was not applied: {exc}"
-                incidents.append({"at": time.time(), "what": "pod", "text": text})
-                progress.note(pod.mode, text)
-                return
-            applied.append(time.time())
-            progress.note(pod.mode, f"{' and '.join(r[2] for r in rewrites)} changed at {at:g} s")
+    def on_applied(at: float, what: str) -> None:
+        applied.append(time.time())
+        progress.note(pod.mode, f"{what} changed at {at:g} s")
 
-        timer = threading.Timer(change.at_s, apply)
-        timer.daemon = True
-        timer.start()
-        timers.append(timer)
-    return timers
+    def on_failed(at: float, why: str) -> None:
+        incidents.append({"at": time.time(), "what": "pod", "text": why})
+        progress.note(pod.mode, why)
+
+    return schedule_changes(
+        pod,
+        scenario.pod,
+        allow_non_loopback=scenario.nameserver.allow_non_loopback,
+        applied=on_applied,
+        failed=on_failed,
+    )
 
 
 def _nsswitch_changes(scenario: Scenario) -> dict[str, Any]:
@@ -719,8 +701,3 @@ def _nsswitch_changes(scenario: Scenario) -> dict[str, Any]:
 def _mounts_nsswitch(scenario: Scenario) -> bool:
     """Whether an image root gets the pod's nsswitch.conf: when the scenario sets or changes it."""
     return scenario.pod.nsswitch_hosts != "files dns" or any(c.touches_nsswitch for c in scenario.pod.changes)
-
-
-def _nameserver_addresses(pod: Pod) -> list[str]:
-    """The nameserver lines of the pod's current resolv.conf (a change keeps the servers)."""
-    return [line.split()[1] for line in pod.files.resolv_conf.splitlines() if line.startswith("nameserver ")]

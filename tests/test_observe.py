@@ -386,3 +386,27 @@ def test_missing_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["observe", str(INCIDENT), "--image", f"oci:{tarball}", "--out", str(tmp_path), "--", "x"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and f"oci:{tarball}" in err and "no such file" in err, err
+
+
+@pytest.mark.slow
+def test_pod_changes_happen_under_the_observed_program(
+    tmp_path: Path, app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[[pod.changes]]` in observe: written under the running program at their time (from its start);
+    one the program does not live to see makes a check fail and says so, never a silent pass."""
+    scenario = tmp_path / "changed.toml"
+    scenario.write_text(
+        INCIDENT.read_text()
+        + "\n[[pod.changes]]\nat_s = 1\nattempts = 1\n[[pod.changes]]\nat_s = 50\nndots = 2\n"
+    )
+    argv = ["observe", str(scenario), "--seconds", "3", "--out", str(tmp_path / "runs")]
+    code = main([*argv, "--", str(app), "-hold", "60s", "good.example.test"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["observed"]["changes"] == [{"at_s": 1.0, "files": "resolv.conf"}]
+    check = summary["checks"][-1]
+    assert check["name"] == "observed: every [[pod.changes]] was applied while the program ran"
+    assert not check["passed"] and check["detail"] == "1 change(s) came after the program ended"
+    assert all(c["passed"] for c in summary["checks"][:-1])

@@ -182,6 +182,11 @@ def observe(
     docker = scenario.backend == "docker"
     image_root = check_rootfs(rootfs, scenario.backend, cache)
     program = resolve_program(argv, image_root)
+    if docker and scenario.pod.changes:
+        raise ProgramError(
+            'observe on the docker backend does not apply [[pod.changes]]: use backend = "local" (the '
+            "default), or drop the changes"
+        )
     if docker and (image_root is None or not program.in_root):
         raise ProgramError(
             "observe on the docker backend runs a program of an image: pass --image REF (the program a "
@@ -211,7 +216,10 @@ def observe(
         pod_files["nsswitch"] = read_image_file(image_root, "/etc/nsswitch.conf") or ""
     socket_dir = Path(tempfile.mkdtemp(prefix="dnsprobe-"))
     workdir = run_dir / "pods" / MODE
-    mount_nsswitch = scenario.pod.nsswitch_hosts != "files dns"
+    mount_nsswitch = scenario.pod.nsswitch_hosts != "files dns" or any(
+        c.touches_nsswitch for c in scenario.pod.changes
+    )
+    changes: list[dict[str, Any]] = []  # [[pod.changes]] as they happened to the program
     try:
         if docker:
             from dnsprobe.sandbox.docker_program import run_program_container
@@ -255,6 +263,8 @@ def observe(
                 ),
                 program,
                 seconds,
+                scenario,
+                changes,
             )
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
@@ -283,6 +293,8 @@ def observe(
         exit={k: status[k] for k in ("exit", "signal") if k in status},
         stopped=bool(status.get("stopped")) or ran_out,
     )
+    if changes:
+        observed["changes"] = changes
     failed = [v for v in observed["names"] if v["outcome"] not in OK_OUTCOMES]
     checks = [
         {
@@ -297,6 +309,17 @@ def observe(
             "detail": _exit_text(observed),
         },
     ]
+    if scenario.pod.changes:
+        missed = [c for c in changes if "failed" in c]
+        late = len(scenario.pod.changes) - len(changes)  # the program ended before their time
+        checks.append(
+            {
+                "name": "observed: every [[pod.changes]] was applied while the program ran",
+                "passed": not missed and not late,
+                "detail": "; ".join(c["failed"] for c in missed)
+                or (f"{late} change(s) came after the program ended" if late else f"{len(changes)} applied"),
+            }
+        )
     summary: dict[str, Any] = {
         "run_id": run_dir.name,
         "scenario": scenario.name,
@@ -329,16 +352,32 @@ def observe(
     return ObserveResult(run_dir, summary, 0 if all(c["passed"] for c in checks) else 1)
 
 
-def _run_local(pod: Pod, program: Program, seconds: float) -> tuple[dict[str, Any], Path, Path, bool, bool]:
-    """The program in a local pod: (status, its stderr, the query log, interrupted, ran out of time)."""
+def _run_local(
+    pod: Pod, program: Program, seconds: float, scenario: Scenario, changes: list[dict[str, Any]]
+) -> tuple[dict[str, Any], Path, Path, bool, bool]:
+    """The program in a local pod: (status, its stderr, the query log, interrupted, ran out of time).
+    The scenario's [[pod.changes]] are written at their times from the program's start; `changes` gets
+    each one as it happened ({"at_s", "files"} or {"at_s", "failed"})."""
+    from dnsprobe.sandbox.changes import schedule_changes
+
     interrupted = ran_out = False
+    timers = []
     try:
         pod.launch()
+        timers = schedule_changes(
+            pod,
+            scenario.pod,
+            allow_non_loopback=scenario.nameserver.allow_non_loopback,
+            applied=lambda at, what: changes.append({"at_s": at, "files": what}),
+            failed=lambda at, why: changes.append({"at_s": at, "failed": why}),
+        )
         try:
             ran_out = not pod.wait(seconds)
         except KeyboardInterrupt:  # Ctrl-C: stop the program and report what it did so far
             ran_out = interrupted = True
     finally:
+        for timer in timers:
+            timer.cancel()
         pod.stop()
     status: dict[str, Any] = pod.status()
     if "exec_error" in status or not status:
