@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from dnsprobe.analyse.timeline import Columns, build_timeline, thread_series
 from dnsprobe.build.probe import build_probe
@@ -292,3 +293,28 @@ def test_a_records_file_that_cannot_be_written_leaves_the_samples_in_memory(tmp_
         time.sleep(0.05)
     assert sampler.error and len(sampler.samples) >= 2
     assert all(n >= 1 for _, n in sampler.samples)
+
+
+@pytest.mark.parametrize("unfinished", [False, True])
+def test_a_time_charts_title_subtitle_and_panels_do_not_overlap(unfinished: bool) -> None:
+    """The bold finding, the subtitle under it (wrapped, with the unfinished-run note) and the plots are
+    stacked without overlapping, and the subtitle stays inside the figure."""
+    summary = _summary()
+    if unfinished:
+        summary["interrupted"] = True
+    for fig in (threads_figure(summary), workload_p99_over_time_figure(summary)):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # type: ignore[no-untyped-call]
+        renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+        title = getattr(fig, "_suptitle", None)  # the figure's own title, as the layout placed it
+        assert title is not None
+        subtitle = next(t for t in fig.texts if t is not title and t.get_text())
+        title_box, sub_box = title.get_window_extent(renderer), subtitle.get_window_extent(renderer)
+        blank_lines = title.get_text().count("\n")
+        first_line_bottom = title_box.y1 - title_box.height / (blank_lines + 1)
+        assert sub_box.y1 <= first_line_bottom + 1
+        assert sub_box.x1 <= fig.bbox.width
+        assert ("unfinished run" in subtitle.get_text().replace("\n", " ")) is unfinished
+        for ax in fig.axes:
+            box = ax.get_tightbbox(renderer)
+            assert box is not None and box.y1 <= sub_box.y0 + 1, ax.get_title()

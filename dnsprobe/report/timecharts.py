@@ -9,13 +9,14 @@ A summary without the series (an older run, a mode that did not run) gets a pane
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from dnsprobe.report.common import (
     OUTCOME_CLASSES,
@@ -31,6 +32,9 @@ from dnsprobe.report.common import (
 
 DPI: Final = 110
 WIDTH_IN: Final = 8.5
+TITLE_PT: Final = 12
+SUBTITLE_PT: Final = 9.5
+SUBTITLE_CHARS: Final = int(WIDTH_IN * 72 / (SUBTITLE_PT * 0.56))  # DejaVu Sans' average width
 PANEL_COLUMNS: Final = 3
 PERCENTILE_STYLE: Final[Mapping[str, tuple[str, float]]] = {
     "p50": ("#9ECAE1", 1.4),
@@ -51,10 +55,16 @@ def mode_colour(index: int) -> tuple[float, float, float, float]:
 
 
 def _titled(fig: Figure, name: str, summary: Mapping[str, Any]) -> None:
+    """The finding in bold on top, what is plotted under it (wrapped to the figure's width). The title
+    carries blank lines that make room for the subtitle, which is placed a fixed distance in points
+    below the top, so neither overlaps the other whatever the figure's height."""
     finding, what = chart_titles(summary)[name]
-    fig.suptitle(_mpl(f"{finding}\n"), x=0.01, ha="left", fontsize=12, fontweight="bold")
     note = "  (unfinished run: partial figures)" if run_banner(summary) else ""
-    fig.text(0.01, 0.955, _mpl(what + note), ha="left", va="top", fontsize=9.5, color="#333333")
+    lines = textwrap.wrap(_mpl(what + note), width=SUBTITLE_CHARS) or [""]
+    # x only: with y given, constrained layout would no longer make room for the title (autopos)
+    fig.suptitle(_mpl(finding) + "\n" * len(lines), x=0.01, ha="left", fontsize=TITLE_PT, fontweight="bold")
+    below = (7 + TITLE_PT * 1.25) / (72 * fig.get_figheight())  # the layout's pad, the title line, a gap
+    fig.text(0.01, 1 - below, "\n".join(lines), ha="left", va="top", fontsize=SUBTITLE_PT, color="#333333")
 
 
 def _single(name: str, summary: Mapping[str, Any], height: float) -> tuple[Figure, Axes]:
@@ -224,6 +234,7 @@ def threads_figure(summary: Mapping[str, Any]) -> Figure:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("s since the mode's first lookup")
     ax.set_ylabel("probe OS threads")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # threads come whole
     if drawn:
         fig.legend(loc="outside lower center", ncols=min(drawn, 5), frameon=False, fontsize=9)
     return fig
