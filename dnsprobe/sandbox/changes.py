@@ -42,6 +42,8 @@ def schedule_changes(
     called when a change is written (its unix time is then the moment of the call), `failed(at_s, why)`
     when it could not be: a change that does not happen is never silent. Cancel the timers when the
     pod stops."""
+    if not spec.changes:
+        return []
     nameservers = [
         line.split()[1] for line in pod.files.resolv_conf.splitlines() if line.startswith("nameserver ")
     ]
