@@ -22,6 +22,7 @@ from dnsprobe.sandbox import Pod, render_pod_files
 from dnsprobe.sandbox.base import PodBase
 from dnsprobe.scenario import Pod as PodSpec
 from dnsprobe.scenario import parse_scenario
+from tests import test_pod_options as pod_options
 
 ZONE = (
     "*.example.test. 30 IN A 192.0.2.1\n*.example.test. 30 IN AAAA 2001:db8::1\n"
@@ -31,17 +32,7 @@ CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
 
 
 def make_pod(tmp_path: Path, probe_cache: Path, spec: PodSpec, mode: str = "go") -> Pod:
-    files = render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"])
-    (tmp_path / "s").mkdir(exist_ok=True)
-    return Pod(
-        mode=mode,
-        binary=build_probe(MODES[mode], cache_dir=probe_cache).path,
-        files=files,
-        zone_text=ZONE,
-        workdir=tmp_path / "pod",
-        socket_dir=tmp_path / "s",
-        godebug=MODES[mode].godebug,
-    )
+    return pod_options.make_pod(tmp_path, probe_cache, spec, mode, zone=ZONE)
 
 
 def lookups(pod: PodBase, name: str, count: int = 4) -> list[str]:

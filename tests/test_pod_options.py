@@ -18,14 +18,15 @@ from dnsprobe.scenario import Pod as PodSpec
 ZONE = "*.example.test. 30 IN A 192.0.2.1\n*.example.test. 30 IN AAAA 2001:db8::1\n"
 
 
-def make_pod(tmp_path: Path, probe_cache: Path, spec: PodSpec, mode: str = "go") -> Pod:
+def make_pod(tmp_path: Path, probe_cache: Path, spec: PodSpec, mode: str = "go", zone: str = ZONE) -> Pod:
+    """A pod of `mode`'s probe with the files `spec` renders, serving `zone`."""
     files = render_pod_files(spec, hostname="probe", nameservers=["127.0.0.1"])
     (tmp_path / "s").mkdir(exist_ok=True)
     return Pod(
         mode=mode,
         binary=build_probe(MODES[mode], cache_dir=probe_cache).path,
         files=files,
-        zone_text=ZONE,
+        zone_text=zone,
         workdir=tmp_path / "pod",
         socket_dir=tmp_path / "s",
         godebug=MODES[mode].godebug,
